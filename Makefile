@@ -1,0 +1,39 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# pip's own global index settings can print one warning per missing mirror folder; hide only those.
+QUIET := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+DEMO_OUT ?= out/demo
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e . $(QUIET)
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e ".[test,dev]" $(QUIET)
+	touch $@ $(VENV)/.installed-run
+
+demo: $(VENV)/.installed-run
+	DEMO_OUT=$(DEMO_OUT) CNNLAB=$(BIN)/cnnlab bash scripts/demo.sh
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/run.py --out benchmarks/results
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,52 @@
+"""`make bench`: run every benchmark, write JSON and a short table to --out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import ops  # noqa: E402
+from cnnlab.atomic import write_text  # noqa: E402
+
+
+def table(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
+
+    def line(vals) -> str:
+        return "| " + " | ".join(str(v).ljust(w) for v, w in zip(vals, widths, strict=True)) + " |"
+
+    return "\n".join(
+        [line(keys), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r.values()) for r in rows)]
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+    out = Path(args.out)
+    meta = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+    }
+    results = {"meta": meta, "ops": ops.run()}
+    text = "## TF-exact ops vs plain PyTorch (ratio = cnnlab / PyTorch, lower is better)\n\n" + table(results["ops"])
+    write_text(out / "results.json", json.dumps(results, indent=2))
+    write_text(out / "results.md", text + "\n")
+    print(text)
+    print(f"\nwritten: {out / 'results.json'}, {out / 'results.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Exact convolution and pooling arithmetic in NumPy, with TensorFlow's padding rules."""
+
+from cnnlab.arith.explain import CellTrace, Explanation, Term, explain_conv, explain_pool
+from cnnlab.arith.matrix import load_array, parse_matrix
+from cnnlab.arith.padding import AxisPadding, normalize_padding, padding_for
+from cnnlab.arith.reference import avg_pool2d, conv2d, max_pool2d
+
+__all__ = [
+    "AxisPadding",
+    "CellTrace",
+    "Explanation",
+    "Term",
+    "avg_pool2d",
+    "conv2d",
+    "explain_conv",
+    "explain_pool",
+    "load_array",
+    "max_pool2d",
+    "normalize_padding",
+    "padding_for",
+    "parse_matrix",
+]

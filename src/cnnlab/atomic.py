@@ -1,0 +1,42 @@
+"""Atomic file writes: a crash at any moment leaves the previous good file in place.
+
+Write to a temporary file in the same folder, flush, fsync, then rename over the
+target (``os.replace`` is atomic on POSIX and Windows within one file system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_writer(path, mode: str = "wb"):
+    """``with atomic_writer("a.json", "w") as f: f.write(...)`` -> ``a.json`` appears whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path, text: str) -> Path:
+    with atomic_writer(path, "w") as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_bytes(path, data: bytes) -> Path:
+    with atomic_writer(path, "wb") as f:
+        f.write(data)
+    return Path(path)

@@ -1,0 +1,31 @@
+"""Typed exceptions. Every message says what happened, what was expected and how to fix it.
+
+The CLI prints ``str(error)`` without a traceback and exits with ``error.exit_code``:
+2 for bad usage (the user's input was wrong), 1 for everything else.
+"""
+
+from __future__ import annotations
+
+
+class CnnlabError(Exception):
+    """Base class of every error cnnlab raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(CnnlabError, ValueError):
+    """The caller passed a value cnnlab cannot use (bad usage: exit code 2)."""
+
+    exit_code = 2
+
+
+class ParseError(InputError):
+    """Text given for a matrix or a tuple could not be read."""
+
+
+class ShapeError(InputError):
+    """Shapes do not fit together (channels, kernel larger than input, ...)."""
+
+
+class PaddingError(InputError):
+    """An unknown padding word or an explicit padding that cannot apply."""

@@ -1,0 +1,12 @@
+import os
+
+from hypothesis import settings
+
+# Property tests run a fixed number of examples, with no per-example deadline (CI machines vary in speed).
+settings.register_profile(
+    "cnnlab",
+    max_examples=int(os.environ.get("CNNLAB_HYPOTHESIS_EXAMPLES", 80)),
+    deadline=None,
+    derandomize=True,
+)
+settings.load_profile("cnnlab")
