@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import ops  # noqa: E402
+from benchmarks import data, ops  # noqa: E402
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -40,8 +40,10 @@ def main() -> None:
         "machine": platform.machine(),
         "processor": platform.processor(),
     }
-    results = {"meta": meta, "ops": ops.run()}
+    results = {"meta": meta, "ops": ops.run(), "data": data.run()}
     text = "## TF-exact ops vs plain PyTorch (ratio = cnnlab / PyTorch, lower is better)\n\n" + table(results["ops"])
+    text += "\n\n## Loading a dataset (first: fetch + verify + cache; cached: median of 5, verified)\n\n"
+    text += table(results["data"])
     write_text(out / "results.json", json.dumps(results, indent=2))
     write_text(out / "results.md", text + "\n")
     print(text)

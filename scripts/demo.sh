@@ -25,4 +25,10 @@ step "6. ... then 2x2 stride 2 SAME max pooling -> 7" \
 step "7. A 7x7 map pooled 2x2 SAME -> 4 (the extra cell goes after)" \
   padding --size 7 --kernel 2 --stride 2 --padding same --op max
 
-printf '\n\033[1mFigures written:\033[0m\n  %s\n  %s\n' "$(realpath "$OUT/conv_same.png")" "$(realpath "$OUT/maxpool_same.png")"
+step "8. A real dataset: fetch MNIST, verify every file's SHA-256, cache it" \
+  data get mnist
+step "9. ... and look at it" \
+  data show mnist --split test --n 32 -o "$OUT/mnist_test.png"
+
+printf '\n\033[1mFigures written:\033[0m\n'
+for f in conv_same.png maxpool_same.png mnist_test.png; do printf '  %s\n' "$(realpath "$OUT/$f")"; done

@@ -12,6 +12,17 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def default_permissions(path, directory: bool = False) -> None:
+    """Give a file (0666) or folder (0777) made by tempfile the permissions umask allows, not 0600/0700."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_writer(path, mode: str = "wb"):
     """``with atomic_writer("a.json", "w") as f: f.write(...)`` -> ``a.json`` appears whole or not at all."""
@@ -23,6 +34,7 @@ def atomic_writer(path, mode: str = "wb"):
             yield f
             f.flush()
             os.fsync(f.fileno())
+        default_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

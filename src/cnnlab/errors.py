@@ -29,3 +29,15 @@ class ShapeError(InputError):
 
 class PaddingError(InputError):
     """An unknown padding word or an explicit padding that cannot apply."""
+
+
+class DataError(CnnlabError):
+    """A dataset file or folder is missing, corrupt, or does not verify (exit code 1)."""
+
+
+class ChecksumError(DataError):
+    """A file's SHA-256 differs from the one cnnlab expects."""
+
+
+class FetchError(DataError):
+    """No source could provide a dataset."""

@@ -1,0 +1,114 @@
+"""``cnnlab.data.load``: a registered dataset or an image folder as uint8 NHWC NumPy arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.data import cache, images, registry, sources
+from cnnlab.data.folder import _stratified_split, load_folder
+from cnnlab.errors import DataError
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray  # uint8 (N, H, W, C)
+    y: np.ndarray  # int64 (N,)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def counts(self, num_classes: int) -> list[int]:
+        return np.bincount(self.y, minlength=num_classes).tolist()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    train: Split
+    test: Split
+    classes: tuple[str, ...]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def split(self, name: str) -> Split:
+        if name not in ("train", "test"):
+            raise DataError(f"Unknown split {name!r}. Expected 'train' or 'test'.")
+        return self.train if name == "train" else self.test
+
+
+def _idx_dataset(spec: registry.DatasetSpec, sources_=None, progress=None) -> tuple[dict, dict]:
+    cached = cache.read(spec)
+    if cached is not None:
+        arrays, info = cached
+        return arrays, {**info, "cache": "hit"}
+    home = cache.home()
+    home.mkdir(parents=True, exist_ok=True)
+    payloads, source = sources.fetch(spec, sources_, workroot=home, progress=progress)
+    arrays = cache.write(spec, payloads, source)
+    return arrays, {
+        "name": spec.name,
+        "source": source,
+        "cache": "written",
+        "sha256": {f.name: f.sha256 for f in spec.files},
+    }
+
+
+def _digits(test_fraction: float, seed: int):
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError(
+            "The digits dataset comes with scikit-learn, which is not installed. "
+            "Install it with: pip install scikit-learn"
+        ) from None
+    d = load_digits()
+    x = np.round(d.images * (255 / 16)).astype(np.uint8)[..., None]  # 0..16 -> 0..255, (N, 8, 8, 1)
+    y = d.target.astype(np.int64)
+    test = _stratified_split(y, test_fraction, seed)
+    info = {"source": "scikit-learn (bundled 8x8 digits)", "splits": f"stratified, test_fraction={test_fraction}"}
+    return Split(x[~test], y[~test]), Split(x[test], y[test]), info
+
+
+def get(name: str, sources_=None, progress=None) -> dict:
+    """Fetch and verify a registered dataset into the cache; return its info (source used, checksums)."""
+    spec = registry.get(name)
+    if not spec.files:
+        return {"name": spec.name, "source": "no download needed"}
+    return _idx_dataset(spec, sources_, progress)[1]
+
+
+def load(
+    name_or_path, *, size=None, mode=None, test_fraction: float = 0.2, seed: int = 0, sources=None, progress=None
+) -> Dataset:
+    """A dataset with ``train``/``test`` splits (uint8 NHWC ``x``, int64 ``y``), ``classes`` and ``info``.
+
+    ``name_or_path``: ``"mnist"``, ``"fashion-mnist"``, ``"digits"``, or an image folder.
+    ``size`` (H, W) and ``mode`` ('gray'/'rgb') convert the images; for folders they also
+    settle mixed sizes and modes.
+    """
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_dir():
+        return load_folder(path, size, mode, test_fraction, seed)
+    spec = registry.get(str(name_or_path))
+    if spec.name == "digits":
+        train, test, info = _digits(test_fraction, seed)
+    else:
+        arrays, info = _idx_dataset(spec, sources, progress)
+        train = Split(arrays["train_x"][..., None], arrays["train_y"].astype(np.int64))  # (N, 28, 28, 1)
+        test = Split(arrays["test_x"][..., None], arrays["test_y"].astype(np.int64))
+    if size is not None or mode is not None:
+        train = Split(images.convert(train.x, size, mode), train.y)
+        test = Split(images.convert(test.x, size, mode), test.y)
+    n = len(spec.classes)
+    info = {**info, "counts": {"train": train.counts(n), "test": test.counts(n)}}
+    return Dataset(spec.name, train, test, spec.classes, info)

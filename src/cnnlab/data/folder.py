@@ -1,0 +1,218 @@
+"""Image folders: ``root/<class>/<image>``, or ``root/train/<class>/...`` and ``root/test/<class>/...``.
+
+One pass reads every file's header (mode, size) to decide one mode and one size; a
+second pass decodes and converts. Files that are not images, cannot be decoded or are
+too large are reported by name and skipped, never a crash.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.data import images
+from cnnlab.errors import DataError, InputError
+
+
+@dataclass(frozen=True)
+class Record:
+    path: Path
+    label: int
+    split: str | None  # "train" / "test" when the folder has splits
+    mode: str  # "gray" / "rgb"
+    size: tuple[int, int]  # (H, W)
+
+
+@dataclass
+class FolderScan:
+    root: Path
+    classes: tuple[str, ...]
+    has_splits: bool
+    records: list[Record] = field(default_factory=list)
+    bad: list[tuple[Path, str]] = field(default_factory=list)  # (file, problem)
+
+    def counts(self, split: str | None = None) -> list[int]:
+        c = collections.Counter(r.label for r in self.records if split is None or r.split == split)
+        return [c[i] for i in range(len(self.classes))]
+
+    @property
+    def modes(self) -> collections.Counter:
+        return collections.Counter(r.mode for r in self.records)
+
+    @property
+    def sizes(self) -> collections.Counter:
+        return collections.Counter(r.size for r in self.records)
+
+    def problems(self) -> list[str]:
+        """Why this folder would not load (empty when it would)."""
+        out = []
+        if len(self.classes) < 2:
+            found = f"only {self.classes[0]!r}" if self.classes else "none"
+            out.append(
+                f"{self.root} has {len(self.classes)} class folder(s) ({found}). Expected at least two "
+                "subfolders, one per class: root/<class>/<image>."
+            )
+        if not self.records:
+            out.append(f"{self.root} holds no readable images. Expected PNG, JPEG, BMP, GIF, TIFF or WebP files.")
+        if self.has_splits:
+            for split in ("train", "test"):
+                if not any(r.split == split for r in self.records):
+                    out.append(f"{self.root / split} holds no readable images.")
+        return out
+
+    def duplicates(self) -> list[list[Path]]:
+        """Groups of files with identical bytes (the same image saved twice, maybe under two classes)."""
+        by_hash = collections.defaultdict(list)
+        for r in self.records:
+            by_hash[hashlib.sha256(r.path.read_bytes()).hexdigest()].append(r.path)
+        return [paths for paths in by_hash.values() if len(paths) > 1]
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def scan(root) -> FolderScan:
+    """Read every file's header; record what is usable and what is not (and why)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder. Expected root/<class>/<image> or a dataset name.")
+    split_dirs = {s: root / s for s in ("train", "test")}
+    has_splits = all(d.is_dir() for d in split_dirs.values())
+    layout = [(s, d) for s, d in split_dirs.items()] if has_splits else [(None, root)]
+    names = sorted({c.name for _, d in layout for c in _class_dirs(d)})
+    result = FolderScan(root, tuple(names), has_splits)
+    for split, folder in layout:
+        for class_dir in _class_dirs(folder):
+            label = names.index(class_dir.name)
+            for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+                if path.suffix.lower() not in images.IMAGE_SUFFIXES:
+                    result.bad.append((path, f"not an image file ({path.suffix or 'no extension'})"))
+                    continue
+                try:
+                    pil_mode, size = images.open_header(path)
+                except DataError as e:
+                    result.bad.append((path, str(e)))
+                    continue
+                result.records.append(Record(path, label, split, images.mode_of(pil_mode), size))
+    return result
+
+
+def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of test items: round(n * fraction) per class (at least 1 when n >= 2), seeded."""
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(labels), bool)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        k = int(round(len(members) * test_fraction))
+        k = min(max(k, 1 if len(members) >= 2 and test_fraction > 0 else 0), len(members) - 1)
+        test[rng.permutation(members)[:k]] = True
+    return test
+
+
+def load_folder(root, size=None, mode=None, test_fraction: float = 0.2, seed: int = 0):
+    """An image folder as a :class:`cnnlab.data.Dataset` (see the module docstring)."""
+    from cnnlab.data.datasets import Dataset, Split
+
+    size, mode = images.check_size(size), images.check_mode(mode)
+    if not 0 <= test_fraction < 1:
+        raise InputError(f"test_fraction={test_fraction} is outside [0, 1). Expected e.g. 0.2.")
+    s = scan(root)
+    problems = s.problems()
+    if problems:
+        raise DataError(" ".join(problems))
+    notes = []
+    if mode is None:
+        modes = s.modes
+        mode = modes.most_common(1)[0][0]
+        if len(modes) > 1:
+            notes.append(f"mixed modes {dict(modes)}: converted all to {mode} (the majority); pass mode= to choose")
+    if size is None:
+        sizes = s.sizes
+        if len(sizes) > 1:
+            listed = ", ".join(f"{h}x{w} ({n} images)" for (h, w), n in sizes.most_common(4))
+            raise DataError(
+                f"{s.root} holds images of {len(sizes)} sizes: {listed}{', ...' if len(sizes) > 4 else ''}. "
+                "Expected one size; pass size=(H, W) (CLI: --size H,W) to resize them all."
+            )
+        size = next(iter(sizes))
+    xs, ys, splits, bad = [], [], [], list(s.bad)
+    for r in s.records:
+        try:
+            xs.append(images.decode(r.path, mode, size))
+        except DataError as e:
+            bad.append((r.path, str(e)))
+            continue
+        ys.append(r.label)
+        splits.append(r.split)
+    if bad:
+        notes.append(f"skipped {len(bad)} file(s): " + "; ".join(f"{p} ({why})" for p, why in bad[:10]))
+    x = np.stack(xs) if xs else np.zeros((0, *size, 1 if mode == "gray" else 3), np.uint8)  # (N, H, W, C)
+    y = np.array(ys, dtype=np.int64)
+    if s.has_splits:
+        is_test = np.array([sp == "test" for sp in splits], bool)
+    else:
+        is_test = _stratified_split(y, test_fraction, seed)
+    info = {
+        "source": f"image folder {s.root}",
+        "splits": "train/test folders" if s.has_splits else f"stratified, test_fraction={test_fraction}, seed={seed}",
+        "mode": mode,
+        "size": list(size),
+        "bad_files": [{"path": str(p), "problem": why} for p, why in bad],
+        "notes": notes,
+    }
+    return Dataset(
+        name=s.root.name,
+        train=Split(x[~is_test], y[~is_test]),
+        test=Split(x[is_test], y[is_test]),
+        classes=s.classes,
+        info=info,
+    )
+
+
+@dataclass
+class FolderReport:
+    """What ``cnnlab data check`` says about a folder."""
+
+    scan: FolderScan
+    bad: list[tuple[Path, str]]  # not images, unreadable, truncated, too large
+    duplicates: list[list[Path]]
+    problems: list[str]  # fatal: the folder would not load
+    warnings: list[str]
+
+    @property
+    def loads(self) -> bool:
+        return not self.problems
+
+
+def check_folder(root) -> FolderReport:
+    """Decode every image once and report everything a person should fix before training."""
+    s = scan(root)
+    bad = list(s.bad)
+    good = []
+    for r in s.records:
+        try:
+            images.decode(r.path, r.mode, None)
+            good.append(r)
+        except DataError as e:
+            bad.append((r.path, str(e)))
+    s.records = good
+    warnings = []
+    counts = [c for c in s.counts() if c]
+    if counts and max(counts) > 1.5 * min(counts):
+        warnings.append(
+            f"classes are imbalanced: {max(counts)} vs {min(counts)} images (ratio {max(counts) / min(counts):.1f})"
+        )
+    if len(s.modes) > 1:
+        warnings.append(f"mixed modes {dict(s.modes)}: loading converts all to the majority unless mode= is given")
+    if len(s.sizes) > 1:
+        listed = ", ".join(f"{h}x{w} ({n})" for (h, w), n in s.sizes.most_common(4))
+        warnings.append(f"mixed sizes {listed}: loading needs size=(H, W) (CLI: --size H,W)")
+    dups = s.duplicates()
+    if dups:
+        warnings.append(f"{len(dups)} group(s) of identical files")
+    return FolderReport(s, bad, dups, s.problems(), warnings)
