@@ -1,11 +1,32 @@
 """cnnlab: a workbench for convolutional neural networks.
 
-``cnnlab.arith`` computes convolution and pooling exactly as TensorFlow does, in
-NumPy, and explains every cell; ``cnnlab.nn.functional`` runs the same ops on
-PyTorch tensors.
+``cnnlab.arith`` computes convolution and pooling exactly as TensorFlow does and
+explains every cell; ``cnnlab.data`` loads verified datasets as NumPy arrays;
+``cnnlab.nn`` builds CNNs from Keras's vocabulary on PyTorch; ``cnnlab.train(...)``
+trains them into run directories, and ``cnnlab.Run.load(path)`` brings one back.
 """
 
-from cnnlab import arith, errors
-
 __version__ = "0.1.0"
-__all__ = ["arith", "errors", "__version__"]
+
+import importlib
+
+from cnnlab import arith, data, errors
+
+_LAZY = {
+    "nn": ("cnnlab.nn", None),
+    "train": ("cnnlab.train", None),
+    "Run": ("cnnlab.train", "Run"),
+    "evaluate": ("cnnlab.train", "evaluate"),
+}
+
+
+def __getattr__(name):
+    """The torch-backed parts load on first use, so arithmetic and data stay light to import."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(module)
+    return getattr(mod, attr) if attr else mod
+
+
+__all__ = ["Run", "arith", "data", "errors", "evaluate", "nn", "train", "__version__"]

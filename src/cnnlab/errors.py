@@ -41,3 +41,11 @@ class ChecksumError(DataError):
 
 class FetchError(DataError):
     """No source could provide a dataset."""
+
+
+class RunError(CnnlabError):
+    """A run directory is missing files, is corrupt, or does not match what was asked (exit code 1)."""
+
+
+class TrainingError(CnnlabError):
+    """Training had to stop (a NaN loss, for example); the last good checkpoint is kept."""

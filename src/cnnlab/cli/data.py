@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cnnlab import data
 from cnnlab.cli import app
-from cnnlab.cli.options import parse_pair
+from cnnlab.cli.options import parse_pair, print_table
 from cnnlab.cli.progress import download_progress
 from cnnlab.data import cache, folder
 from cnnlab.errors import InputError
@@ -31,7 +31,7 @@ def list_() -> None:
         counts = f"{spec.counts[0]:,} / {spec.counts[1]:,}" if spec.counts else "split on load"
         cached = f"yes ({info['source']})" if info else ("bundled" if not spec.files else "no")
         table.add_row(spec.name, "x".join(map(str, spec.image_shape)), str(len(spec.classes)), counts, cached)
-    console.print(table)
+    print_table(console, table)
     console.print(f"cache: {cache.home() / 'datasets'}  (set CNNLAB_HOME to move it); any folder path is a dataset too")
 
 
@@ -92,7 +92,7 @@ def check(path: Path = typer.Argument(..., help="An image folder: root/<class>/<
     for i, name in enumerate(s.classes):
         cells = [str(s.counts(sp)[i]) for sp in ("train", "test")] if s.has_splits else [str(s.counts()[i])]
         table.add_row(name, *cells)
-    console.print(table)
+    print_table(console, table)
     console.print(
         f"modes: {dict(s.modes)}  sizes (HxW): " + ", ".join(f"{h}x{w}: {k}" for (h, w), k in s.sizes.items())
     )

@@ -7,6 +7,17 @@ import re
 from cnnlab.errors import InputError, PaddingError
 
 
+def print_table(console, table) -> None:
+    """Print a rich table at its natural width, so cells never wrap when output goes to a pipe or file."""
+    needed = console.measure(table, options=console.options.update(max_width=1000)).maximum
+    width = console.width
+    console.width = max(width, needed)  # print() clamps its width= to the console's, so widen the console
+    try:
+        console.print(table)
+    finally:
+        console.width = width
+
+
 def parse_ints(text: str, name: str) -> tuple[int, ...]:
     """``"2"`` -> (2,); ``"2,1"`` or ``"2 1"`` -> (2, 1)."""
     parts = [p for p in re.split(r"[\s,x]+", text.strip()) if p]

@@ -1,5 +1,43 @@
-"""PyTorch side of cnnlab: tf.nn-style functional ops (layers and models build on them)."""
+"""PyTorch side of cnnlab: tf.nn-style ops, Keras-vocabulary layers, Sequential, specs, the zoo, summaries."""
 
-from cnnlab.nn import functional
+from cnnlab.nn import functional, zoo
+from cnnlab.nn.layers import (
+    Activation,
+    AveragePooling2D,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    Input,
+    MaxPooling2D,
+    ReLU,
+    Reshape,
+    Softmax,
+)
+from cnnlab.nn.model import Sequential
+from cnnlab.nn.spec import from_spec, read_spec
+from cnnlab.nn.summary import summarize
 
-__all__ = ["functional"]
+__all__ = [
+    "Activation",
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAveragePooling2D",
+    "Input",
+    "MaxPooling2D",
+    "ReLU",
+    "Reshape",
+    "Sequential",
+    "Softmax",
+    "from_spec",
+    "functional",
+    "read_spec",
+    "summarize",
+    "zoo",
+]

@@ -1,0 +1,73 @@
+"""``cnnlab models list | summary | check``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cnnlab.cli import app
+from cnnlab.cli.options import parse_ints, print_table
+from cnnlab.errors import InputError
+from cnnlab.nn import from_spec, read_spec, summarize, zoo
+
+console = Console(highlight=False)
+models_app = typer.Typer(
+    help="Model zoo and specs: list, summarize (as Keras's model.summary()), check.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
+
+
+def _model(name_or_spec: str, input_shape: str | None, classes: int | None):
+    shape = parse_ints(input_shape, "--input") if input_shape else None
+    if shape is not None and len(shape) != 3:
+        raise InputError(f"--input {input_shape!r} is not H,W,C. Expected e.g. --input 28,28,1.")
+    if name_or_spec in zoo.ZOO:
+        return zoo.build(name_or_spec, shape, classes)
+    if Path(name_or_spec).suffix.lower() in (".json", ".toml"):
+        return from_spec(read_spec(name_or_spec), shape, classes)
+    raise InputError(f"Unknown model {name_or_spec!r}. Expected one of: {', '.join(zoo.ZOO)}, or a .json/.toml spec.")
+
+
+@models_app.command("list")
+def list_() -> None:
+    """The zoo: the tutorials' architectures and cnnlab's own."""
+    table = Table("name", "input", "params", "about")
+    for entry in zoo.ZOO.values():
+        s = summarize(zoo.build(entry.name))
+        table.add_row(entry.name, "x".join(map(str, entry.input_shape)), f"{s.total:,}", entry.about)
+    print_table(console, table)
+
+
+@models_app.command()
+def summary(
+    model: str = typer.Argument(..., help="A zoo name or a .json/.toml spec."),
+    input: str | None = typer.Option(None, "--input", help="Input shape H,W,C (default: the model's)."),
+    classes: int | None = typer.Option(None, "--classes", help="Units of the last Dense layer."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Layer names, output shapes, parameters with their formulas and multiply-adds, as Keras counts them."""
+    s = summarize(_model(model, input, classes))
+    if json_out:
+        print(json.dumps(s.to_dict()))
+        return
+    table = Table("Layer (type)", "Output Shape", "Param #", "formula", "mult-adds", title=f'Model: "{s.name}"')
+    for r in s.rows:
+        table.add_row(f"{r.name} ({r.kind})", r.output_shape, f"{r.params:,}", r.formula, f"{r.macs:,}")
+    print_table(console, table)
+    for line in s.closing_lines():
+        console.print(line)
+    console.print(f"Multiply-adds per image: {s.macs:,}")
+
+
+@models_app.command()
+def check(spec: Path = typer.Argument(..., help="A .json or .toml model spec.")) -> None:
+    """Validate a spec file: every layer, argument and shape, with the same messages as training."""
+    s = summarize(from_spec(read_spec(spec)))
+    console.print(
+        f"[green]ok[/]: {spec} builds '{s.name}': {len(s.rows)} layers, input {s.input_shape}, "
+        f"output {s.rows[-1].output_shape}, {s.total:,} params"
+    )

@@ -1,0 +1,132 @@
+"""``cnnlab train``, ``cnnlab eval``, ``cnnlab predict``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cnnlab.cli import app
+from cnnlab.cli.options import parse_pair, print_table
+from cnnlab.train.config import read_config_file
+
+console = Console(highlight=False)
+
+
+@app.command()
+def train(
+    data: str | None = typer.Option(
+        None, "--data", help="Dataset name (mnist, fashion-mnist, digits) or image folder."
+    ),
+    model: str | None = typer.Option(None, "--model", help="Zoo name or .json/.toml spec."),
+    epochs: int | None = typer.Option(None, "--epochs"),
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
+    optimizer: str | None = typer.Option(None, "--optimizer", help="adam, adamw, sgd or rmsprop."),
+    seed: int | None = typer.Option(None, "--seed"),
+    validation_split: float | None = typer.Option(None, "--validation-split", help="Hold out the last fraction."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+    precision: str | None = typer.Option(None, "--precision", help="auto, fp32 or bf16."),
+    size: str | None = typer.Option(None, "--size", help="Resize images to H,W."),
+    mode: str | None = typer.Option(None, "--mode", help="gray or rgb."),
+    out: str | None = typer.Option(None, "--out", help="Run directory (default runs/<model>-<data>-<time>)."),
+    config: Path | None = typer.Option(None, "--config", help="JSON/TOML file whose keys match these options."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this directory."),
+) -> None:
+    """Train a CNN into a run directory, with a progress bar, one line per epoch and a checkpoint after each.
+
+    Example: cnnlab train --data mnist --model seed-fashion --epochs 3 --batch-size 64 --out runs/first
+    """
+    from cnnlab.train import train as fit
+
+    options = read_config_file(config) if config else {}
+    given = {
+        "data": data,
+        "model": model,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": optimizer,
+        "seed": seed,
+        "validation_split": validation_split,
+        "device": device,
+        "precision": precision,
+        "size": list(parse_pair(size, "--size")) if size else None,
+        "mode": mode,
+        "out": out,
+    }
+    options.update({k: v for k, v in given.items() if v is not None})
+    run = fit(resume=resume, command_line=sys.argv, **options)
+    last = run.metrics[-1]
+    held = "val" if "val_accuracy" in last else "test"
+    console.print(f"[bold]{held} accuracy {last[f'{held}_accuracy']:.4f}[/]  run directory: {run.path}")
+
+
+@app.command("eval")
+def eval_(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    data: str | None = typer.Option(None, "--data", help="Evaluate on another dataset or folder (same classes)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Where to write figures (default: the run directory)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Accuracy and loss, per-class precision/recall/F1, the confusion matrix and misclassified images."""
+    from cnnlab.atomic import write_text
+    from cnnlab.train import Run
+    from cnnlab.train.evaluate import evaluate_run
+    from cnnlab.viz.train import confusion, misclassified
+
+    run = Run.load(run_dir)
+    ev, x = evaluate_run(run, data)
+    folder = out or run.path
+    write_text(folder / "confusion.json", json.dumps({"classes": list(ev.classes), "confusion": ev.confusion.tolist()}))
+    confusion(ev.confusion, ev.classes, folder / "confusion.png")
+    misclassified(x, ev.labels, ev.predictions, ev.probabilities, ev.classes, folder / "misclassified.png")
+    if json_out:
+        print(json.dumps(ev.to_dict()))
+        return
+    table = Table("class", "precision", "recall", "f1", "support")
+    for r in ev.per_class():
+        table.add_row(r["class"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
+    print_table(console, table)
+    console.print(f"[bold]accuracy {ev.accuracy:.4f}[/]  loss {ev.loss:.4f}  ({int(ev.confusion.sum()):,} test images)")
+    console.print(f"written {folder / 'confusion.png'}, {folder / 'confusion.json'}, {folder / 'misclassified.png'}")
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    images: list[Path] = typer.Argument(..., help="Image files."),
+    top: int = typer.Option(3, "--top", help="How many classes to show."),
+    invert: str = typer.Option("auto", "--invert", help="auto, yes or no: for dark-on-light photos of digits."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON list, an entry per file."),
+    figure: Path | None = typer.Option(None, "--figure", help="Probability bar chart (first image) to this PNG."),
+) -> None:
+    """Top classes with probabilities for each image, using the run's preprocessing."""
+    from cnnlab.train import Run
+    from cnnlab.train.predict import predict_files
+
+    run = Run.load(run_dir)
+    preds = predict_files(run, images, invert)
+    if figure is not None:
+        from cnnlab.viz.train import probability_bars
+
+        probability_bars(
+            preds[0].probabilities,
+            run.classes,
+            figure,
+            f"{Path(preds[0].file).name}: {preds[0].top(1)[0][0]} ({preds[0].top(1)[0][1]:.1%})",
+        )
+    if json_out:
+        print(json.dumps([p.to_dict(top) for p in preds]))
+        return
+    for p in preds:
+        ranked = "  ".join(f"{c} {prob:.1%}" for c, prob in p.top(top))
+        console.print(f"{p.file}: [bold]{ranked}[/]")
+        for note in p.notes:
+            console.print(f"  note: {note}")
+    if figure is not None:
+        console.print(f"written {figure}")

@@ -1,0 +1,132 @@
+"""``Sequential``: a list of Keras-vocabulary layers whose shapes are inferred when it is built."""
+
+from __future__ import annotations
+
+import collections
+
+import torch
+from torch import nn
+
+from cnnlab.errors import InputError, ShapeError
+from cnnlab.nn.layers import SHORT_NAMES, Dense, Input, Layer, Softmax, shape_text
+
+
+def _shrink_cause(layer) -> str:
+    """Why a layer makes the map smaller: its stride, and/or a VALID window larger than 1."""
+    causes = []
+    window = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+    if getattr(layer, "padding", None) == "valid" and window and max(window) > 1:
+        causes.append(f"{shape_text(window)} VALID")
+    strides = getattr(layer, "strides", (1, 1))
+    if max(strides) > 1:
+        causes.append(f"strides={strides[0] if strides[0] == strides[1] else strides}")
+    return f" ({', '.join(causes)})" if causes else ""
+
+
+class Sequential(nn.Module):
+    """``Sequential([Input((28, 28, 1)), Conv2D(32, 3, padding="same", activation="relu"), ...], name="m")``.
+
+    Takes NCHW float images (channels_last memory is fastest) and returns what the last
+    layer returns (logits for the zoo models). ``input_shape`` may be given instead of
+    an ``Input``. Unnamed layers are named by kind and position: conv1, pool1, dense1, ...
+    """
+
+    def __init__(self, layers, name: str = "sequential", input_shape=None):
+        super().__init__()
+        layers = list(layers)
+        if layers and isinstance(layers[0], Input):
+            if input_shape is not None and tuple(input_shape) != layers[0].shape:
+                raise InputError(f"Two input shapes given: Input{layers[0].shape} and input_shape={input_shape}.")
+            input_shape = layers.pop(0).shape
+        if input_shape is None:
+            raise InputError("Sequential needs an input shape: start with Input((H, W, C)) or pass input_shape=.")
+        if not layers:
+            raise InputError("Sequential needs at least one layer after the Input.")
+        self.name = name
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self._name_layers(layers)
+        self.body = nn.ModuleList()
+        shape = self.input_shape
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise InputError(f"Item {i + 1} of the model is a {type(layer).__name__}, not a cnnlab layer.")
+            try:
+                shape = layer.build(shape)
+            except ShapeError as e:
+                raise ShapeError(self._explain(e, layers, i)) from None
+            self.body.append(layer)
+        self.output_shape = shape
+
+    @staticmethod
+    def _name_layers(layers) -> None:
+        taken = {layer.name for layer in layers if getattr(layer, "name", None)}
+        counters = collections.Counter()
+        for layer in layers:
+            if getattr(layer, "name", None):
+                continue
+            base = SHORT_NAMES.get(layer.kind, layer.kind.lower())
+            while True:
+                counters[base] += 1
+                candidate = base if base in ("flatten", "gap") and counters[base] == 1 else f"{base}{counters[base]}"
+                if candidate not in taken:
+                    break
+            layer.name = candidate
+            taken.add(candidate)
+        names = [layer.name for layer in layers]
+        dup = [n for n, k in collections.Counter(names).items() if k > 1]
+        if dup:
+            raise InputError(f"Layer name {dup[0]!r} is used twice. Expected unique names.")
+
+    def _explain(self, error: ShapeError, layers, index: int) -> str:
+        """Add where the input came from and which layers shrank the map."""
+        previous = layers[index - 1] if index else None
+        came = f" (the output of '{previous.name}')" if previous else " (the model input)"
+        steps = []
+        shape = self.input_shape
+        for layer in layers[:index]:
+            out = layer.output_shape
+            if len(shape) == 3 and len(out) == 3 and out[:2] != shape[:2]:
+                steps.append(f"'{layer.name}' {shape_text(shape[:2])} -> {shape_text(out[:2])}{_shrink_cause(layer)}")
+            shape = out
+        msg = f"{error}{came}."
+        if steps:
+            msg += " The map shrinks at: " + "; ".join(steps) + "."
+        layer = layers[index]
+        if isinstance(layer, Dense) and layer.input_dim is not None:
+            msg += f" Use strides=1 where it shrinks too much, or Dense input_dim={shape[0]:,}."
+        return msg
+
+    def forward(self, x):
+        for layer in self.body:
+            x = layer(x)
+        return x
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self.body)
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.body:
+            if layer.name == name:
+                return layer
+        raise InputError(f"No layer named {name!r}. Expected one of: {', '.join(lay.name for lay in self.body)}.")
+
+    @property
+    def outputs_probabilities(self) -> bool:
+        """True when the last layer already applies softmax (Dense(..., activation='softmax') or Softmax())."""
+        last = self.body[-1]
+        return isinstance(last, Softmax) or getattr(last, "activation", None) == "softmax"
+
+    def spec(self) -> dict:
+        return {"name": self.name, "input_shape": list(self.input_shape), "layers": [lay.spec() for lay in self.body]}
+
+    def count_params(self) -> tuple[int, int]:
+        """(trainable, non-trainable), as Keras counts them (BatchNorm moving statistics are non-trainable)."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        buffers = sum(b.numel() for n, b in self.named_buffers() if n.endswith(("running_mean", "running_var")))
+        return trainable, buffers
+
+
+def example_input(model: Sequential, batch: int = 2) -> torch.Tensor:
+    h, w, c = model.input_shape
+    return torch.zeros(batch, c, h, w).contiguous(memory_format=torch.channels_last)

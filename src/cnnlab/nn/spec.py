@@ -1,0 +1,75 @@
+"""Model specs: a JSON or TOML list of layers with their Keras arguments, round-tripping with Sequential.
+
+    {"name": "mine", "input_shape": [28, 28, 1],
+     "layers": [{"type": "Conv2D", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
+                {"type": "MaxPooling2D"}, {"type": "Flatten"}, {"type": "Dense", "units": 10}]}
+
+TOML: top-level ``name`` and ``input_shape``, then ``[[layers]]`` tables. An unknown
+layer type or argument is an error that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import tomllib
+from pathlib import Path
+
+from cnnlab.errors import InputError
+from cnnlab.nn.layers import LAYERS
+from cnnlab.nn.model import Sequential
+
+
+def layer_from_spec(item: dict, index: int):
+    if not isinstance(item, dict) or "type" not in item:
+        raise InputError(f'Layer {index + 1} of the spec has no \'type\'. Expected e.g. {{"type": "Conv2D", ...}}.')
+    kind = item["type"]
+    cls = LAYERS.get(kind)
+    if cls is None:
+        raise InputError(f"Layer {index + 1} has unknown type {kind!r}. Expected one of: {', '.join(LAYERS)}.")
+    args = {k: v for k, v in item.items() if k != "type"}
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(args) - accepted)
+    if unknown:
+        raise InputError(
+            f"Layer {index + 1} ({kind}) has unknown argument(s) {', '.join(unknown)}. "
+            f"Expected some of: {', '.join(sorted(accepted))}."
+        )
+    try:
+        return cls(**args)
+    except TypeError as e:
+        raise InputError(f"Layer {index + 1} ({kind}): {e}.") from None
+
+
+def from_spec(spec: dict, input_shape=None, num_classes: int | None = None) -> Sequential:
+    """Build a Sequential from a spec dict. ``input_shape`` overrides the spec's; ``num_classes``
+    replaces the units of the last Dense (for a zoo model on a dataset with another class count)."""
+    unknown = sorted(set(spec) - {"name", "input_shape", "layers"})
+    if unknown:
+        raise InputError(f"Unknown key(s) in the model spec: {', '.join(unknown)}. Expected name, input_shape, layers.")
+    items = [dict(item) for item in spec.get("layers", [])]
+    if num_classes is not None:
+        dense = [i for i, item in enumerate(items) if item.get("type") == "Dense"]
+        if not dense:
+            raise InputError("The model has no Dense layer whose units could be set to the number of classes.")
+        items[dense[-1]]["units"] = int(num_classes)
+    layers = [layer_from_spec(item, i) for i, item in enumerate(items)]
+    shape = input_shape if input_shape is not None else spec.get("input_shape")
+    return Sequential(layers, name=spec.get("name", "sequential"), input_shape=shape)
+
+
+def read_spec(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Model spec {path} does not exist. Expected a .json or .toml file, or a zoo name.")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            return tomllib.loads(text)
+        return json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+        raise InputError(f"Model spec {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {e}") from None
+
+
+def to_json(model: Sequential) -> str:
+    return json.dumps(model.spec(), indent=2)

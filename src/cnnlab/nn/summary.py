@@ -1,0 +1,72 @@
+"""``model.summary()`` as Keras prints it, with each parameter count's formula and the multiply-adds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from cnnlab.nn.model import Sequential
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    kind: str
+    output_shape: str  # "(None, 28, 28, 32)"
+    params: int
+    formula: str
+    macs: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    input_shape: tuple[int, ...]
+    rows: tuple[Row, ...]
+    trainable: int
+    non_trainable: int
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    def closing_lines(self) -> list[str]:
+        def size(n):  # float32 bytes, as Keras reports them
+            b = n * 4
+            if b >= 1024**2:
+                return f"{b / 1024**2:.2f} MB"
+            return f"{b / 1024:.2f} KB" if b >= 1024 else f"{b:.2f} B"
+
+        return [
+            f"Total params: {self.total:,} ({size(self.total)})",
+            f"Trainable params: {self.trainable:,} ({size(self.trainable)})",
+            f"Non-trainable params: {self.non_trainable:,} ({size(self.non_trainable)})",
+        ]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "layers": [asdict(r) for r in self.rows],
+            "total_params": self.total,
+            "trainable_params": self.trainable,
+            "non_trainable_params": self.non_trainable,
+            "macs": self.macs,
+        }
+
+
+def keras_shape(shape) -> str:
+    return "(" + ", ".join(["None", *map(str, shape)]) + ")"
+
+
+def summarize(model: Sequential) -> Summary:
+    rows = []
+    for layer in model.layers:
+        own = sum(p.numel() for p in layer.parameters(recurse=False))
+        own += sum(b.numel() for b in layer.buffers(recurse=False))
+        rows.append(Row(layer.name, layer.kind, keras_shape(layer.output_shape), own, layer.formula(), layer.macs()))
+    trainable, non_trainable = model.count_params()
+    return Summary(model.name, model.input_shape, tuple(rows), trainable, non_trainable)

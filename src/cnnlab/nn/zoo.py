@@ -1,0 +1,138 @@
+"""The zoo: the tutorials' architectures, exactly, plus cnnlab's own fast models. Registered by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cnnlab.errors import InputError
+from cnnlab.nn.layers import (
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    MaxPooling2D,
+    ReLU,
+)
+from cnnlab.nn.model import Sequential
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    about: str
+    input_shape: tuple[int, int, int]
+    build: Callable[[], list]
+
+
+ZOO: dict[str, ZooEntry] = {}
+
+
+def register(name: str, about: str, input_shape=(28, 28, 1)):
+    def wrap(fn):
+        ZOO[name] = ZooEntry(name, about, tuple(input_shape), fn)
+        return fn
+
+    return wrap
+
+
+@register("seed-fashion", "the Fashion-MNIST tutorial CNN: 2 conv 3x3 same + pool, Dense 128 (421,642 params)")
+def _seed_fashion():
+    return [
+        Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
+        MaxPooling2D(2, name="pool1"),
+        Conv2D(64, 3, padding="same", activation="relu", name="conv2"),
+        MaxPooling2D(2, name="pool2"),
+        Flatten(name="flatten"),
+        Dense(128, activation="relu", name="dense1"),
+        Dense(10, name="logits"),
+    ]
+
+
+@register("seed-mnist5x5", "the classic MNIST CNN: 2 conv 5x5 valid + pool, 24-12-8-4, Dense 64 (118,346 params)")
+def _seed_mnist5x5():
+    return [
+        Conv2D(32, 5, name="conv1"),
+        ReLU(name="relu1"),
+        MaxPooling2D(2, name="pool1"),
+        Conv2D(64, 5, name="conv2"),
+        ReLU(name="relu2"),
+        MaxPooling2D(2, name="pool2"),
+        Flatten(name="flatten"),
+        Dense(64, name="dense1"),
+        ReLU(name="relu3"),
+        Dense(10, name="logits"),
+    ]
+
+
+@register("seed-mnist3", "three conv 3x3 blocks without bias, SAME pooling 14-7-4, Dense 625")
+def _seed_mnist3():
+    layers = []
+    for i, filters in enumerate((32, 64, 128), 1):
+        layers += [
+            Conv2D(filters, 3, padding="same", activation="relu", use_bias=False, name=f"conv{i}"),
+            MaxPooling2D(2, padding="same", name=f"pool{i}"),
+        ]
+    return layers + [Flatten(name="flatten"), Dense(625, activation="relu", name="dense1"), Dense(10, name="logits")]
+
+
+@register("seed-tf1", "the TF1 tutorial: 2 conv/pool blocks, Dense 256 + Dropout twice, Glorot init")
+def _seed_tf1():
+    return [
+        Conv2D(32, 5, padding="same", activation="relu", name="conv1"),
+        MaxPooling2D(2, name="pool1"),
+        Conv2D(64, 5, padding="same", activation="relu", name="conv2"),
+        MaxPooling2D(2, name="pool2"),
+        Flatten(name="flatten"),
+        Dense(256, activation="relu", name="dense1"),
+        Dropout(0.5, name="dropout1"),
+        Dense(256, activation="relu", name="dense2"),
+        Dropout(0.5, name="dropout2"),
+        Dense(10, name="logits"),
+    ]
+
+
+@register("seed-catdog", "cats vs dogs on 100x100 RGB: 4 conv 5x5 valid + pool, Dense 128-64-32", (100, 100, 3))
+def _seed_catdog():
+    layers = []
+    for i, filters in enumerate((32, 64, 64, 64), 1):
+        layers += [Conv2D(filters, 5, activation="relu", name=f"conv{i}"), MaxPooling2D(2, name=f"pool{i}")]
+    return layers + [
+        Flatten(name="flatten"),
+        Dense(128, activation="relu", name="dense1"),
+        Dense(64, activation="relu", name="dense2"),
+        Dense(32, activation="relu", name="dense3"),
+        Dense(2, name="logits"),
+    ]
+
+
+@register("cnnlab-fast", "cnnlab's own: conv-BN-ReLU 32/64/128, global average pooling; best accuracy per second")
+def _cnnlab_fast():
+    layers = []
+    for i, filters in enumerate((32, 64, 128), 1):
+        layers += [
+            Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_uniform", name=f"conv{i}"),
+            BatchNormalization(name=f"bn{i}"),
+            ReLU(name=f"relu{i}"),
+        ]
+        if i < 3:
+            layers.append(MaxPooling2D(2, name=f"pool{i}"))
+    return layers + [GlobalAveragePooling2D(name="gap"), Dense(10, name="logits")]
+
+
+def names() -> list[str]:
+    return list(ZOO)
+
+
+def build(name: str, input_shape=None, num_classes: int | None = None) -> Sequential:
+    """A zoo model by name; ``input_shape``/``num_classes`` adapt it to a dataset."""
+    entry = ZOO.get(name)
+    if entry is None:
+        raise InputError(f"Unknown model {name!r}. Expected one of: {', '.join(ZOO)}, or a .json/.toml spec file.")
+    layers = entry.build()
+    if num_classes is not None:
+        last = layers[-1]
+        layers[-1] = Dense(int(num_classes), activation=last.activation, use_bias=last.use_bias, name=last.name)
+    return Sequential(layers, name=name, input_shape=input_shape or entry.input_shape)

@@ -1,0 +1,81 @@
+"""Where and how tensors are computed: device, precision, threads, and turning uint8 NHWC batches into input."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+
+import numpy as np
+import torch
+
+from cnnlab.errors import InputError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("device='cuda' was asked for but PyTorch sees no CUDA GPU. Use --device cpu or auto.")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("device='mps' was asked for but this machine has no Apple GPU. Use --device cpu or auto.")
+    return torch.device(name)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when oneDNN runs bfloat16 natively here (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_precision(name: str, device: torch.device) -> str:
+    if name != "auto":
+        return name
+    if device.type == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "fp32"
+
+
+def autocast(device: torch.device, precision: str):
+    """Mixed precision for the forward pass: weights and optimizer stay float32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def set_threads() -> int:
+    """Use every core once (no oversubscription with interop threads); honour OMP_NUM_THREADS if set."""
+    n = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    torch.set_num_threads(max(1, n))
+    return torch.get_num_threads()
+
+
+def from_numpy(a: np.ndarray) -> torch.Tensor:
+    """A tensor sharing memory with ``a`` (copied only if not contiguous). Cached datasets are read-only
+    arrays; cnnlab only reads them, so PyTorch's warning about non-writable arrays does not apply."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def to_input(batch_u8: torch.Tensor, scale: float = 1 / 255) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float32 (N, C, H, W) in channels_last memory, scaled to [0, 1]."""
+    return batch_u8.float().mul_(scale).permute(0, 3, 1, 2)  # a free view: NHWC memory is channels_last
+
+
+def as_uint8_or_float(images) -> tuple[np.ndarray, bool]:
+    """Accept uint8 images (scaled by the run's preprocessing) or float images already in [0, 1]."""
+    a = np.asarray(images)
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4:
+        raise InputError(f"Expected images (N, H, W, C) or one (H, W, C); received shape {a.shape}.")
+    return a, a.dtype == np.uint8

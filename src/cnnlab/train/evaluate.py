@@ -1,0 +1,115 @@
+"""Accuracy, loss, per-class precision/recall/F1 and the confusion matrix, on an in-memory split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cnnlab.train.engine import autocast, from_numpy, to_input
+
+
+def logits_of(
+    model, x_u8: np.ndarray, device, precision: str = "fp32", batch_size: int = 1000, scale: float = 1 / 255
+) -> torch.Tensor:
+    """The model's float32 output for uint8 NHWC images, computed in large no-grad batches."""
+    model.eval()
+    xs = from_numpy(x_u8)
+    out = []
+    with torch.inference_mode(), autocast(device, precision):
+        for i in range(0, len(xs), batch_size):
+            out.append(model(to_input(xs[i : i + batch_size].to(device), scale)).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def loss_and_accuracy(output: torch.Tensor, y: torch.Tensor, ends_in_softmax: bool = False) -> tuple[float, float]:
+    logp = torch.log(output.clamp_min(1e-12)) if ends_in_softmax else F.log_softmax(output, dim=1)
+    loss = F.nll_loss(logp, y).item()
+    acc = (output.argmax(1) == y).float().mean().item()
+    return loss, acc
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    loss: float
+    classes: tuple[str, ...]
+    confusion: np.ndarray  # (true, predicted) counts
+    labels: np.ndarray  # (N,) true class
+    predictions: np.ndarray  # (N,) predicted class
+    probabilities: np.ndarray  # (N, K)
+
+    def per_class(self) -> list[dict]:
+        rows = []
+        for k, name in enumerate(self.classes):
+            tp = self.confusion[k, k]
+            predicted, actual = self.confusion[:, k].sum(), self.confusion[k].sum()
+            p = tp / predicted if predicted else 0.0
+            r = tp / actual if actual else 0.0
+            f1 = 2 * p * r / (p + r) if p + r else 0.0
+            rows.append(
+                {
+                    "class": name,
+                    "precision": round(float(p), 4),
+                    "recall": round(float(r), 4),
+                    "f1": round(float(f1), 4),
+                    "support": int(actual),
+                }
+            )
+        return rows
+
+    def to_dict(self) -> dict:
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "per_class": self.per_class(),
+            "confusion": self.confusion.tolist(),
+            "classes": list(self.classes),
+        }
+
+
+def evaluate(
+    model,
+    x_u8: np.ndarray,
+    y: np.ndarray,
+    classes,
+    device=torch.device("cpu"),
+    precision: str = "fp32",
+    scale: float = 1 / 255,
+) -> Evaluation:
+    out = logits_of(model, x_u8, device, precision, scale=scale)
+    ends_in_softmax = getattr(model, "outputs_probabilities", False)
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    loss, acc = loss_and_accuracy(out, yt, ends_in_softmax)
+    probs = (out if ends_in_softmax else torch.softmax(out, 1)).numpy()
+    pred = probs.argmax(1)
+    k = len(classes)
+    confusion = np.bincount(np.asarray(y) * k + pred, minlength=k * k).reshape(k, k)
+    return Evaluation(acc, loss, tuple(classes), confusion, np.asarray(y), pred, probs)
+
+
+def evaluate_run(run, data: str | None = None, precision: str = "fp32"):
+    """Evaluate a :class:`Run` on the test split of its own dataset (or of ``data``), with its preprocessing.
+
+    Returns the Evaluation and the uint8 test images it saw.
+    """
+    from cnnlab import data as datalib
+    from cnnlab.errors import InputError
+
+    cfg = run.config.get("config", {})
+    name = data or cfg.get("data")
+    if not name:
+        raise InputError(f"{run.path} does not say which dataset it was trained on; pass --data NAME|PATH.")
+    h, w, c = run.input_shape
+    ds = datalib.load(name, size=(h, w), mode="gray" if c == 1 else "rgb")
+    if tuple(ds.classes) != tuple(run.classes):
+        raise InputError(
+            f"{name} has classes {list(ds.classes)[:5]}... but the run was trained on {list(run.classes)[:5]}...; "
+            "evaluate on a dataset with the same classes in the same order."
+        )
+    ev = evaluate(
+        run.model, ds.test.x, ds.test.y, run.classes, precision=precision, scale=run.preprocessing.get("scale", 1 / 255)
+    )
+    return ev, ds.test.x

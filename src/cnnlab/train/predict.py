@@ -1,0 +1,67 @@
+"""Predicting image files with a run: its preprocessing (mode, size, scaling, inversion), top classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.data import images
+from cnnlab.errors import InputError
+from cnnlab.train.run import Run
+
+
+@dataclass(frozen=True)
+class Prediction:
+    file: str
+    probabilities: np.ndarray  # (classes,)
+    classes: tuple[str, ...]
+    image: np.ndarray  # the uint8 (H, W, C) the model saw
+    notes: tuple[str, ...] = field(default=())
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probabilities)[:k]
+        return [(self.classes[i], float(self.probabilities[i])) for i in order]
+
+    def to_dict(self, k: int = 3) -> dict:
+        return {
+            "file": self.file,
+            "top": [{"class": c, "probability": round(p, 6)} for c, p in self.top(k)],
+            "notes": list(self.notes),
+        }
+
+
+def _border_mean(img: np.ndarray) -> float:
+    return float(np.concatenate([img[0].ravel(), img[-1].ravel(), img[:, 0].ravel(), img[:, -1].ravel()]).mean())
+
+
+def load_image_for(run: Run, path, invert: str = "auto") -> tuple[np.ndarray, list[str]]:
+    """Decode ``path`` into the run's mode and size; invert dark-on-light images for a dark-background model."""
+    if invert not in ("auto", "yes", "no"):
+        raise InputError(f"--invert {invert!r}. Expected auto, yes or no.")
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist. Expected an image file (PNG, JPEG, ...).")
+    h, w, c = run.input_shape
+    mode = "gray" if c == 1 else "rgb"
+    pil_mode, size = images.open_header(path)
+    notes = []
+    if size != (h, w) or images.mode_of(pil_mode) != mode:
+        notes.append(f"{path.name} is {size[0]}x{size[1]} {images.mode_of(pil_mode)}; converted to {h}x{w} {mode}")
+    img = images.decode(path, mode, (h, w))
+    background = run.preprocessing.get("background", "dark")
+    light = _border_mean(img) > 127
+    if invert == "yes" or (invert == "auto" and background == "dark" and light):
+        img = 255 - img
+        notes.append("inverted (dark-on-light image; the model was trained on light-on-dark)")
+    return img, notes
+
+
+def predict_files(run: Run, paths, invert: str = "auto") -> list[Prediction]:
+    loaded = [load_image_for(run, p, invert) for p in paths]
+    if not loaded:
+        raise InputError("No image given. Expected one or more image files.")
+    batch = np.stack([img for img, _ in loaded])  # (N, H, W, C) uint8
+    probs = run.predict(batch)
+    return [Prediction(str(p), probs[i], run.classes, loaded[i][0], tuple(loaded[i][1])) for i, p in enumerate(paths)]

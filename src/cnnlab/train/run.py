@@ -1,0 +1,176 @@
+"""Run directories: everything a run produces, enough to rebuild, evaluate, inspect or serve its model.
+
+    config.json        resolved configuration, command line, versions, dataset checksums, seed
+    metrics.jsonl      one line per epoch
+    model.json         architecture spec, class names, preprocessing
+    model.safetensors  weights (parameters and BatchNorm statistics)
+    state.pt           the resume checkpoint: epoch, weights and optimizer state in one file
+    curves.png         training curves
+
+Every file is written atomically. Nothing is unpickled: weights are safetensors,
+metadata is JSON, and state.pt is read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from cnnlab.atomic import atomic_writer, write_bytes, write_text
+from cnnlab.errors import InputError, RunError
+
+FORMAT = "cnnlab-run/1"
+CONFIG, METRICS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
+    "config.json",
+    "metrics.jsonl",
+    "model.json",
+    "model.safetensors",
+    "state.pt",
+    "curves.png",
+)
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise RunError(f"{path} is missing. A run directory needs {MODEL_JSON} and {WEIGHTS}; is this a cnnlab run?")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{path} is corrupt ({e}). Restore it, or retrain into a new directory.") from None
+
+
+def state_dict_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def save_weights(path: Path, model: torch.nn.Module) -> None:
+    write_bytes(path, st_save(state_dict_for_saving(model), metadata={"format": FORMAT}))
+
+
+def load_weights(path: Path, model: torch.nn.Module) -> None:
+    if not path.is_file():
+        raise RunError(f"{path} is missing: the run has no saved weights yet (did its first epoch finish?).")
+    try:
+        tensors = st_load(path.read_bytes())
+    except (SafetensorError, ValueError, OSError) as e:
+        raise RunError(f"{path} is not a readable safetensors file ({e}). The weights are corrupt.") from None
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as e:
+        raise RunError(f"{path} does not fit the architecture in {MODEL_JSON}: {str(e).splitlines()[0]}") from None
+
+
+def save_state(path: Path, epoch: int, model: torch.nn.Module, optimizer) -> None:
+    buf = io.BytesIO()
+    torch.save({"epoch": epoch, "model": state_dict_for_saving(model), "optimizer": optimizer.state_dict()}, buf)
+    write_bytes(path, buf.getvalue())
+
+
+def load_state(path: Path) -> dict:
+    if not path.is_file():
+        raise RunError(f"{path} is missing: nothing to resume from (no epoch has finished yet).")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated or damaged archive
+        raise RunError(f"{path} is corrupt ({type(e).__name__}); it cannot be resumed. Start a new run.") from None
+
+
+def write_metrics(path: Path, rows: list[dict]) -> None:
+    write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def read_metrics(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise RunError(f"{path} line {i} is not JSON; the metrics file is corrupt.") from None
+    return rows
+
+
+def write_json(path: Path, obj: dict) -> None:
+    with atomic_writer(path, "w") as f:
+        json.dump(obj, f, indent=2)
+
+
+@dataclass
+class Run:
+    """A trained model with its class names and preprocessing, loaded from a run directory."""
+
+    path: Path
+    model: torch.nn.Module
+    classes: tuple[str, ...]
+    preprocessing: dict
+    config: dict = field(default_factory=dict)
+    metrics: list[dict] = field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.preprocessing["input_shape"])
+
+    @classmethod
+    def load(cls, path, model: torch.nn.Module | None = None) -> Run:
+        """Rebuild the model from model.json (or take ``model`` for a custom nn.Module) and load its weights."""
+        from cnnlab.nn.spec import from_spec
+
+        path = Path(path)
+        if not path.is_dir():
+            raise RunError(f"{path} is not a run directory. Expected the --out folder of cnnlab train.")
+        meta = _read_json(path / MODEL_JSON)
+        if meta.get("format") != FORMAT:
+            raise RunError(f"{path / MODEL_JSON} has format {meta.get('format')!r}; expected {FORMAT!r}.")
+        if model is None:
+            if not meta.get("spec"):
+                raise RunError(f"{path} holds a custom model; pass it: Run.load(path, model=MyNet()).")
+            model = from_spec(meta["spec"])
+        load_weights(path / WEIGHTS, model)
+        model.eval()
+        config = _read_json(path / CONFIG) if (path / CONFIG).is_file() else {}
+        return cls(path, model, tuple(meta["classes"]), meta["preprocessing"], config, read_metrics(path / METRICS))
+
+    def prepare(self, images) -> tuple[torch.Tensor, list[str]]:
+        """uint8 or float NHWC images -> model input, converted to the run's size and mode (with notes)."""
+        from cnnlab.data.images import convert
+        from cnnlab.train.engine import as_uint8_or_float, from_numpy, to_input
+
+        a, is_u8 = as_uint8_or_float(images)
+        h, w, c = self.input_shape
+        notes = []
+        if a.shape[1:3] != (h, w) or a.shape[3] != c:
+            if a.shape[3] not in (1, 3):
+                raise InputError(f"Images have {a.shape[3]} channels; expected 1 (gray) or 3 (rgb).")
+            notes.append(f"converted {a.shape[1]}x{a.shape[2]}x{a.shape[3]} to the model's {h}x{w}x{c}")
+            u8 = a if is_u8 else np.clip(np.round(a * 255), 0, 255).astype(np.uint8)
+            a, is_u8 = convert(u8, (h, w), "gray" if c == 1 else "rgb"), True
+        t = from_numpy(a)
+        x = to_input(t, self.preprocessing.get("scale", 1 / 255)) if is_u8 else t.float().permute(0, 3, 1, 2)
+        return x, notes
+
+    def predict(self, images, batch_size: int = 512) -> np.ndarray:
+        """Class probabilities (N, classes) for uint8 or float NHWC images."""
+        x, _ = self.prepare(images)
+        return probabilities(self.model, x, batch_size)
+
+
+def probabilities(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Softmax of the model's output in eval mode (or the output itself when the model ends in softmax)."""
+    model.eval()
+    out = []
+    ends_in_softmax = getattr(model, "outputs_probabilities", False)
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            y = model(x[i : i + batch_size]).float()
+            out.append(y if ends_in_softmax else torch.softmax(y, dim=1))
+    return torch.cat(out).numpy()

@@ -1,0 +1,77 @@
+"""Training curves, the confusion matrix, misclassified images, probability bars."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnnlab.viz.style import plt, save
+
+
+def curves(rows: list[dict], path):
+    """Loss and accuracy per epoch, for training and the held-out split (validation or test)."""
+    epochs = [r["epoch"] for r in rows]
+    held = "val" if "val_loss" in rows[0] else "test"
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, label in ((a, "loss", "loss"), (b, "accuracy", "accuracy")):
+        ax.plot(epochs, [r[key] for r in rows], "o-", label="train")
+        ax.plot(epochs, [r[f"{held}_{key}"] for r in rows], "s-", label=held)
+        ax.set_xlabel("epoch")
+        ax.set_title(label)
+        ax.set_xticks(epochs)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def confusion(matrix: np.ndarray, classes, path, title: str = "confusion matrix (rows: true, columns: predicted)"):
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * k, 0.8 + 0.6 * k))
+    ax.imshow(matrix, cmap="Blues")
+    vmax = matrix.max() if matrix.size else 1
+    for i in range(k):
+        for j in range(k):
+            v = int(matrix[i, j])
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > 0.6 * vmax else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def misclassified(x: np.ndarray, true: np.ndarray, pred: np.ndarray, probs: np.ndarray, classes, path, limit: int = 32):
+    """A gallery of wrong predictions: 'true -> predicted (p)'."""
+    wrong = np.flatnonzero(true != pred)[:limit]
+    n = max(len(wrong), 1)
+    cols = min(8, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong, strict=False):
+        img = x[i]
+        ax.imshow(img[:, :, 0] if img.shape[2] == 1 else img, cmap="gray" if img.shape[2] == 1 else None)
+        ax.set_title(f"{classes[true[i]]} -> {classes[pred[i]]}\n({probs[i, pred[i]]:.2f})", fontsize=7)
+    fig.suptitle(f"misclassified: {len(np.flatnonzero(true != pred))} of {len(true)} (first {len(wrong)})")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def probability_bars(probs: np.ndarray, classes, path, title: str = ""):
+    """The tutorials' bar chart of class probabilities, top class highlighted."""
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(classes)), 3.2))
+    top = int(np.argmax(probs))
+    colors = ["#1f77b4"] * len(classes)
+    colors[top] = "#d62728"
+    ax.bar(range(len(classes)), probs, color=colors)
+    ax.set_xticks(range(len(classes)), classes, rotation=45 if len(classes) > 6 else 0, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.set_title(title or f"predicted: {classes[top]} ({probs[top]:.1%})", fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)

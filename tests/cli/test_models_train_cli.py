@@ -1,0 +1,145 @@
+"""models / train / eval / predict through Typer's runner, on digits (quick) and the real datasets (slow)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cnnlab.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+
+
+def test_models_list_and_summary():
+    r = runner.invoke(app, ["models", "list"])
+    assert r.exit_code == 0 and "seed-mnist5x5" in r.stdout and "421,642" in r.stdout
+    r = runner.invoke(app, ["models", "summary", "seed-fashion"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "Total params: 421,642" in r.stdout and "3·3·1·32 + 32 = 320" in r.stdout
+    assert "(None, 7, 7, 64)" in r.stdout and "Non-trainable params: 0" in r.stdout
+    r = runner.invoke(app, ["models", "summary", "seed-fashion", "--input", "32,32,3", "--classes", "5", "--json"])
+    d = json.loads(r.stdout)
+    assert d["layers"][0]["params"] == 3 * 3 * 3 * 32 + 32 and d["layers"][-1]["output_shape"] == "(None, 5)"
+
+
+def test_models_check(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(
+        json.dumps({"input_shape": [28, 28, 1], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10}]})
+    )
+    r = runner.invoke(app, ["models", "check", str(good)])
+    assert r.exit_code == 0 and "7,850 params" in r.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"input_shape": [28, 28, 1], "layers": [{"type": "Dense", "units": 10}]}))
+    r = runner.invoke(app, ["models", "check", str(bad)])
+    assert r.exit_code == 2 and "Dense 'dense1' receives a 28x28x1 feature map" in r.stderr
+
+
+def test_unknown_model_lists_valid_names():
+    r = runner.invoke(app, ["models", "summary", "vgg16"])
+    assert r.exit_code == 2 and "Expected one of: seed-fashion, seed-mnist5x5" in r.stderr
+
+
+@pytest.fixture
+def digits_run(tmp_path):
+    pytest.importorskip("sklearn")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('data = "digits"\nmodel = "seed-fashion"\nepochs = 2\nbatch-size = 32\nlr = 0.002\n')
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["train", "--config", str(cfg), "--seed", "3", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "test accuracy" in r.stdout
+    return out
+
+
+def test_train_config_file_and_option_override(digits_run):
+    cfg = json.loads((digits_run / "config.json").read_text())["config"]
+    assert (cfg["epochs"], cfg["batch_size"], cfg["seed"], cfg["model"]) == (2, 32, 3, "seed-fashion")
+
+
+def test_eval_json_and_figures(digits_run):
+    r = runner.invoke(app, ["eval", str(digits_run), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert {"accuracy", "loss", "per_class", "confusion"} <= set(d)
+    confusion = np.array(d["confusion"])
+    assert confusion.shape == (10, 10)
+    assert d["accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
+    for row in d["per_class"]:  # recall from the confusion matrix, independently
+        k = int(row["class"])
+        assert row["recall"] == pytest.approx(confusion[k, k] / confusion[k].sum(), abs=1e-4)
+    for name in ("confusion.png", "confusion.json", "misclassified.png"):
+        assert (digits_run / name).is_file()
+
+
+def test_predict_files_json_and_figure(digits_run, tmp_path):
+    import cnnlab
+
+    ds = cnnlab.data.load("digits")
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"d{i}.png"
+        Image.fromarray(ds.test.x[i, :, :, 0]).save(p)
+        paths.append(str(p))
+    fig = tmp_path / "probs.png"
+    r = runner.invoke(app, ["predict", str(digits_run), *paths, "--top", "2", "--json", "--figure", str(fig)])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert [len(e["top"]) for e in out] == [2, 2, 2]
+    probs = cnnlab.Run.load(digits_run).predict(ds.test.x[:3])
+    assert [e["top"][0]["class"] for e in out] == [str(k) for k in probs.argmax(1)]
+    assert fig.is_file()
+
+
+def test_predict_converts_with_a_note(digits_run, tmp_path):
+    p = tmp_path / "big.png"
+    Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(p)
+    r = runner.invoke(app, ["predict", str(digits_run), str(p)])
+    assert r.exit_code == 0, r.output
+    assert "note: big.png is 40x30 rgb; converted to 8x8 gray" in r.stdout
+
+
+def test_predict_missing_file_and_bad_run(digits_run, tmp_path):
+    r = runner.invoke(app, ["predict", str(digits_run), str(tmp_path / "nope.png")])
+    assert r.exit_code == 2 and "nope.png does not exist" in r.stderr
+    r = runner.invoke(app, ["eval", str(tmp_path)])
+    assert r.exit_code == 1 and "model.json is missing" in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "data,model,floor", [("fashion-mnist", "seed-fashion", 0.87), ("mnist", "seed-mnist5x5", 0.98)]
+)
+def test_one_epoch_on_real_data_reaches_the_floor(tmp_path, data, model, floor):
+    out = tmp_path / "run"
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            data,
+            "--model",
+            model,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    print(f"{model} on {data}: test accuracy {last['test_accuracy']:.4f} in {last['seconds']:.1f}s")
+    assert last["test_accuracy"] >= floor
+    r = runner.invoke(app, ["eval", str(out), "--json"])  # full-precision evaluation agrees
+    assert json.loads(r.stdout)["accuracy"] >= floor

@@ -1,0 +1,185 @@
+"""Layers against the NumPy reference and Keras's arithmetic; shape errors; specs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cnnlab import arith
+from cnnlab.errors import InputError, ShapeError
+from cnnlab.nn import (
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAveragePooling2D,
+    Input,
+    MaxPooling2D,
+    Sequential,
+    from_spec,
+    read_spec,
+    summarize,
+    zoo,
+)
+
+
+def conv_params(kh, kw, cin, cout, bias=True):  # Keras's count, from the definition
+    return kh * kw * cin * cout + (cout if bias else 0)
+
+
+def test_zoo_parameter_counts_equal_keras():
+    assert summarize(zoo.build("seed-fashion")).total == 421_642
+    s = summarize(zoo.build("seed-mnist5x5"))
+    by = {r.name: r.params for r in s.rows}
+    assert (by["conv1"], by["conv2"], by["dense1"], by["logits"]) == (832, 51_264, 65_600, 650)
+    assert s.total == 832 + 51_264 + 65_600 + 650 == 118_346
+    assert [r.output_shape for r in s.rows if r.kind in ("Conv2D", "MaxPooling2D")] == [
+        "(None, 24, 24, 32)",
+        "(None, 12, 12, 32)",
+        "(None, 8, 8, 64)",
+        "(None, 4, 4, 64)",
+    ]
+
+
+def test_mnist3_same_pooling_shapes_and_no_bias():
+    s = summarize(zoo.build("seed-mnist3"))
+    pools = [r.output_shape for r in s.rows if r.kind == "MaxPooling2D"]
+    assert pools == ["(None, 14, 14, 32)", "(None, 7, 7, 64)", "(None, 4, 4, 128)"]
+    convs = [r.params for r in s.rows if r.kind == "Conv2D"]
+    assert convs == [
+        conv_params(3, 3, 1, 32, False),
+        conv_params(3, 3, 32, 64, False),
+        conv_params(3, 3, 64, 128, False),
+    ]
+    assert s.total == sum(convs) + (4 * 4 * 128 * 625 + 625) + (625 * 10 + 10)
+
+
+def test_every_zoo_model_counts_match_formulas():
+    for name in zoo.names():
+        s = summarize(zoo.build(name))
+        for r in s.rows:
+            if r.formula and r.kind != "BatchNormalization":
+                assert r.formula.endswith(f"= {r.params:,}"), (name, r)
+        assert s.total == sum(r.params for r in s.rows)
+
+
+def test_catdog_first_conv_and_closing_lines():
+    s = summarize(zoo.build("seed-catdog"))
+    assert s.rows[0].output_shape == "(None, 96, 96, 32)"
+    assert s.closing_lines()[0].startswith(f"Total params: {s.total:,}")
+
+
+def test_batchnorm_counts_like_keras():
+    m = Sequential([Input((8, 8, 3)), Conv2D(4, 3, use_bias=False), BatchNormalization()])
+    s = summarize(m)
+    assert (s.trainable, s.non_trainable) == (3 * 3 * 3 * 4 + 2 * 4, 2 * 4)
+
+
+def test_conv_layer_equals_reference_with_tf_padding():
+    torch.manual_seed(0)
+    layer = Conv2D(5, 3, strides=2, padding="same", activation="relu")
+    m = Sequential([Input((9, 8, 2)), layer])
+    x = np.random.default_rng(0).normal(size=(3, 9, 8, 2)).astype(np.float32)
+    got = m(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).detach().numpy()
+    kernel = layer.weight.detach().permute(2, 3, 1, 0).numpy()  # OIHW -> HWIO
+    want = np.maximum(arith.conv2d(x, kernel, 2, "same") + layer.bias.detach().numpy(), 0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_flatten_then_dense_uses_keras_hwc_order():
+    torch.manual_seed(0)
+    m = Sequential([Input((3, 4, 2)), Flatten(), Dense(5)])
+    x = np.random.default_rng(1).normal(size=(2, 3, 4, 2)).astype(np.float32)  # NHWC
+    got = m(torch.from_numpy(x).permute(0, 3, 1, 2)).detach().numpy()
+    w, b = m.layer("dense1").weight.detach().numpy(), m.layer("dense1").bias.detach().numpy()
+    want = x.reshape(2, -1) @ w.T + b  # Keras flattens NHWC row-major
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_glorot_uniform_limit():
+    torch.manual_seed(0)
+    layer = Conv2D(64, 3)
+    Sequential([Input((10, 10, 32)), layer])
+    limit = np.sqrt(6 / (3 * 3 * 32 + 3 * 3 * 64))
+    w = layer.weight.detach().numpy()
+    assert np.abs(w).max() <= limit and np.abs(w).max() > 0.95 * limit
+    assert (layer.bias.detach().numpy() == 0).all()
+
+
+def test_gap_and_auto_names():
+    m = Sequential(
+        [
+            Input((8, 8, 1)),
+            Conv2D(4, 3),
+            MaxPooling2D(),
+            Conv2D(6, 3, padding="same"),
+            GlobalAveragePooling2D(),
+            Dense(3),
+        ]
+    )
+    assert [lay.name for lay in m.layers] == ["conv1", "pool1", "conv2", "gap", "dense1"]
+    assert m.output_shape == (3,)
+
+
+def test_dense_after_a_map_suggests_flatten():
+    with pytest.raises(ShapeError, match=r"Dense 'dense1' receives a 7x7x64 feature map.*Flatten\(\) \(-> 3,136"):
+        Sequential([Input((7, 7, 64)), Dense(10)])
+
+
+def test_valid_kernel_larger_than_map_names_the_layer():
+    with pytest.raises(ShapeError, match=r"Conv2D 'big' cannot apply a 5x5 kernel to a 4x4x8 input.*'pool1'"):
+        Sequential([Input((8, 8, 8)), MaxPooling2D(), Conv2D(4, 5, name="big")])
+
+
+def test_dense_input_mismatch_shows_the_arithmetic():
+    layers = [
+        Input((28, 28, 1)),
+        Conv2D(32, 3, padding="same", name="conv1"),
+        MaxPooling2D(name="pool1"),
+        Conv2D(64, 3, strides=2, padding="same", name="conv2"),
+        MaxPooling2D(padding="same", name="pool2"),
+        Flatten(),
+        Dense(128, input_dim=3136, name="fc1"),
+    ]
+    with pytest.raises(ShapeError) as e:
+        Sequential(layers)
+    msg = str(e.value)
+    assert "Dense 'fc1' expects 3,136 inputs but receives 1,024" in msg
+    assert "'conv2' 14x14 -> 7x7 (strides=2)" in msg
+    assert "'pool1' 28x28 -> 14x14 (2x2 VALID, strides=2)" in msg
+    assert "Dense input_dim=1,024" in msg
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(InputError, match=r"Conv2D filters=0"):
+        Conv2D(0, 3)
+    with pytest.raises(InputError, match=r"Unknown activation 'relux'"):
+        Dense(3, activation="relux")
+
+
+def test_spec_round_trip_json_and_toml(tmp_path):
+    torch.manual_seed(0)
+    m = zoo.build("cnnlab-fast")
+    spec = m.spec()
+    (tmp_path / "m.json").write_text(json.dumps(spec))
+    again = from_spec(read_spec(tmp_path / "m.json"))
+    assert again.spec() == spec
+    again.load_state_dict(m.state_dict())
+    m.eval(), again.eval()
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(m(x), again(x))
+    (tmp_path / "m.toml").write_text(
+        'name = "tiny"\ninput_shape = [28, 28, 1]\n'
+        '[[layers]]\ntype = "Conv2D"\nfilters = 8\nkernel_size = 3\npadding = "same"\nactivation = "relu"\n'
+        '[[layers]]\ntype = "MaxPooling2D"\n[[layers]]\ntype = "Flatten"\n[[layers]]\ntype = "Dense"\nunits = 10\n'
+    )
+    tiny = from_spec(read_spec(tmp_path / "m.toml"))
+    assert summarize(tiny).total == conv_params(3, 3, 1, 8) + 14 * 14 * 8 * 10 + 10
+
+
+def test_spec_errors_list_valid_choices():
+    with pytest.raises(InputError, match=r"unknown type 'Conv3D'. Expected one of: Conv2D"):
+        from_spec({"input_shape": [8, 8, 1], "layers": [{"type": "Conv3D"}]})
+    with pytest.raises(InputError, match=r"unknown argument\(s\) filter. Expected some of:.*filters"):
+        from_spec({"input_shape": [8, 8, 1], "layers": [{"type": "Conv2D", "filter": 3}]})

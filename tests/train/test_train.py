@@ -1,0 +1,160 @@
+"""Training on scikit-learn's digits (8x8, seconds): run directories, resume, interruption, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import cnnlab
+from cnnlab.errors import InputError, RunError, TrainingError
+from cnnlab.train.loop import TrainingInterrupted
+from cnnlab.train.progress import SilentReporter
+
+SPEC = {
+    "name": "tiny",
+    "layers": [
+        {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "MaxPooling2D"},
+        {"type": "Dropout", "rate": 0.25},
+        {"type": "Flatten"},
+        {"type": "Dense", "units": 10},
+    ],
+}
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps(SPEC))
+    return str(p)
+
+
+def fit(out, spec_file, **kw):
+    opts = dict(data="digits", model=spec_file, epochs=2, batch_size=32, lr=3e-3, seed=1, out=str(out))
+    opts.update(kw)
+    return cnnlab.train(verbose=False, **opts)
+
+
+def test_run_directory_is_complete_and_loads(tmp_path, spec_file):
+    run = fit(tmp_path / "r", spec_file)
+    names = {p.name for p in (tmp_path / "r").iterdir()}
+    assert {"config.json", "metrics.jsonl", "model.json", "model.safetensors", "state.pt", "curves.png"} <= names
+    assert [r["epoch"] for r in run.metrics] == [1, 2]
+    assert run.metrics[-1]["test_accuracy"] > 0.8
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["config"]["seed"] == 1 and cfg["versions"]["torch"] == torch.__version__
+    again = cnnlab.Run.load(tmp_path / "r")
+    ds = cnnlab.data.load("digits")
+    p = again.predict(ds.test.x)
+    assert p.shape == (len(ds.test), 10) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert (p.argmax(1) == ds.test.y).mean() == pytest.approx(run.metrics[-1]["test_accuracy"], abs=0.02)
+
+
+def _weights(path):
+    return load_file(str(path / "model.safetensors"))
+
+
+class StopAt(SilentReporter):
+    """Presses Ctrl-C during the given epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def start_epoch(self, epoch, epochs, batches):
+        self.current = epoch
+
+    def update(self, done, loss, acc):
+        if self.current == self.epoch and done > 1:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, spec_file):
+    fit(tmp_path / "straight", spec_file, epochs=3)
+    with pytest.raises(TrainingInterrupted, match=r"Interrupted during epoch 2. The checkpoint of epoch 1 is kept"):
+        fit(tmp_path / "cut", spec_file, epochs=3, reporter=StopAt(2))
+    state = torch.load(tmp_path / "cut" / "state.pt", weights_only=True)
+    assert state["epoch"] == 1
+    run = cnnlab.train(resume=tmp_path / "cut", verbose=False)
+    assert [r["epoch"] for r in run.metrics] == [1, 2, 3]
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_with_different_options_is_refused(tmp_path, spec_file):
+    fit(tmp_path / "r", spec_file, epochs=1)
+    with pytest.raises(RunError, match=r"lr: 0.003 \(saved\) vs 0.1 \(asked\)"):
+        cnnlab.train(resume=tmp_path / "r", lr=0.1, verbose=False)
+    run = cnnlab.train(resume=tmp_path / "r", epochs=2, verbose=False)  # more epochs is allowed
+    assert len(run.metrics) == 2
+
+
+def test_existing_run_directory_is_not_overwritten(tmp_path, spec_file):
+    fit(tmp_path / "r", spec_file, epochs=1)
+    with pytest.raises(RunError, match="already holds a run. Use --resume"):
+        fit(tmp_path / "r", spec_file, epochs=1)
+
+
+class GoesNaN(torch.nn.Module):
+    """A custom module (not a cnnlab Sequential) that returns NaN logits from its second epoch."""
+
+    def __init__(self, batches_per_epoch):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 8 * 8, 10)
+        self.calls, self.limit = 0, batches_per_epoch
+
+    def forward(self, x):
+        y = self.fc(torch.relu(self.conv(x)).flatten(1))
+        if self.training:
+            self.calls += 1
+            if self.calls > self.limit:
+                return y * float("nan")
+        return y
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    batches = int(np.ceil(1438 / 32))
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 2, batch 1.*last good checkpoint \(epoch 1\)"):
+        cnnlab.train(
+            data="digits", epochs=3, batch_size=32, out=str(tmp_path / "r"), module=GoesNaN(batches), verbose=False
+        )
+    assert torch.load(tmp_path / "r" / "state.pt", weights_only=True)["epoch"] == 1
+    assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 1
+    with pytest.raises(RunError, match="holds a custom model; pass it"):
+        cnnlab.Run.load(tmp_path / "r")
+    run = cnnlab.Run.load(tmp_path / "r", model=GoesNaN(batches))
+    assert run.predict(np.zeros((2, 8, 8, 1), np.uint8)).shape == (2, 10)
+
+
+def test_corrupt_or_missing_run_files(tmp_path, spec_file):
+    fit(tmp_path / "r", spec_file, epochs=1)
+    (tmp_path / "r" / "model.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(RunError, match=r"model.safetensors is not a readable safetensors file"):
+        cnnlab.Run.load(tmp_path / "r")
+    (tmp_path / "r" / "model.json").write_text("{not json")
+    with pytest.raises(RunError, match=r"model.json is corrupt"):
+        cnnlab.Run.load(tmp_path / "r")
+    with pytest.raises(RunError, match=r"is not a run directory"):
+        cnnlab.Run.load(tmp_path / "nothing")
+
+
+def test_unknown_model_and_option(tmp_path):
+    with pytest.raises(InputError, match=r"Unknown model 'resnet'. Expected one of: seed-fashion"):
+        cnnlab.train(data="digits", model="resnet", out=str(tmp_path / "x"), verbose=False)
+    with pytest.raises(InputError, match=r"Unknown training option\(s\): batchsize"):
+        cnnlab.train(data="digits", batchsize=3, verbose=False)
+
+
+def test_zoo_model_adapts_to_the_dataset_or_says_why(tmp_path):
+    # digits are 8x8: conv1 (5x5 VALID) -> 4x4, pool1 -> 2x2, too small for conv2's 5x5 kernel
+    with pytest.raises(
+        InputError,
+        match=r"Conv2D 'conv2' cannot apply a 5x5 kernel to a 2x2x32 input.*'conv1' 8x8 -> 4x4 \(5x5 VALID\)",
+    ):
+        cnnlab.train(data="digits", model="seed-mnist5x5", out=str(tmp_path / "x"), verbose=False)
+    run = cnnlab.train(data="digits", model="seed-fashion", epochs=1, out=str(tmp_path / "y"), verbose=False)
+    assert run.input_shape == (8, 8, 1)
