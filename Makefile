@@ -32,8 +32,14 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 
-bench: $(VENV)/.installed-test
+# The peer implementations live in their own venv so TensorFlow never touches cnnlab's.
+.venv-peers/.installed: benchmarks/peers/requirements.txt
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/peers/requirements.txt $(QUIET)
+	touch $@
+
+bench: $(VENV)/.installed-test .venv-peers/.installed
 	$(BIN)/python benchmarks/run.py --out benchmarks/results
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) .venv-peers out .pytest_cache

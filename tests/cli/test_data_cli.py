@@ -70,3 +70,16 @@ def test_show_folder_with_index_out_of_range(tmp_path):
     _folder(tmp_path / "f", ["a", "b"])
     r = runner.invoke(app, ["data", "show", str(tmp_path / "f"), "--index", "99"])
     assert r.exit_code == 2 and "--index 99 is outside" in r.stderr
+
+
+def test_show_raw_writes_the_exact_pixels(tmp_path):
+    _folder(tmp_path / "f", ["a", "b"])
+    import cnnlab
+
+    ds = cnnlab.data.load(tmp_path / "f")
+    out = tmp_path / "one.png"
+    r = runner.invoke(
+        app, ["data", "show", str(tmp_path / "f"), "--split", "train", "--index", "1", "--raw", "-o", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), ds.train.x[1, :, :, 0])

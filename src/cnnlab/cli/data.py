@@ -62,6 +62,7 @@ def show(
     out: Path = typer.Option(Path("grid.png"), "--out", "-o", help="PNG to write."),
     size: str | None = typer.Option(None, "--size", help="Resize to H,W (folders with mixed sizes)."),
     mode: str | None = typer.Option(None, "--mode", help="gray or rgb."),
+    raw: bool = typer.Option(False, "--raw", help="With --index: write the image's own pixels (to try predict on)."),
 ) -> None:
     """Draw a grid of samples with their class names, or one image large with --index."""
     from cnnlab.viz.data import sample_grid, single_image
@@ -71,8 +72,15 @@ def show(
     if index is not None:
         if not 0 <= index < len(part):
             raise InputError(f"--index {index} is outside the {split} split (0..{len(part) - 1}).")
-        single_image(part.x[index], ds.classes[part.y[index]], out, f"{ds.name} {split}[{index}]")
+        if raw:
+            from cnnlab.data.images import save_image
+
+            save_image(part.x[index], out)
+        else:
+            single_image(part.x[index], ds.classes[part.y[index]], out, f"{ds.name} {split}[{index}]")
     else:
+        if raw:
+            raise InputError("--raw writes one image; give --index too.")
         if n < 1:
             raise InputError(f"--n {n} must be at least 1.")
         k = min(n, len(part))

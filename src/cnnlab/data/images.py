@@ -96,3 +96,12 @@ def convert(x: np.ndarray, size=None, mode: str | None = None) -> np.ndarray:
     target_mode = mode or ("gray" if x.shape[3] == 1 else "rgb")
     out = [to_array(Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img), target_mode, size) for img in x]
     return np.stack(out)
+
+
+def save_image(img: np.ndarray, path) -> None:
+    """Write a uint8 (H, W, C) image as PNG, atomically."""
+    from cnnlab.atomic import atomic_writer
+
+    arr = img[:, :, 0] if img.shape[2] == 1 else img
+    with atomic_writer(path) as f:
+        Image.fromarray(arr).save(f, format="PNG")

@@ -24,7 +24,9 @@ def _plan(x_nchw: torch.Tensor, kernel: tuple[int, int], strides, dilation, padd
             f"Expected a 4-D batch (N, H, W, C), received shape {tuple(x_nchw.shape)}. "
             "Add a batch axis with x[None] for a single image."
         )
-    return axes_for(x_nchw.shape[2], x_nchw.shape[3], kernel, strides, dilation, padding)
+    # int(): under torch.jit.trace, sizes are tensors; the padding plan is fixed per input size
+    kernel = tuple(int(k) for k in kernel)
+    return axes_for(int(x_nchw.shape[2]), int(x_nchw.shape[3]), kernel, strides, dilation, padding)
 
 
 def _pads(ah: AxisPadding, aw: AxisPadding) -> tuple[int, int, int, int]:

@@ -41,6 +41,15 @@ ACTIVATIONS = {
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones")
 
 
+def activate(y: torch.Tensor, activation) -> torch.Tensor:
+    """Apply a Conv2D/Dense activation to that layer's fresh output. ReLU runs in place: conv and
+    linear do not keep their output for the backward pass, so nothing autograd needs is overwritten."""
+    if activation == "relu":
+        return F.relu_(y)
+    fn = ACTIVATIONS[activation]
+    return fn(y) if fn else y
+
+
 def check_activation(activation):
     key = activation.lower() if isinstance(activation, str) else activation
     if key not in ACTIVATIONS:
@@ -177,8 +186,7 @@ class Conv2D(Layer):
 
     def forward(self, x):
         y = tf.conv2d_nchw(x, self.weight, self.bias, self.strides, self.padding, self.dilation_rate)
-        fn = ACTIVATIONS[self.activation]
-        return fn(y) if fn else y
+        return activate(y, self.activation)
 
     def config(self):
         return {
@@ -319,9 +327,7 @@ class Dense(Layer):
         self.bias = nn.Parameter(torch.zeros(self.units)) if self.use_bias else None
 
     def forward(self, x):
-        y = F.linear(x, self.weight, self.bias)
-        fn = ACTIVATIONS[self.activation]
-        return fn(y) if fn else y
+        return activate(F.linear(x, self.weight, self.bias), self.activation)
 
     def config(self):
         cfg = {

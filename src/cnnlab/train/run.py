@@ -136,7 +136,7 @@ class Run:
                 raise RunError(f"{path} holds a custom model; pass it: Run.load(path, model=MyNet()).")
             model = from_spec(meta["spec"])
         load_weights(path / WEIGHTS, model)
-        model.eval()
+        model = model.to(memory_format=torch.channels_last).eval()  # the fast layout for oneDNN
         config = _read_json(path / CONFIG) if (path / CONFIG).is_file() else {}
         return cls(path, model, tuple(meta["classes"]), meta["preprocessing"], config, read_metrics(path / METRICS))
 
