@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cnnlab.arith import avg_pool2d, conv2d, max_pool2d, padding_for
 from cnnlab.errors import InputError, ShapeError
+from strategies import conv_cases
 
 IMAGE = np.arange(1.0, 10.0).reshape(1, 3, 3, 1)
 TAPS = np.ones((2, 2, 1, 3)) * np.array([1.0, 10.0, -1.0])  # every tap is [1, 10, -1]
@@ -93,24 +94,7 @@ def torch_pool(x, size, strides, padding, mode):
     return out.permute(0, 2, 3, 1).numpy()
 
 
-@st.composite
-def cases(draw, pooling=False):
-    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 12))
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (1, 1) if pooling else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = draw(st.sampled_from(["same", "valid"]))
-    if padding == "valid":
-        assume((kh - 1) * dilation[0] + 1 <= h and (kw - 1) * dilation[1] + 1 <= w)
-    c, o, n = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 2))
-    seed = draw(st.integers(0, 2**16))
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, h, w, c))
-    k = rng.normal(size=(kh, kw, c, o))
-    return x, k, strides, padding, dilation
-
-
-@given(cases())
+@given(conv_cases())
 def test_conv2d_matches_torch(case):
     x, k, strides, padding, dilation = case
     np.testing.assert_allclose(
@@ -121,7 +105,7 @@ def test_conv2d_matches_torch(case):
     )
 
 
-@given(cases(pooling=True), st.sampled_from(["max", "avg"]))
+@given(conv_cases(pooling=True), st.sampled_from(["max", "avg"]))
 def test_pooling_matches_torch(case, mode):
     x, k, strides, padding, _ = case
     size = k.shape[:2]
@@ -131,7 +115,7 @@ def test_pooling_matches_torch(case, mode):
     )
 
 
-@given(cases(pooling=True))
+@given(conv_cases(pooling=True))
 def test_max_pool_never_sees_a_zero_that_was_not_there(case):
     x, k, strides, padding, _ = case
     neg = -np.abs(x) - 1.0  # all inputs strictly negative

@@ -4,28 +4,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cnnlab import arith
 from cnnlab.errors import ShapeError
 from cnnlab.nn import functional as cf
+from strategies import conv_cases
 
 
-@st.composite
-def cases(draw, pooling=False):
-    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 12))
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (1, 1) if pooling else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = draw(st.sampled_from(["same", "valid", "SAME"]))
-    if padding == "valid":
-        assume((kh - 1) * dilation[0] + 1 <= h and (kw - 1) * dilation[1] + 1 <= w)
-    c, o, n = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 2))
-    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    x = rng.normal(size=(n, h, w, c)).astype(np.float32)
-    k = rng.normal(size=(kh, kw, c, o)).astype(np.float32)
-    return x, k, strides, padding, dilation
+def cases(pooling=False):
+    return conv_cases(pooling=pooling, dtype=np.float32, words=("same", "valid", "SAME"))
 
 
 @given(cases(), st.booleans())

@@ -64,11 +64,16 @@ def _ceil_mode_matches(ah: AxisPadding, aw: AxisPadding) -> bool:
     return True
 
 
-def max_pool2d_nchw(x, pool_size, strides=None, padding="valid"):
-    """Max pooling on NCHW ``x``; padded cells are -inf (or outside ceil mode's reach), so they never win."""
+def _pool_plan(x, pool_size, strides, padding):
+    """(window, height axis, width axis, stride pair) of a pooling; strides default to the window."""
     size = pair(pool_size, "pool_size")
     ah, aw = _plan(x, size, size if strides is None else strides, 1, padding)
-    stride = (ah.stride, aw.stride)
+    return size, ah, aw, (ah.stride, aw.stride)
+
+
+def max_pool2d_nchw(x, pool_size, strides=None, padding="valid"):
+    """Max pooling on NCHW ``x``; padded cells are -inf (or outside ceil mode's reach), so they never win."""
+    size, ah, aw, stride = _pool_plan(x, pool_size, strides, padding)
     if ah.total == 0 and aw.total == 0:
         return F.max_pool2d(x, size, stride)
     if _ceil_mode_matches(ah, aw):  # no copy of the input
@@ -78,9 +83,7 @@ def max_pool2d_nchw(x, pool_size, strides=None, padding="valid"):
 
 def avg_pool2d_nchw(x, pool_size, strides=None, padding="valid"):
     """Average pooling on NCHW ``x``, dividing by the number of real cells in each window."""
-    size = pair(pool_size, "pool_size")
-    ah, aw = _plan(x, size, size if strides is None else strides, 1, padding)
-    stride = (ah.stride, aw.stride)
+    size, ah, aw, stride = _pool_plan(x, pool_size, strides, padding)
     if ah.total == 0 and aw.total == 0:
         return F.avg_pool2d(x, size, stride)
     if _ceil_mode_matches(ah, aw):

@@ -12,7 +12,6 @@ from cnnlab.nn.layers import (
     Dense,
     Dropout,
     Flatten,
-    GlobalAveragePooling2D,
     MaxPooling2D,
     ReLU,
 )
@@ -108,18 +107,19 @@ def _seed_catdog():
     ]
 
 
-@register("cnnlab-fast", "cnnlab's own: conv-BN-ReLU 32/64/128, global average pooling; best accuracy per second")
+@register("cnnlab-fast", "cnnlab's own: 2 conv-BN-ReLU + pool blocks, no hidden Dense; 50,474 params")
 def _cnnlab_fast():
+    # Measured here, 2 epochs, batch 64, Adam 1e-3: Fashion-MNIST 0.904 (seed-fashion: 0.899) with 8x fewer
+    # parameters; on MNIST it stays behind seed-mnist5x5 (0.980 vs 0.990). BatchNorm replaces the Dense 128.
     layers = []
-    for i, filters in enumerate((32, 64, 128), 1):
+    for i, filters in enumerate((32, 64), 1):
         layers += [
-            Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_uniform", name=f"conv{i}"),
+            Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}"),
             BatchNormalization(name=f"bn{i}"),
             ReLU(name=f"relu{i}"),
+            MaxPooling2D(2, name=f"pool{i}"),
         ]
-        if i < 3:
-            layers.append(MaxPooling2D(2, name=f"pool{i}"))
-    return layers + [GlobalAveragePooling2D(name="gap"), Dense(10, name="logits")]
+    return layers + [Flatten(name="flatten"), Dense(10, name="logits")]
 
 
 def names() -> list[str]:
