@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import data, ops, train  # noqa: E402
+from benchmarks import data, inspect_speed, ops, train  # noqa: E402
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -41,10 +41,18 @@ def main() -> None:
         "processor": platform.processor(),
     }
     train_rows, train_raw = train.run()
-    results = {"meta": meta, "ops": ops.run(), "data": data.run(), "train": train_rows, "train_raw": train_raw}
+    results = {
+        "meta": meta,
+        "ops": ops.run(),
+        "data": data.run(),
+        "inspect": inspect_speed.run(),
+        "train": train_rows,
+        "train_raw": train_raw,
+    }
     text = "## TF-exact ops vs plain PyTorch (ratio = cnnlab / PyTorch, lower is better)\n\n" + table(results["ops"])
     text += "\n\n## Loading a dataset (first: fetch + verify + cache; cached: median of 5, verified)\n\n"
     text += table(results["data"])
+    text += "\n\n## Inspecting one 28x28 image through seed-fashion (median)\n\n" + table(results["inspect"])
     text += "\n\n## seed-fashion on Fashion-MNIST: cnnlab vs Keras (epoch 2 = steady state; ratio = cnnlab/Keras time,"
     text += " or cnnlab/Keras throughput for inference)\n\n" + table(train_rows)
     if train_raw["keras"] is None:

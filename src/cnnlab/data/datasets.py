@@ -112,3 +112,16 @@ def load(
     n = len(spec.classes)
     info = {**info, "counts": {"train": train.counts(n), "test": test.counts(n)}}
     return Dataset(spec.name, train, test, spec.classes, info)
+
+
+def sample(spec: str, size=None, mode=None) -> tuple[np.ndarray, str, str]:
+    """``"mnist:test:3"`` (dataset:split:index) -> (uint8 image (H, W, C), class name, description)."""
+    parts = spec.rsplit(":", 2)
+    if len(parts) != 3 or not parts[2].lstrip("-").isdigit():
+        raise DataError(f"{spec!r} is not dataset:split:index. Expected e.g. mnist:test:3.")
+    name, split, index = parts[0], parts[1], int(parts[2])
+    ds = load(name, size=size, mode=mode)
+    part = ds.split(split)
+    if not 0 <= index < len(part):
+        raise DataError(f"{spec}: index {index} is outside the {split} split (0..{len(part) - 1}).")
+    return part.x[index], ds.classes[part.y[index]], f"{ds.name} {split}[{index}]"

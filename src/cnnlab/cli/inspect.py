@@ -1,0 +1,60 @@
+"""``cnnlab inspect``: every figure for one image through a trained run, or the random-filters experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from cnnlab.cli import app
+from cnnlab.errors import InputError
+
+console = Console(highlight=False)
+
+
+def _maximize_specs(values: list[str]) -> list[tuple[str, int]]:
+    specs = []
+    for v in values:
+        layer, _, channel = v.rpartition(":")
+        if not layer or not channel.isdigit():
+            raise InputError(f"--maximize {v!r} is not layer:channel. Expected e.g. --maximize conv2:5.")
+        specs.append((layer, int(channel)))
+    return specs
+
+
+@app.command()
+def inspect(
+    run_dir: Path | None = typer.Argument(None, help="A run directory (not needed with --random-filters)."),
+    image: str = typer.Option(..., "--image", help="An image file, or dataset:split:index like mnist:test:3."),
+    layers: str | None = typer.Option(None, "--layers", help="Comma-separated layer names (default: all)."),
+    channels: int = typer.Option(8, "--channels", help="Feature maps shown per layer."),
+    method: list[str] = typer.Option(["gradcam"], "--method", help="saliency, smoothgrad, gradcam or occlusion."),
+    maximize: list[str] = typer.Option([], "--maximize", help="layer:channel to visualize by gradient ascent."),
+    random_filters: int | None = typer.Option(None, "--random-filters", help="Run N random 3x3 filters instead."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random filters."),
+    out: Path = typer.Option(Path("inspect-out"), "--out", "-o", help="Folder for the PNGs and index.json."),
+) -> None:
+    """Feature maps of every layer, first-layer filters, probabilities and heat maps for one image.
+
+    Example: cnnlab inspect runs/mnist --image mnist:test:3 --layers conv1,pool1 --method saliency -o out/
+    """
+    from cnnlab.viz.inspection import load_image, write_inspection, write_random_filters
+
+    if random_filters is not None:
+        img, desc, notes = load_image(image)
+        index = write_random_filters(img, random_filters, out, seed, desc)
+    else:
+        if run_dir is None:
+            raise InputError("Give a run directory (cnnlab inspect RUN --image ...), or use --random-filters N.")
+        from cnnlab.train import Run
+
+        run = Run.load(run_dir)
+        img, desc, notes = load_image(image, run)
+        chosen = [s.strip() for s in layers.split(",") if s.strip()] if layers else None
+        index = write_inspection(run, img, out, chosen, channels, method, _maximize_specs(maximize), desc)
+    for note in notes:
+        console.print(f"note: {note}")
+    for entry in index:
+        console.print(f"{out / entry['file']}  [dim]{entry['meaning']}[/]", soft_wrap=True)
+    console.print(f"index: {out / 'index.json'}")

@@ -1,0 +1,22 @@
+"""Looking inside a trained CNN. Everything here returns arrays and dataclasses; cnnlab.viz draws them."""
+
+from cnnlab.inspect.attribution import METHODS, Attribution, explain
+from cnnlab.inspect.capture import capturing, feature_maps, named_layers
+from cnnlab.inspect.experiments import RandomFilters, random_filters
+from cnnlab.inspect.filters import Filters, filters
+from cnnlab.inspect.maximize import Maximized, maximize
+
+__all__ = [
+    "METHODS",
+    "Attribution",
+    "Filters",
+    "Maximized",
+    "RandomFilters",
+    "capturing",
+    "explain",
+    "feature_maps",
+    "filters",
+    "maximize",
+    "named_layers",
+    "random_filters",
+]

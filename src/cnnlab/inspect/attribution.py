@@ -1,0 +1,204 @@
+"""Which pixels decided a prediction: saliency, SmoothGrad, Grad-CAM and occlusion, in one registry.
+
+Each method returns an :class:`Attribution`: a heat map at input resolution (H, W),
+scaled to [0, 1], and the class it explains (the predicted one unless ``target`` is given).
+They work for grayscale and RGB models alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cnnlab.errors import InputError
+from cnnlab.inspect.capture import capturing, model_and_input, named_layers, select
+
+
+@dataclass(frozen=True)
+class Attribution:
+    method: str
+    heatmap: np.ndarray  # (H, W) in [0, 1]
+    target: int  # the class explained
+    target_name: str
+    probabilities: np.ndarray  # (classes,)
+    layer: str | None = None  # Grad-CAM's layer
+    reason: str = ""  # why that layer, or how the map was made
+    notes: tuple[str, ...] = field(default=())
+
+
+def _normalize(h: torch.Tensor) -> np.ndarray:
+    h = h.detach().float()
+    h = h - h.min()
+    top = h.max()
+    return (h / top if top > 0 else h).cpu().numpy()
+
+
+def _probs(model, x) -> torch.Tensor:
+    out = model(x)
+    return out if getattr(model, "outputs_probabilities", False) else torch.softmax(out, dim=1)
+
+
+def _score(model, x, target: int) -> torch.Tensor:
+    """The target's logit (or probability for a model ending in softmax), per image."""
+    return model(x)[:, target]
+
+
+def saliency(model, x, target: int, **_) -> tuple[torch.Tensor, dict]:
+    """Vanilla gradient: |d score / d pixel|, max over channels (Simonyan et al., 2014)."""
+    x = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(_score(model, x, target).sum(), x)
+    return grad.abs().amax(dim=1)[0], {"reason": "absolute gradient of the class score, max over channels"}
+
+
+def smoothgrad(model, x, target: int, samples: int = 24, noise: float = 0.15, seed: int = 0, **_):
+    """Average gradient over noisy copies of the image (Smilkov et al., 2017); noise is a fraction of the range."""
+    g = torch.Generator().manual_seed(seed)
+    sigma = noise * float(x.max() - x.min() or 1.0)
+    noisy = x.repeat(samples, 1, 1, 1) + sigma * torch.randn((samples, *x.shape[1:]), generator=g)
+    noisy.requires_grad_(True)
+    (grad,) = torch.autograd.grad(_score(model, noisy, target).sum(), noisy)
+    return grad.abs().amax(dim=1).mean(0), {
+        "reason": f"mean absolute gradient over {samples} copies, noise {noise:.0%}"
+    }
+
+
+def gradcam_layer(model, x) -> tuple[str, str]:
+    """The last layer with a spatial map before the classifier, and why it was chosen."""
+    layers = named_layers(model)
+    with capturing(model, layers) as out, torch.no_grad():
+        model(x)
+    spatial = [
+        (n, out[n]) for n, _ in layers if n in out and out[n].dim() == 4 and out[n].shape[-1] * out[n].shape[-2] > 1
+    ]
+    if not spatial:
+        raise InputError(
+            "Grad-CAM needs a layer with a spatial map (H x W > 1), and this model has none: all its layers "
+            "output vectors. Use method='occlusion', which works for any model."
+        )
+    name, t = spatial[-1]
+    names = [n for n, _ in layers]
+    following = names[names.index(name) + 1] if names.index(name) + 1 < len(names) else "the output"
+    h, w, c = t.shape[2], t.shape[3], t.shape[1]
+    return name, f"'{name}' is the last layer with a spatial map ({h}x{w}x{c}) before '{following}'"
+
+
+def _flattened_after(model, layer: str) -> bool:
+    """True when a Flatten or Reshape lies between ``layer`` and the output of a Sequential."""
+    names = [n for n, _ in named_layers(model)]
+    if not hasattr(model, "body") or layer not in names:
+        return False
+    after = [m for m in model.body][names.index(layer) + 1 :]
+    return any(m.kind in ("Flatten", "Reshape") for m in after)
+
+
+def gradcam(model, x, target: int, layer: str | None = None, variant: str = "auto", **_):
+    """Grad-CAM (Selvaraju et al., 2017): ReLU of the layer's maps weighted by their gradient.
+
+    ``variant='mean'`` is the published form: one weight per channel, the spatial mean of its
+    gradient. That is right when the maps reach the classifier through global pooling, but
+    when a Flatten feeds a Dense layer every position has its own weights, the mean mixes
+    evidence for and against the class, and the map often comes out entirely negative (blank).
+    ``variant='elementwise'`` then weights each position by its own gradient (gradient x
+    activation; HiResCAM, Draelos and Carin, 2020), which equals the mean form for globally
+    pooled maps. ``'auto'`` picks elementwise when a Flatten/Reshape follows the layer.
+    """
+    if variant not in ("auto", "mean", "elementwise"):
+        raise InputError(f"Unknown Grad-CAM variant {variant!r}. Expected auto, mean or elementwise.")
+    if layer is None:
+        layer, reason = gradcam_layer(model, x)
+    else:
+        select(model, layer)
+        reason = f"'{layer}' chosen by the caller"
+    if variant == "auto":
+        variant = "elementwise" if _flattened_after(model, layer) else "mean"
+        if variant == "elementwise":
+            reason += "; a Flatten follows, so each position is weighted by its own gradient (HiResCAM form)"
+    with capturing(model, select(model, layer), keep_graph=True) as out:
+        score = _score(model, x, target).sum()
+    a = out[layer]
+    if a.dim() != 4:
+        raise InputError(
+            f"Layer '{layer}' outputs a vector {tuple(a.shape[1:])}, not a spatial map; Grad-CAM needs one. "
+            "Pick a Conv2D or pooling layer, or use method='occlusion'."
+        )
+    (grad,) = torch.autograd.grad(score, a)
+    if variant == "mean":
+        weights = grad.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1): how much each map matters
+    else:
+        weights = grad  # (1, C, h, w): how much each map matters at each position
+    cam = F.relu((weights * a).sum(dim=1, keepdim=True))  # (1, 1, h, w)
+    cam = F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)
+    return cam[0, 0], {"layer": layer, "reason": reason}
+
+
+def _log_score(model, x, target: int) -> torch.Tensor:
+    """The class's logit (log-probability for a model that ends in softmax): unlike the probability it
+    still moves when the model is very sure, so occluding evidence shows."""
+    out = model(x)
+    return (
+        torch.log(out[:, target].clamp_min(1e-12)) if getattr(model, "outputs_probabilities", False) else out[:, target]
+    )
+
+
+def occlusion(model, x, target: int, patch: int | None = None, stride: int | None = None, **_):
+    """Drop of the class score when a patch of the image's mean value hides each region
+    (Zeiler and Fergus, 2014, who used the probability; see :func:`_log_score`). No gradients."""
+    _, _, h, w = x.shape
+    patch = patch or max(2, min(h, w) // 7)
+    stride = stride or max(1, patch // 2)
+    fill = float(x.mean())
+    with torch.no_grad():
+        base = _log_score(model, x, target)[0]
+        tops = list(range(0, max(h - patch, 0) + 1, stride))
+        lefts = list(range(0, max(w - patch, 0) + 1, stride))
+        boxes = [(t, le) for t in tops for le in lefts]
+        heat = torch.zeros(h, w)
+        count = torch.zeros(h, w)
+        for i in range(0, len(boxes), 256):
+            chunk = boxes[i : i + 256]
+            batch = x.repeat(len(chunk), 1, 1, 1)
+            for j, (t, le) in enumerate(chunk):
+                batch[j, :, t : t + patch, le : le + patch] = fill
+            drops = base - _log_score(model, batch, target)
+            for j, (t, le) in enumerate(chunk):
+                heat[t : t + patch, le : le + patch] += drops[j]
+                count[t : t + patch, le : le + patch] += 1
+    heat = F.relu(heat / count.clamp_min(1))
+    return heat, {"reason": f"drop of the class score with a {patch}x{patch} patch hidden, stride {stride}"}
+
+
+METHODS: dict[str, Callable] = {
+    "saliency": saliency,
+    "smoothgrad": smoothgrad,
+    "gradcam": gradcam,
+    "occlusion": occlusion,
+}
+
+
+def explain(model_or_run, image, method: str = "gradcam", target: int | None = None, **options) -> Attribution:
+    """Attribution of one image (H, W, C) by ``method`` (see ``METHODS``) for ``target`` (default: the prediction)."""
+    if method not in METHODS:
+        raise InputError(f"Unknown method {method!r}. Expected one of: {', '.join(METHODS)}.")
+    model, x, classes, notes = model_and_input(model_or_run, image)
+    if x.shape[0] != 1:
+        raise InputError(f"explain() takes one image; received {x.shape[0]}. Pass images[i].")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            probs = _probs(model, x)[0].float()
+        if target is None:
+            target = int(probs.argmax())
+        if not 0 <= target < probs.numel():
+            raise InputError(f"target={target} is not a class index. Expected 0..{probs.numel() - 1}.")
+        heat, info = METHODS[method](model, x, target, **options)
+    finally:
+        model.train(was_training)
+    name = classes[target] if classes else str(target)
+    return Attribution(
+        method, _normalize(heat), target, name, probs.numpy(), info.get("layer"), info["reason"], tuple(notes)
+    )

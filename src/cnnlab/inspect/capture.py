@@ -1,0 +1,96 @@
+"""Feature maps of every layer, captured with forward hooks that always come off again."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnlab.errors import InputError
+
+
+def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Layers in order: a Sequential's own names (conv1, pool1, ...), else the leaf modules of any nn.Module."""
+    body = getattr(model, "body", None)
+    if isinstance(body, nn.ModuleList) and all(hasattr(m, "name") for m in body):
+        return [(m.name, m) for m in body]
+    return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
+
+
+def select(model: nn.Module, layers=None) -> list[tuple[str, nn.Module]]:
+    """The named layers asked for (all by default); an unknown name lists the valid ones."""
+    available = named_layers(model)
+    if layers is None:
+        return available
+    wanted = [layers] if isinstance(layers, str) else list(layers)
+    by_name = dict(available)
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise InputError(f"No layer named {unknown[0]!r}. Expected one of: {', '.join(n for n, _ in available)}.")
+    return [(n, by_name[n]) for n in wanted]
+
+
+@contextlib.contextmanager
+def capturing(model: nn.Module, layers: list[tuple[str, nn.Module]], keep_graph: bool = False):
+    """Record each layer's output into the yielded dict while the block runs.
+
+    The hooks are removed and the model's train/eval mode is restored when the block
+    ends, also when it ends with an exception. ``keep_graph`` keeps outputs attached to
+    autograd (for Grad-CAM); otherwise they are detached copies, so a later in-place
+    operation (a user's ``nn.ReLU(inplace=True)``) cannot change what was captured.
+    """
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+    was_training = model.training
+
+    def hook_for(name):
+        def hook(module, inputs, output):
+            outputs[name] = output if keep_graph else output.detach().clone()
+
+        return hook
+
+    try:
+        for name, module in layers:
+            handles.append(module.register_forward_hook(hook_for(name)))
+        yield outputs
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+
+def to_numpy_nhwc(t: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) -> (N, H, W, C); vectors stay (N, units)."""
+    t = t.detach().float().cpu()
+    return (t.permute(0, 2, 3, 1) if t.dim() == 4 else t).numpy()
+
+
+def model_and_input(model_or_run, images) -> tuple[nn.Module, torch.Tensor, tuple[str, ...] | None, list[str]]:
+    """A Run applies its own preprocessing to uint8 (or float) NHWC images; a bare model takes float NHWC in [0, 1]
+    (or an NCHW tensor). Returns (model, NCHW input, class names or None, notes)."""
+    from cnnlab.train.run import Run
+
+    if isinstance(model_or_run, Run):
+        x, notes = model_or_run.prepare(images)
+        return model_or_run.model, x, model_or_run.classes, notes
+    model = model_or_run
+    if isinstance(images, torch.Tensor) and images.dim() == 4:
+        return model, images.float(), None, []
+    a = np.asarray(images, dtype=np.float32)
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4:
+        raise InputError(f"Images have shape {a.shape}. Expected (N, H, W, C) or one (H, W, C), as floats in [0, 1].")
+    return model, torch.from_numpy(a).permute(0, 3, 1, 2), None, []  # (N, C, H, W), channels_last memory
+
+
+def feature_maps(model_or_run, images, layers=None) -> dict[str, np.ndarray]:
+    """``{layer: (N, H, W, C) or (N, units)}`` for every named layer (or those asked for), in order."""
+    model, x, _, _ = model_and_input(model_or_run, images)
+    chosen = select(model, layers)
+    model.eval()
+    with capturing(model, chosen) as outputs, torch.inference_mode():
+        model(x)
+    return {name: to_numpy_nhwc(outputs[name]) for name, _ in chosen if name in outputs}

@@ -1,0 +1,43 @@
+"""Kernels of a convolution layer, and the tutorials' min-max normalization for looking at them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cnnlab.errors import InputError
+from cnnlab.inspect.capture import select
+
+
+@dataclass(frozen=True)
+class Filters:
+    layer: str
+    kernels: np.ndarray  # (kh, kw, in, out), HWIO as in tf.nn.conv2d
+    normalized: np.ndarray  # the same, min-max scaled to [0, 1] over the whole layer
+
+    def images(self, mode: str = "auto") -> np.ndarray:
+        """Filters as images: (out, kh, kw, 3) RGB when there are 3 input channels (or mode='rgb'),
+        else (out, in, kh, kw) gray."""
+        n = self.normalized
+        if mode == "rgb" or (mode == "auto" and n.shape[2] == 3):
+            if n.shape[2] != 3:
+                raise InputError(f"Layer '{self.layer}' has {n.shape[2]} input channels; RGB needs 3.")
+            return n.transpose(3, 0, 1, 2)  # (out, kh, kw, 3)
+        return n.transpose(3, 2, 0, 1)  # (out, in, kh, kw)
+
+
+def filters(model, layer: str) -> Filters:
+    """The kernels of a convolution layer. Normalization: ``(k - min) / (max - min)`` over the whole layer,
+    as the tutorials do, so that filters stay comparable with one another (0 = most negative weight)."""
+    ((name, module),) = select(model, layer)
+    weight = getattr(module, "weight", None)
+    if weight is None or weight.dim() != 4:
+        convs = [n for n, m in select(model) if getattr(m, "weight", None) is not None and m.weight.dim() == 4]
+        raise InputError(f"Layer '{name}' has no convolution kernels. Layers that do: {', '.join(convs) or 'none'}.")
+    with torch.no_grad():
+        k = weight.detach().float().permute(2, 3, 1, 0).cpu().numpy()  # (O, I, kh, kw) -> (kh, kw, I, O)
+    lo, hi = float(k.min()), float(k.max())
+    norm = (k - lo) / (hi - lo) if hi > lo else np.zeros_like(k)
+    return Filters(name, k, norm)

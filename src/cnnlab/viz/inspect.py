@@ -1,0 +1,146 @@
+"""Figures of what cnnlab.inspect returns: feature maps, filters, heat maps, maximized inputs, random filters."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnnlab.viz.style import plt, save
+
+
+def _gray(ax, img, cmap="viridis", vmin=None, vmax=None):
+    ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _show_image(ax, img):
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255 if img.dtype == np.uint8 else 1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def feature_map_title(name: str, shape, shown: int) -> str:
+    """'pool1: (14, 14, 32), first 8 of 32 channels', as the tutorials title them."""
+    total = shape[-1]
+    return f"{name}: {tuple(shape)}, first {shown} of {total} {'channels' if len(shape) == 3 else 'units'}"
+
+
+def feature_maps(name: str, maps: np.ndarray, path, channels: int = 8, cols: int = 8):
+    """One layer's output for one image: (H, W, C) maps as a grid, or a (units,) vector as a strip."""
+    if maps.ndim == 1:
+        shown = min(len(maps), 256)
+        fig, ax = plt.subplots(figsize=(10, 1.4))
+        _gray(ax, maps[None, :shown])
+        ax.set_title(
+            feature_map_title(name, maps.shape, shown) + f"; values {maps.min():.3g}..{maps.max():.3g}", fontsize=10
+        )
+        return save(fig, path)
+    shown = min(channels, maps.shape[2])
+    cols = min(cols, shown)
+    rows = math.ceil(shown / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 1.55 * rows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < shown:
+            _gray(ax, maps[:, :, i])
+            ax.set_title(f"{i}: {maps[:, :, i].min():.2g}..{maps[:, :, i].max():.2g}", fontsize=6)
+        else:
+            ax.axis("off")
+    fig.suptitle(feature_map_title(name, maps.shape, shown), fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def filter_grid(f, path, limit: int = 32):
+    """First-layer (or any conv) kernels after the layer-wide min-max scaling; RGB when they have 3 inputs."""
+    imgs = f.images()
+    n = min(limit, imgs.shape[0])
+    rgb = imgs.ndim == 4 and imgs.shape[-1] == 3
+    cols = min(8, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.3 * rows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        if rgb:
+            ax.imshow(imgs[i], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            _gray(ax, imgs[i, 0], cmap="gray", vmin=0, vmax=1)  # input channel 0
+        ax.set_title(str(i), fontsize=7)
+    kh, kw, cin, cout = f.kernels.shape
+    fig.suptitle(
+        f"{f.layer}: {cout} filters {kh}x{kw}x{cin}, first {n} "
+        f"(min-max over the layer: {f.kernels.min():.3g}..{f.kernels.max():.3g}"
+        f"{'' if rgb or cin == 1 else ', input channel 0'})",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def heatmap_overlay(image: np.ndarray, a, path):
+    """The image, the heat map and both overlaid, titled with the method, the class and the layer."""
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4))
+    _show_image(axes[0], image)
+    axes[0].set_title("input", fontsize=9)
+    _gray(axes[1], a.heatmap, cmap="jet", vmin=0, vmax=1)
+    axes[1].set_title(a.method + (f" on {a.layer}" if a.layer else ""), fontsize=9)
+    _show_image(axes[2], image)
+    axes[2].imshow(a.heatmap, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    axes[2].set_title("overlay", fontsize=9)
+    p = float(a.probabilities[a.target])
+    fig.suptitle(f"explaining '{a.target_name}' (p = {p:.2f}); {a.reason}", fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def maximized(m, path):
+    fig, ax = plt.subplots(figsize=(3.6, 3.9))
+    _show_image(ax, m.image)
+    ax.set_title(
+        f"{m.layer} channel {m.channel}\nmean activation {m.start_activation:.3g} -> {m.activation:.3g}", fontsize=9
+    )
+    return save(fig, path)
+
+
+def random_filters(rf, image: np.ndarray, path):
+    """Rows: the random kernels, their 3x3 stride-2 SAME maps, and those maps after 2x2 pooling."""
+    n = rf.kernels.shape[3]
+    fig, axes = plt.subplots(3, n + 1, figsize=(1.7 * (n + 1), 5.6), squeeze=False)
+    _show_image(axes[0, 0], image)
+    axes[0, 0].set_title(f"input {image.shape[0]}x{image.shape[1]}", fontsize=8)
+    axes[1, 0].axis("off")
+    axes[2, 0].axis("off")
+    axes[1, 0].text(
+        0.5,
+        0.5,
+        f"conv 3x3 s2 SAME\n-> {rf.conv.shape[0]}x{rf.conv.shape[1]}x{n}",
+        ha="center",
+        va="center",
+        fontsize=8,
+        transform=axes[1, 0].transAxes,
+    )
+    axes[2, 0].text(
+        0.5,
+        0.5,
+        f"max pool 2x2 s2\n-> {rf.pooled.shape[0]}x{rf.pooled.shape[1]}x{n}",
+        ha="center",
+        va="center",
+        fontsize=8,
+        transform=axes[2, 0].transAxes,
+    )
+    for i in range(n):
+        _gray(axes[0, i + 1], rf.kernels[:, :, 0, i], cmap="gray")
+        axes[0, i + 1].set_title(f"filter {i}", fontsize=8)
+        _gray(axes[1, i + 1], rf.conv[:, :, i])
+        _gray(axes[2, i + 1], rf.pooled[:, :, i])
+    fig.suptitle(f"{n} random 3x3 filters on one image", fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)

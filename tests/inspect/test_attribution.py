@@ -1,0 +1,201 @@
+"""Sanity checks that can fail: attributions must depend on what the model learned, and point at the evidence."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cnnlab
+from cnnlab.errors import InputError
+from cnnlab.inspect import explain, maximize
+from cnnlab.nn import Dense, Flatten, Input, Sequential, zoo
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho from the definition: Pearson correlation of the ranks."""
+    ra = np.argsort(np.argsort(a.ravel())).astype(float)
+    rb = np.argsort(np.argsort(b.ravel())).astype(float)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+PATTERNS = [  # 7x7 bright patterns; which one is shown decides the class in the "pattern" dataset
+    np.ones((7, 7)),
+    np.tile([1.0, 0.0], 4)[:7][:, None] * np.ones((1, 7)),  # horizontal stripes
+    np.ones((7, 1)) * np.tile([1.0, 0.0], 4)[:7][None, :],  # vertical stripes
+    np.indices((7, 7)).sum(0) % 2 * 1.0,  # checkerboard
+]
+
+
+def make_patch_folder(root, by="quadrant", n_per_class=90, size=24, patch=7, seed=0):
+    """Four classes on a noisy background, decided only by a 7x7 bright patch: by the quadrant it lies in
+    (by='quadrant'), or by its pattern wherever it lies (by='pattern')."""
+    rng = np.random.default_rng(seed)
+    boxes = []
+    for label in range(4):
+        (root / f"q{label}").mkdir(parents=True)
+        for i in range(n_per_class):
+            img = rng.integers(0, 90, (size, size), dtype=np.uint8)
+            half = size // 2
+            if by == "quadrant":
+                top = (label // 2) * half + rng.integers(0, half - patch + 1)
+                left = (label % 2) * half + rng.integers(0, half - patch + 1)
+                img[top : top + patch, left : left + patch] = rng.integers(200, 256, (patch, patch))
+            else:
+                top, left = rng.integers(0, size - patch + 1, 2)
+                window = img[top : top + patch, left : left + patch]
+                img[top : top + patch, left : left + patch] = np.where(PATTERNS[label] > 0, 230, window)
+            name = f"{i:03d}.png"
+            Image.fromarray(img).save(root / f"q{label}" / name)
+            boxes.append((f"q{label}/{name}", int(top), int(left)))
+    return {k: (t, le) for k, t, le in boxes}
+
+
+def boxes_of_test_images(root, boxes, ds):
+    """The patch box of each test image, found by matching its pixels to the files."""
+    files = {np.asarray(Image.open(root / rel)).tobytes(): rel for rel in boxes}
+    return [boxes[files[x[:, :, 0].tobytes()]] for x in ds.test.x]
+
+
+PATCH_SPEC = {
+    "layers": [
+        {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "MaxPooling2D"},
+        {"type": "Conv2D", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "Flatten"},
+        {"type": "Dense", "units": 4},
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def patch_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("patch")
+    boxes = make_patch_folder(root / "data")
+    spec = root / "spec.json"
+    spec.write_text(json.dumps(PATCH_SPEC))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CNNLAB_HOME", str(root / "home"))
+    run = cnnlab.train(
+        data=str(root / "data"),
+        model=str(spec),
+        epochs=6,
+        batch_size=32,
+        lr=3e-3,
+        seed=0,
+        out=str(root / "run"),
+        verbose=False,
+    )
+    mp.undo()
+    ds = cnnlab.data.load(root / "data")
+    return run, ds, boxes_of_test_images(root / "data", boxes, ds)
+
+
+@pytest.mark.parametrize("method,margin", [("gradcam", 2), ("occlusion", 0)])
+def test_maps_peak_inside_the_patch(patch_run, method, margin):
+    run, ds, test_boxes = patch_run
+    assert run.metrics[-1]["test_accuracy"] > 0.9
+    inside = 0
+    for x, (top, left) in zip(ds.test.x, test_boxes, strict=True):
+        heat = explain(run, x, method).heatmap
+        r, c = np.unravel_index(np.argmax(heat), heat.shape)
+        # Grad-CAM's map is 12x12 upsampled to 24x24, so its peak may sit up to 2 pixels off the patch edge
+        inside += (top - margin <= r < top + 7 + margin) and (left - margin <= c < left + 7 + margin)
+    assert inside / len(ds.test.x) > 0.8, f"{method}: {inside}/{len(ds.test.x)} peaks inside the patch"
+
+
+def test_model_randomization(patch_run):
+    run, ds, _ = patch_run
+    torch.manual_seed(123)
+    random_model = cnnlab.nn.from_spec(run.model.spec())  # same architecture, fresh weights
+    random_run = cnnlab.train.Run(run.path, random_model.eval(), run.classes, run.preprocessing)
+    for method in ("saliency", "gradcam"):
+        rhos = [
+            rank_correlation(explain(run, x, method).heatmap, explain(random_run, x, method).heatmap)
+            for x in ds.test.x[:20]
+        ]
+        assert np.mean(rhos) < 0.5, f"{method}: trained and random maps agree too much (rho {np.mean(rhos):.2f})"
+
+
+def test_methods_for_rgb_models_and_targets():
+    torch.manual_seed(0)
+    m = zoo.build("seed-catdog").eval()
+    img = np.random.default_rng(0).random((100, 100, 3)).astype(np.float32)
+    for method in ("saliency", "smoothgrad", "gradcam", "occlusion"):
+        a = explain(m, img, method, target=1)
+        assert a.heatmap.shape == (100, 100) and a.target == 1
+        assert a.heatmap.min() >= 0 and a.heatmap.max() <= 1
+    a = explain(m, img, "gradcam")
+    assert a.layer == "pool4" and "last layer with a spatial map (2x2x64) before 'flatten'" in a.reason
+    assert explain(m, img, "gradcam", layer="conv2").layer == "conv2"
+
+
+def test_gradcam_without_a_spatial_layer_suggests_occlusion():
+    mlp = Sequential([Input((8, 8, 1)), Flatten(), Dense(3)])
+    with pytest.raises(InputError, match=r"Grad-CAM needs a layer with a spatial map.*Use method='occlusion'"):
+        explain(mlp, np.zeros((8, 8, 1)), "gradcam")
+    assert explain(mlp, np.random.default_rng(0).random((8, 8, 1)), "occlusion").heatmap.shape == (8, 8)
+
+
+def test_bad_method_target_and_layer():
+    m = zoo.build("seed-fashion")
+    img = np.zeros((28, 28, 1))
+    with pytest.raises(InputError, match=r"Unknown method 'lime'. Expected one of: saliency, smoothgrad"):
+        explain(m, img, "lime")
+    with pytest.raises(InputError, match=r"target=12 is not a class index"):
+        explain(m, img, "saliency", target=12)
+    with pytest.raises(InputError, match=r"Layer 'dense1' outputs a vector"):
+        explain(m, img, "gradcam", layer="dense1")
+
+
+def test_activation_maximization_raises_the_activation(patch_run):
+    run, ds, _ = patch_run
+    maps = cnnlab.inspect.feature_maps(run, ds.test.x[:20], ["conv2"])["conv2"]
+    channel = int(maps.mean(axis=(0, 1, 2)).argmax())  # a channel that is alive on real images
+    r = maximize(run.model, run.input_shape, "conv2", channel, steps=80)
+    assert r.image.shape == (24, 24, 1) and r.image.min() >= 0 and r.image.max() <= 1
+    assert r.activation > 1.5 * r.start_activation
+    best_real = maps[..., channel].mean(axis=(1, 2)).max()
+    assert r.activation > best_real, (r.activation, best_real)  # beats every one of 20 real test images
+    with pytest.raises(InputError, match="channel 32 does not exist"):
+        maximize(run.model, run.input_shape, "conv2", 32, steps=2)
+
+
+def test_gradcam_mean_form_for_a_global_pooling_head(tmp_path, monkeypatch):
+    """With global average pooling, Grad-CAM's published channel-mean weights apply (and are chosen).
+    Pooling everything away loses position, so here the class is the patch's pattern, wherever it lies."""
+    root = tmp_path
+    boxes = make_patch_folder(root / "data", by="pattern", n_per_class=150)
+    data_dir = str(root / "data")
+    spec = {
+        "layers": [
+            {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"},
+            {"type": "MaxPooling2D"},
+            {"type": "Conv2D", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
+            {"type": "GlobalAveragePooling2D"},
+            {"type": "Dense", "units": 4},
+        ]
+    }
+    (root / "gap.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("CNNLAB_HOME", str(root / "home"))
+    run = cnnlab.train(
+        data=data_dir,
+        model=str(root / "gap.json"),
+        epochs=10,
+        batch_size=32,
+        lr=3e-3,
+        seed=0,
+        out=str(root / "run"),
+        verbose=False,
+    )
+    assert run.metrics[-1]["test_accuracy"] > 0.9
+    ds = cnnlab.data.load(data_dir)
+    a = explain(run, ds.test.x[0], "gradcam")
+    assert a.layer == "conv2" and "HiResCAM" not in a.reason
+    inside = 0
+    for x, (top, left) in zip(ds.test.x, boxes_of_test_images(root / "data", boxes, ds), strict=True):
+        heat = explain(run, x, "gradcam").heatmap
+        r, c = np.unravel_index(np.argmax(heat), heat.shape)
+        inside += (top - 2 <= r < top + 9) and (left - 2 <= c < left + 9)  # 12x12 map upsampled to 24x24
+    assert inside / len(ds.test.x) > 0.8, f"{inside}/{len(ds.test.x)}"

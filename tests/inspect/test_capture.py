@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import torch
+
+from cnnlab import arith
+from cnnlab.errors import InputError
+from cnnlab.inspect import capturing, feature_maps, filters, named_layers, random_filters
+from cnnlab.inspect.capture import select
+from cnnlab.nn import zoo
+
+
+def test_seed_mnist3_names_and_shapes_match_the_summary():
+    torch.manual_seed(0)
+    m = zoo.build("seed-mnist3")
+    maps = feature_maps(m, np.random.default_rng(0).random((2, 28, 28, 1)))
+    assert maps["pool1"].shape == (2, 14, 14, 32)
+    assert maps["pool2"].shape == (2, 7, 7, 64)
+    assert maps["pool3"].shape == (2, 4, 4, 128)
+    assert list(maps) == [layer.name for layer in m.layers]
+    assert maps["logits"].shape == (2, 10)
+
+
+def test_hooks_equal_running_the_layers_by_hand():
+    torch.manual_seed(0)
+    m = zoo.build("seed-mnist5x5").eval()
+    x = np.random.default_rng(1).random((3, 28, 28, 1)).astype(np.float32)
+    maps = feature_maps(m, x)
+    t = torch.from_numpy(x).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        for layer in m.layers:
+            t = layer(t)
+            got = maps[layer.name]
+            want = (t.permute(0, 2, 3, 1) if t.dim() == 4 else t).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_hooks_removed_and_mode_restored_after_an_exception():
+    m = zoo.build("seed-fashion").train()
+    with pytest.raises(RuntimeError, match="boom"), capturing(m, select(m)) as out:
+        m.eval()
+        m(torch.rand(1, 1, 28, 28))
+        assert out  # captured something
+        raise RuntimeError("boom")
+    assert m.training
+    assert all(not layer._forward_hooks for layer in m.modules())
+
+
+def test_any_nn_module_with_inplace_relu():
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(inplace=True), torch.nn.Flatten(), torch.nn.Linear(4 * 26 * 26, 10)
+    )
+    names = [n for n, _ in named_layers(net)]
+    assert names == ["0", "1", "2", "3"]
+    x = np.random.default_rng(2).normal(size=(1, 28, 28, 1)).astype(np.float32)
+    maps = feature_maps(net, x)
+    assert maps["0"].min() < 0  # the conv output before the in-place ReLU, not overwritten by it
+    assert maps["1"].min() == 0
+
+
+def test_unknown_layer_lists_the_valid_names():
+    with pytest.raises(InputError, match=r"No layer named 'pool9'. Expected one of: conv1, pool1, conv2"):
+        feature_maps(zoo.build("seed-fashion"), np.zeros((1, 28, 28, 1)), ["pool9"])
+
+
+def test_filters_min_max_and_rgb_view():
+    torch.manual_seed(0)
+    f = filters(zoo.build("seed-catdog"), "conv1")
+    assert f.kernels.shape == (5, 5, 3, 32)
+    assert f.normalized.min() == 0 and f.normalized.max() == 1
+    assert f.images().shape == (32, 5, 5, 3)
+    g = filters(zoo.build("seed-fashion"), "conv1")
+    assert g.images().shape == (32, 1, 3, 3)
+    with pytest.raises(InputError, match=r"Layer 'pool1' has no convolution kernels. Layers that do: conv1, conv2"):
+        filters(zoo.build("seed-fashion"), "pool1")
+
+
+def test_random_filters_shapes_and_arithmetic():
+    img = np.random.default_rng(0).integers(0, 256, (28, 28, 1)).astype(np.uint8)
+    rf = random_filters(img, 5, seed=3)
+    assert rf.conv.shape == (14, 14, 5) and rf.pooled.shape == (7, 7, 5)
+    expected = arith.conv2d(img / 255.0, rf.kernels, 2, "same")
+    np.testing.assert_allclose(rf.conv, expected)
+    np.testing.assert_allclose(rf.pooled, arith.max_pool2d(expected, 2, 2, "same"))

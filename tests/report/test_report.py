@@ -1,0 +1,70 @@
+"""The report is one self-contained page that a real browser shows whole."""
+
+import re
+
+import pytest
+
+import cnnlab
+from browser import artifact, launch
+from cnnlab.report import build_report
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    pytest.importorskip("sklearn")
+    root = tmp_path_factory.mktemp("report")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CNNLAB_HOME", str(root / "home"))
+    run = cnnlab.train(
+        data="digits", model="seed-fashion", epochs=2, batch_size=32, seed=0, out=str(root / "run"), verbose=False
+    )
+    path = build_report(run, root / "report.html")
+    mp.undo()
+    return path, path.read_text()
+
+
+def test_sections_and_numbers(report):
+    _, page = report
+    for title in (
+        "Model",
+        "Data",
+        "Training",
+        "Test metrics",
+        "Misclassified test images",
+        "First-layer filters",
+        "Feature maps through every layer",
+        "The first convolution's arithmetic",
+    ):
+        assert f"<h2>{title}" in page, title
+    assert "3·3·1·32 + 32 = 320" in page  # a summary formula
+    assert "Total params:" in page
+    assert re.search(r"test accuracy 0\.\d{4}", page)
+    assert "pad before" in page and "SAME: out = ceil(8/1) = 8" in page  # digits are 8x8
+
+
+def test_self_contained(report):
+    _, page = report
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no network references"
+    assert page.count('src="data:image/png;base64,') >= 10
+
+
+def test_opens_in_headless_chromium_with_no_missing_image_or_console_error(report):
+    from playwright.sync_api import sync_playwright
+
+    path, _ = report
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        total = page.evaluate("document.images.length")
+        broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length")
+        page.screenshot(path=str(artifact("report.png")), full_page=False)
+        browser.close()
+    assert total >= 10 and broken == 0
+    assert errors == []
