@@ -39,6 +39,8 @@ lint: $(VENV)/.installed-test
 	touch $@
 
 bench: $(VENV)/.installed-test .venv-peers/.installed
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		echo "wrk not installed: the serve load test uses Python clients instead"
 	$(BIN)/python benchmarks/run.py --out benchmarks/results
 
 clean:

@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import data, inspect_speed, ops, train  # noqa: E402
+from benchmarks import data, inspect_speed, ops, serve_load, train  # noqa: E402
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -46,6 +46,7 @@ def main() -> None:
         "ops": ops.run(),
         "data": data.run(),
         "inspect": inspect_speed.run(),
+        "serve": serve_load.run(),
         "train": train_rows,
         "train_raw": train_raw,
     }
@@ -53,6 +54,7 @@ def main() -> None:
     text += "\n\n## Loading a dataset (first: fetch + verify + cache; cached: median of 5, verified)\n\n"
     text += table(results["data"])
     text += "\n\n## Inspecting one 28x28 image through seed-fashion (median)\n\n" + table(results["inspect"])
+    text += "\n\n## cnnlab serve under load: 32 clients, 20 s, /predict, loopback\n\n" + table(results["serve"])
     text += "\n\n## seed-fashion on Fashion-MNIST: cnnlab vs Keras (epoch 2 = steady state; ratio = cnnlab/Keras time,"
     text += " or cnnlab/Keras throughput for inference)\n\n" + table(train_rows)
     if train_raw["keras"] is None:

@@ -37,3 +37,4 @@ for f in "$OUT/mnist_test.png" "$RUN/curves.png" "$RUN/confusion.png" "$RUN/misc
          "$OUT/inspect/features_pool1.png" "$OUT/inspect/gradcam.png" "$OUT/conv_same.png"; do
   printf '  %s\n' "$(realpath "$f")"
 done
+printf '\nDraw your own digits against this model: %s serve %s\n' "$CNNLAB" "$(realpath "$OUT")"

@@ -105,3 +105,67 @@ def save_image(img: np.ndarray, path) -> None:
     arr = img[:, :, 0] if img.shape[2] == 1 else img
     with atomic_writer(path) as f:
         Image.fromarray(arr).save(f, format="PNG")
+
+
+def mnist_style(gray: np.ndarray, threshold: int = 10) -> np.ndarray:
+    """A drawing (H, W) or (H, W, 1), light ink on dark, prepared the way MNIST's digits were made.
+
+    LeCun, Cortes and Burges describe it: each digit was size-normalized to fit a 20x20 box
+    while preserving its aspect ratio, then centered in a 28x28 image by its center of mass.
+    Here: crop to the ink's bounding box (pixels above ``threshold``), scale the longer side
+    to 20 pixels, and shift so that the intensity-weighted center lands on (14, 14).
+    An empty drawing gives an empty (all-zero) image. Returns uint8 (28, 28, 1).
+    """
+    a = np.asarray(gray)
+    if a.ndim == 3:
+        a = a[:, :, 0]
+    if a.ndim != 2:
+        raise InputError(f"A drawing must be (H, W) gray; received shape {np.asarray(gray).shape}.")
+    a = a.astype(np.uint8)
+    rows = np.flatnonzero((a > threshold).any(axis=1))
+    cols = np.flatnonzero((a > threshold).any(axis=0))
+    out = np.zeros((28, 28), np.uint8)
+    if rows.size == 0:
+        return out[:, :, None]
+    crop = a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = crop.shape
+    scale = 20 / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = np.asarray(Image.fromarray(crop).resize((nw, nh), Image.Resampling.LANCZOS), dtype=np.float64)
+    small = np.clip(small, 0, 255)
+    total = small.sum()
+    if total == 0:
+        return out[:, :, None]
+    ys, xs = np.indices(small.shape)
+    cy, cx = (ys * small).sum() / total, (xs * small).sum() / total  # center of mass in the small image
+    top, left = int(round(14 - cy)), int(round(14 - cx))
+    top, left = min(max(top, 0), 28 - nh), min(max(left, 0), 28 - nw)  # keep the whole digit inside
+    out[top : top + nh, left : left + nw] = np.round(small).astype(np.uint8)
+    return out[:, :, None]
+
+
+def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = 4096 * 4096) -> np.ndarray:
+    """Decode an uploaded image with Pillow only, refusing anything that is not an image or is larger than
+    ``max_pixels``; returns uint8 (H, W, C) in its own mode (gray -> C=1, else RGB)."""
+    import io
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise InputError(
+                        f"{name} is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}. Send a smaller image."
+                    )
+                im.load()
+                return to_array(im, mode_of(im.mode), None)
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise InputError(f"{name} is too large to decode safely ({e}).") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InputError(
+            f"{name} is not an image Pillow can read ({type(e).__name__}). "
+            "Send a PNG, JPEG, BMP, GIF, TIFF or WebP file."
+        ) from None

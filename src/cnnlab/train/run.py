@@ -160,13 +160,18 @@ class Run:
 
     def predict(self, images, batch_size: int = 512) -> np.ndarray:
         """Class probabilities (N, classes) for uint8 or float NHWC images."""
-        x, _ = self.prepare(images)
-        return probabilities(self.model, x, batch_size)
+        return self.predict_with_notes(images, batch_size)[0]
+
+    def predict_with_notes(self, images, batch_size: int = 512) -> tuple[np.ndarray, list[str]]:
+        """Probabilities, and what was converted to fit the model (size, mode)."""
+        x, notes = self.prepare(images)
+        return probabilities(self.model, x, batch_size), notes
 
 
 def probabilities(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
     """Softmax of the model's output in eval mode (or the output itself when the model ends in softmax)."""
-    model.eval()
+    if model.training:  # eval() walks every module: skip it when already in eval mode (a server calls this a lot)
+        model.eval()
     out = []
     ends_in_softmax = getattr(model, "outputs_probabilities", False)
     with torch.inference_mode():
