@@ -9,27 +9,20 @@ from cnnlab.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    pytest.importorskip("sklearn")
-    import cnnlab
-
-    root = tmp_path_factory.mktemp("inspect")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CNNLAB_HOME", str(root / "home"))
-    cnnlab.train(data="digits", model="seed-fashion", epochs=1, batch_size=32, out=str(root / "run"), verbose=False)
-    yield root / "run"
-    mp.undo()
+@pytest.fixture
+def run_dir(digits_run, monkeypatch):
+    path, home = digits_run
+    monkeypatch.setenv("CNNLAB_HOME", str(home))
+    return path
 
 
-def test_inspect_writes_every_figure_and_an_index(digits_run, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNLAB_HOME", str(digits_run.parent / "home"))
+def test_inspect_writes_every_figure_and_an_index(run_dir, tmp_path):
     out = tmp_path / "out"
     r = runner.invoke(
         app,
         [
             "inspect",
-            str(digits_run),
+            str(run_dir),
             "--image",
             "digits:test:3",
             "--layers",
@@ -65,17 +58,14 @@ def test_inspect_writes_every_figure_and_an_index(digits_run, tmp_path, monkeypa
             assert im.width > 100
 
 
-def test_inspect_an_image_file_and_bad_layer(digits_run, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNLAB_HOME", str(digits_run.parent / "home"))
+def test_inspect_an_image_file_and_bad_layer(run_dir, tmp_path):
     Image.new("L", (40, 40), 255).save(tmp_path / "white.png")
-    r = runner.invoke(
-        app, ["inspect", str(digits_run), "--image", str(tmp_path / "white.png"), "-o", str(tmp_path / "o")]
-    )
+    r = runner.invoke(app, ["inspect", str(run_dir), "--image", str(tmp_path / "white.png"), "-o", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert "note: white.png is 40x40 gray; converted to 8x8 gray" in r.stdout
-    r = runner.invoke(app, ["inspect", str(digits_run), "--image", "digits:test:0", "--layers", "conv9"])
+    r = runner.invoke(app, ["inspect", str(run_dir), "--image", "digits:test:0", "--layers", "conv9"])
     assert r.exit_code == 2 and "No layer named 'conv9'. Expected one of: conv1, pool1" in r.stderr
-    r = runner.invoke(app, ["inspect", str(digits_run), "--image", str(tmp_path / "nope.png")])
+    r = runner.invoke(app, ["inspect", str(run_dir), "--image", str(tmp_path / "nope.png")])
     assert r.exit_code == 2 and "nope.png does not exist" in r.stderr
 
 

@@ -101,3 +101,10 @@ def test_registered_dataset_conversion(home):
     pytest.importorskip("sklearn")
     ds = data.load("digits", size=(16, 16), mode="rgb")
     assert ds.image_shape == (16, 16, 3)
+
+
+def test_convert_leaves_images_that_already_fit_alone():
+    x = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 1), dtype=np.uint8)
+    assert images.convert(x, (8, 8), "gray") is x  # no copy, no re-encoding
+    assert images.convert(x, (4, 4), "gray").shape == (3, 4, 4, 1)
+    assert images.convert(x, None, "rgb").shape == (3, 8, 8, 3)

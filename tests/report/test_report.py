@@ -12,16 +12,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    pytest.importorskip("sklearn")
-    root = tmp_path_factory.mktemp("report")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CNNLAB_HOME", str(root / "home"))
-    run = cnnlab.train(
-        data="digits", model="seed-fashion", epochs=2, batch_size=32, seed=0, out=str(root / "run"), verbose=False
-    )
-    path = build_report(run, root / "report.html")
-    mp.undo()
+def report(digits_run, tmp_path_factory):
+    run_dir, home = digits_run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNNLAB_HOME", str(home))
+        path = build_report(cnnlab.Run.load(run_dir), tmp_path_factory.mktemp("report") / "report.html")
     return path, path.read_text()
 
 

@@ -89,11 +89,12 @@ def to_array(im: Image.Image, mode: str, size: tuple[int, int] | None) -> np.nda
 
 
 def convert(x: np.ndarray, size=None, mode: str | None = None) -> np.ndarray:
-    """Convert a uint8 NHWC batch to another size and/or mode (gray <-> rgb)."""
+    """Convert a uint8 NHWC batch to another size and/or mode (gray <-> rgb); unchanged if it already fits."""
     size, mode = check_size(size), check_mode(mode)
-    if size is None and mode is None:
+    current_mode = "gray" if x.shape[3] == 1 else "rgb"
+    if (size is None or size == tuple(x.shape[1:3])) and (mode is None or mode == current_mode):
         return x
-    target_mode = mode or ("gray" if x.shape[3] == 1 else "rgb")
+    target_mode = mode or current_mode
     out = [to_array(Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img), target_mode, size) for img in x]
     return np.stack(out)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 
-import torch
 from torch import nn
 
 from cnnlab.errors import InputError, ShapeError
@@ -125,8 +124,3 @@ class Sequential(nn.Module):
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         buffers = sum(b.numel() for n, b in self.named_buffers() if n.endswith(("running_mean", "running_var")))
         return trainable, buffers
-
-
-def example_input(model: Sequential, batch: int = 2) -> torch.Tensor:
-    h, w, c = model.input_shape
-    return torch.zeros(batch, c, h, w).contiguous(memory_format=torch.channels_last)

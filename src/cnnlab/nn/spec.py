@@ -69,7 +69,3 @@ def read_spec(path) -> dict:
         return json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
         raise InputError(f"Model spec {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {e}") from None
-
-
-def to_json(model: Sequential) -> str:
-    return json.dumps(model.spec(), indent=2)

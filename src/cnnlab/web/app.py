@@ -187,8 +187,8 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
         run = store.get(run_id)
         img = await read_image(request)
         chosen = [s for s in layers.split(",") if s] if layers else None
-        x, _ = run.prepare(img[None])
-        maps = await run_in_threadpool(locked, run_id, inspect.feature_maps, run, img[None], chosen)
+        x, _ = run.prepare(img[None])  # (1, C, H, W), what the model sees
+        maps = await run_in_threadpool(locked, run_id, inspect.feature_maps, run.model, x, chosen)
         # (JSONResponse below: the payload is plain lists and strings, so FastAPI's encoder walk is not needed)
         kinds = {n: getattr(m, "kind", type(m).__name__) for n, m in inspect.named_layers(run.model)}
         h, w, c = run.input_shape
