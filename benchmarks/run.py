@@ -41,12 +41,14 @@ def main() -> None:
         "processor": platform.processor(),
     }
     train_rows, train_raw = train.run()
+    serve_rows, page_rows = serve_load.run()
     results = {
         "meta": meta,
         "ops": ops.run(),
         "data": data.run(),
         "inspect": inspect_speed.run(),
-        "serve": serve_load.run(),
+        "serve": serve_rows,
+        "page": page_rows,
         "train": train_rows,
         "train_raw": train_raw,
     }
@@ -55,8 +57,10 @@ def main() -> None:
     text += table(results["data"])
     text += "\n\n## Inspecting one 28x28 image through seed-fashion (median)\n\n" + table(results["inspect"])
     text += "\n\n## cnnlab serve under load: 32 clients, 20 s, /predict, loopback\n\n" + table(results["serve"])
-    text += "\n\n## seed-fashion on Fashion-MNIST: cnnlab vs Keras (epoch 2 = steady state; ratio = cnnlab/Keras time,"
-    text += " or cnnlab/Keras throughput for inference)\n\n" + table(train_rows)
+    text += "\n\n## The page while drawing (headless chromium, 5 s stroke)\n\n" + table(results["page"])
+    text += "\n\n## seed-fashion on Fashion-MNIST: cnnlab vs Keras, seconds per steady-state epoch over"
+    text += f" {train.ROUNDS} alternating rounds (ratio = cnnlab/Keras time; for inference, cnnlab/Keras"
+    text += " throughput)\n\n" + table(train_rows)
     if train_raw["keras"] is None:
         text += "\n\n(Keras peer skipped: .venv-peers is missing; `make bench` creates it.)"
     write_text(out / "results.json", json.dumps(results, indent=2))

@@ -34,6 +34,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _page_updates(base_url: str) -> dict:
+    """The page's live updates while drawing (needs chromium; skipped with a note without it)."""
+    try:
+        from benchmarks.page_updates import measure
+
+        return measure(base_url)
+    except Exception as e:  # no chromium or playwright on this machine
+        return {"what": "prediction updates while drawing", "skipped": f"{type(e).__name__}: {e}"[:200]}
+
+
 def _wrk(url: str, png: bytes, tmp: Path) -> dict:
     boundary = "cnnlabbench"
     body = (
@@ -77,7 +87,8 @@ def _wrk(url: str, png: bytes, tmp: Path) -> dict:
     }
 
 
-def run() -> list[dict]:
+def run() -> tuple[list[dict], list[dict]]:
+    """(the load test's row, the page's live-update row)."""
     with tempfile.TemporaryDirectory() as tmp:
         cnnlab.train(data="fashion-mnist", model="seed-fashion", epochs=1, out=f"{tmp}/runs/fashion", verbose=False)
         port = _free_port()
@@ -112,8 +123,9 @@ def run() -> list[dict]:
                             latencies.append(time.perf_counter() - t0) if ok else None
                             errors[0] += 0 if ok else 1
 
+            page = [_page_updates(f"http://127.0.0.1:{port}")]
             if shutil.which("wrk"):
-                return [_wrk(url, png, Path(tmp))]
+                return [_wrk(url, png, Path(tmp))], page
             threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
             t0 = time.perf_counter()
             for t in threads:
@@ -137,7 +149,7 @@ def run() -> list[dict]:
             "p99_ms": round(float(np.percentile(ms, 99)), 1),
             "goal_p99_ms": 50,
         }
-    ]
+    ], page
 
 
 if __name__ == "__main__":

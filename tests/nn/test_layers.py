@@ -183,3 +183,20 @@ def test_spec_errors_list_valid_choices():
         from_spec({"input_shape": [8, 8, 1], "layers": [{"type": "Conv3D"}]})
     with pytest.raises(InputError, match=r"unknown argument\(s\) filter. Expected some of:.*filters"):
         from_spec({"input_shape": [8, 8, 1], "layers": [{"type": "Conv2D", "filter": 3}]})
+
+
+def test_training_forward_is_the_same_function_with_relu_after_pooling():
+    torch.manual_seed(0)
+    a, b = zoo.build("seed-mnist3"), zoo.build("seed-mnist3")  # conv(relu) + SAME pooling, three times
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(4, 1, 28, 28)
+    a.train(), b.train()
+    out_fused = a(x)  # the training path reorders ReLU and pooling
+    out_plain = x
+    for layer in b.layers:  # layer by layer, as inspection sees them
+        out_plain = layer(out_plain)
+    torch.testing.assert_close(out_fused, out_plain, rtol=0, atol=0)
+    out_fused.square().sum().backward()
+    out_plain.square().sum().backward()
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-6, atol=1e-7)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import collections
 
+import torch
 from torch import nn
 
 from cnnlab.errors import InputError, ShapeError
-from cnnlab.nn.layers import SHORT_NAMES, Dense, Input, Layer, Softmax, shape_text
+from cnnlab.nn import functional
+from cnnlab.nn.layers import SHORT_NAMES, Conv2D, Dense, Input, Layer, MaxPooling2D, Softmax, shape_text
 
 
 def _shrink_cause(layer) -> str:
@@ -96,8 +98,39 @@ class Sequential(nn.Module):
         return msg
 
     def forward(self, x):
-        for layer in self.body:
-            x = layer(x)
+        if not self.training:
+            for layer in self.body:
+                x = layer(x)
+            return x
+        return self._train_forward(x)
+
+    def _train_forward(self, x):
+        """The same function, computed faster for training: a Conv2D with ReLU followed by a MaxPooling2D
+        applies the ReLU after the pooling, on a 4x smaller tensor. ReLU is monotone, so the max of the
+        ReLUs is the ReLU of the max, and the gradient reaches the same cell (or is zero) either way: the
+        outputs and gradients are identical, and one step of seed-fashion is about 7% shorter. Layers with
+        hooks attached (inspection) are always run one by one, so hooks see each layer's real output."""
+        layers = self.body
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            pool = layers[i + 1] if i + 1 < len(layers) else None
+            if (
+                isinstance(layer, Conv2D)
+                and layer.activation == "relu"
+                and isinstance(pool, MaxPooling2D)
+                and not (
+                    layer._forward_hooks or pool._forward_hooks or layer._forward_pre_hooks or pool._forward_pre_hooks
+                )
+            ):
+                x = functional.conv2d_nchw(
+                    x, layer.weight, layer.bias, layer.strides, layer.padding, layer.dilation_rate
+                )
+                x = torch.relu_(functional.max_pool2d_nchw(x, pool.pool_size, pool.strides, pool.padding))
+                i += 2
+            else:
+                x = layer(x)
+                i += 1
         return x
 
     @property
