@@ -158,3 +158,32 @@ def test_zoo_model_adapts_to_the_dataset_or_says_why(tmp_path):
         cnnlab.train(data="digits", model="seed-mnist5x5", out=str(tmp_path / "x"), verbose=False)
     run = cnnlab.train(data="digits", model="seed-fashion", epochs=1, out=str(tmp_path / "y"), verbose=False)
     assert run.input_shape == (8, 8, 1)
+
+
+def test_invert_auto_follows_the_training_background(tmp_path, digits_run):
+    """A dark-background model inverts a light image; a light-background model leaves it alone."""
+    from PIL import Image
+
+    from cnnlab.train.predict import predict_files
+
+    light = np.full((8, 8), 230, np.uint8)
+    light[2:6, 3:5] = 20  # a dark stroke on paper
+    Image.fromarray(light).save(tmp_path / "paper.png")
+    dark_run = cnnlab.Run.load(digits_run[0])
+    assert dark_run.preprocessing["background"] == "dark"
+    (pred,) = predict_files(dark_run, [tmp_path / "paper.png"])
+    assert any("inverted" in n for n in pred.notes) and pred.image[0, 0, 0] == 255 - 230
+
+    root = tmp_path / "paper"
+    for k, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            img = np.full((8, 8), 230, np.uint8)
+            img[1 + i % 3 : 4 + i % 3, 2 + 3 * k : 4 + 3 * k] = 20
+            Image.fromarray(img).save(root / name / f"{i}.png")
+    light_run = cnnlab.train(
+        data=str(root), model="seed-fashion", epochs=1, batch_size=4, out=str(tmp_path / "light"), verbose=False
+    )
+    assert light_run.preprocessing["background"] == "light"
+    (pred,) = predict_files(light_run, [tmp_path / "paper.png"])
+    assert not any("inverted" in n for n in pred.notes) and pred.image[0, 0, 0] == 230

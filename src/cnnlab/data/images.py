@@ -16,6 +16,15 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 MODES = ("gray", "rgb")
 
 
+def border_mean(x: np.ndarray) -> float:
+    """Mean of the outermost rows and columns of an image (H, W, C) or a batch (N, H, W, C): above 127,
+    the background is light (a photo of a digit on paper), below, dark (MNIST's white-on-black)."""
+    a = np.asarray(x)
+    a = a[None] if a.ndim == 3 else a  # (N, H, W, C)
+    edges = [a[:, 0], a[:, -1], a[:, :, 0], a[:, :, -1]]
+    return float(np.concatenate([e.ravel() for e in edges]).mean())
+
+
 def mode_of(pil_mode: str) -> str:
     return "gray" if pil_mode in GRAY_MODES else "rgb"
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 import cnnlab
 from cnnlab import data as datalib
+from cnnlab.data.images import border_mean
 from cnnlab.errors import InputError, RunError, TrainingError
 from cnnlab.nn import zoo
 from cnnlab.nn.model import Sequential
@@ -153,6 +154,8 @@ def train(
         "size": list(ds.image_shape[:2]),
         "scale": 1 / 255,
         "layout": "uint8 NHWC -> float NCHW / 255",
+        # what predict --invert auto compares a user's image against
+        "background": "light" if border_mean(ds.train.x[:1000]) > 127 else "dark",
     }
     start_epoch, rows = 0, []
     if resuming:

@@ -32,10 +32,6 @@ class Prediction:
         }
 
 
-def _border_mean(img: np.ndarray) -> float:
-    return float(np.concatenate([img[0].ravel(), img[-1].ravel(), img[:, 0].ravel(), img[:, -1].ravel()]).mean())
-
-
 def load_image_for(run: Run, path, invert: str = "auto") -> tuple[np.ndarray, list[str]]:
     """Decode ``path`` into the run's mode and size; invert dark-on-light images for a dark-background model."""
     if invert not in ("auto", "yes", "no"):
@@ -51,7 +47,7 @@ def load_image_for(run: Run, path, invert: str = "auto") -> tuple[np.ndarray, li
         notes.append(f"{path.name} is {size[0]}x{size[1]} {images.mode_of(pil_mode)}; converted to {h}x{w} {mode}")
     img = images.decode(path, mode, (h, w))
     background = run.preprocessing.get("background", "dark")
-    light = _border_mean(img) > 127
+    light = images.border_mean(img) > 127
     if invert == "yes" or (invert == "auto" and background == "dark" and light):
         img = 255 - img
         notes.append("inverted (dark-on-light image; the model was trained on light-on-dark)")
