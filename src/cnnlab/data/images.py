@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -53,35 +54,42 @@ def check_size(size) -> tuple[int, int] | None:
     return h, w
 
 
-def open_header(path: Path) -> tuple[str, tuple[int, int]]:
-    """(pil_mode, (height, width)) from the file header, without decoding; DataError if not an image."""
+@contextlib.contextmanager
+def _open(path: Path):
+    """Image.open with Pillow's decompression-bomb warning turned into an error and cnnlab's pixel limit
+    checked, before any pixel is decoded; every failure is a DataError naming the file."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                w, h = im.size
-                mode = im.mode
+            im = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DataError(f"{path} is too large to decode safely ({e}).") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise DataError(f"{path} is not a readable image ({type(e).__name__}: {e}).") from None
-    if w * h > MAX_PIXELS:
-        raise DataError(
-            f"{path} is {w}x{h} = {w * h:,} pixels, above the limit of {MAX_PIXELS:,} "
-            "(a guard against decompression bombs). Resize it first."
-        )
-    return mode, (h, w)
+    with im:
+        w, h = im.size
+        if w * h > MAX_PIXELS:
+            raise DataError(
+                f"{path} is {w}x{h} = {w * h:,} pixels, above the limit of {MAX_PIXELS:,} "
+                "(a guard against decompression bombs). Resize it first."
+            )
+        yield im
+
+
+def open_header(path: Path) -> tuple[str, tuple[int, int]]:
+    """(pil_mode, (height, width)) from the file header, without decoding; DataError if not an image."""
+    with _open(path) as im:
+        return im.mode, (im.height, im.width)
 
 
 def decode(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
-    """Decode fully and convert to ``mode`` and ``size`` (H, W) -> uint8 (H, W, C)."""
-    open_header(path)  # refuses bombs before any pixel is decoded
-    try:
-        with Image.open(path) as im:
+    """Decode fully and convert to ``mode`` and ``size`` (H, W) -> uint8 (H, W, C); the file is opened once."""
+    with _open(path) as im:
+        try:
             im.load()
             return to_array(im, mode, size)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
+        except (OSError, ValueError, SyntaxError) as e:
+            raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
 
 
 def to_array(im: Image.Image, mode: str, size: tuple[int, int] | None) -> np.ndarray:
