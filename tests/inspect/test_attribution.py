@@ -83,27 +83,30 @@ def share_of_peaks_inside(run, ds, boxes, method: str, margin: int) -> float:
     return inside / len(ds.test.x)
 
 
+def train_patch_model(root, by: str, head: str, epochs: int, n_per_class: int = 90):
+    """Make a patch dataset under ``root``, train the patch model on it; return (run, dataset, test boxes)."""
+    boxes = make_patch_folder(root / "data", by=by, n_per_class=n_per_class)
+    spec = root / "spec.json"
+    spec.write_text(json.dumps(patch_spec(head)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNNLAB_HOME", str(root / "home"))
+        run = cnnlab.train(
+            data=str(root / "data"),
+            model=str(spec),
+            epochs=epochs,
+            batch_size=32,
+            lr=3e-3,
+            seed=0,
+            out=str(root / "run"),
+            verbose=False,
+        )
+        ds = cnnlab.data.load(root / "data")
+    return run, ds, boxes_of_test_images(root / "data", boxes, ds)
+
+
 @pytest.fixture(scope="module")
 def patch_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("patch")
-    boxes = make_patch_folder(root / "data")
-    spec = root / "spec.json"
-    spec.write_text(json.dumps(patch_spec("flatten")))
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CNNLAB_HOME", str(root / "home"))
-    run = cnnlab.train(
-        data=str(root / "data"),
-        model=str(spec),
-        epochs=6,
-        batch_size=32,
-        lr=3e-3,
-        seed=0,
-        out=str(root / "run"),
-        verbose=False,
-    )
-    mp.undo()
-    ds = cnnlab.data.load(root / "data")
-    return run, ds, boxes_of_test_images(root / "data", boxes, ds)
+    return train_patch_model(tmp_path_factory.mktemp("patch"), "quadrant", "flatten", epochs=6)
 
 
 @pytest.mark.parametrize("method,margin", [("gradcam", 2), ("occlusion", 0)])
@@ -172,27 +175,12 @@ def test_activation_maximization_raises_the_activation(patch_run):
         maximize(run.model, run.input_shape, "conv2", 32, steps=2)
 
 
-def test_gradcam_mean_form_for_a_global_pooling_head(tmp_path, monkeypatch):
+def test_gradcam_mean_form_for_a_global_pooling_head(tmp_path):
     """With global average pooling, Grad-CAM's published channel-mean weights apply (and are chosen).
     Pooling everything away loses position, so here the class is the patch's pattern, wherever it lies."""
-    root = tmp_path
-    boxes = make_patch_folder(root / "data", by="pattern", n_per_class=150)
-    data_dir = str(root / "data")
-    (root / "gap.json").write_text(json.dumps(patch_spec("gap")))
-    monkeypatch.setenv("CNNLAB_HOME", str(root / "home"))
-    run = cnnlab.train(
-        data=data_dir,
-        model=str(root / "gap.json"),
-        epochs=10,
-        batch_size=32,
-        lr=3e-3,
-        seed=0,
-        out=str(root / "run"),
-        verbose=False,
-    )
+    run, ds, boxes = train_patch_model(tmp_path, "pattern", "gap", epochs=10, n_per_class=150)
     assert run.metrics[-1]["test_accuracy"] > 0.9
-    ds = cnnlab.data.load(data_dir)
     a = explain(run, ds.test.x[0], "gradcam")
     assert a.layer == "conv2" and "HiResCAM" not in a.reason
-    share = share_of_peaks_inside(run, ds, boxes_of_test_images(root / "data", boxes, ds), "gradcam", 2)
+    share = share_of_peaks_inside(run, ds, boxes, "gradcam", 2)
     assert share > 0.8, f"{share:.0%} of peaks inside the patch"
