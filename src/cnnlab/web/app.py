@@ -223,9 +223,10 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
         from cnnlab.nn.summary import summarize
 
         run = store.get(run_id)
-        summary = summarize(run.model).to_dict() if isinstance(run.model, Sequential) else None
-        if summary:
-            summary["closing_lines"] = summarize(run.model).closing_lines()
+        summary = None
+        if isinstance(run.model, Sequential):
+            s = summarize(run.model)
+            summary = {**s.to_dict(), "closing_lines": s.closing_lines()}
         return {
             "id": run_id,
             "classes": list(run.classes),
