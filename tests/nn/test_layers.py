@@ -16,6 +16,7 @@ from cnnlab.nn import (
     GlobalAveragePooling2D,
     Input,
     MaxPooling2D,
+    ReLU,
     Sequential,
     from_spec,
     read_spec,
@@ -40,6 +41,12 @@ def test_zoo_parameter_counts_equal_keras():
         "(None, 8, 8, 64)",
         "(None, 4, 4, 64)",
     ]
+
+
+def test_cnnlab_fast_count_from_its_definition():
+    s = summarize(zoo.build("cnnlab-fast"))  # 28 -5x5-> 24 -pool-> 12 -5x5-> 8 -pool-> 4: 4*4*64 = 1,024 features
+    assert s.total == conv_params(5, 5, 1, 32) + conv_params(5, 5, 32, 64) + (1024 * 128 + 128) + (128 * 10 + 10)
+    assert s.total == 184_586
 
 
 def test_mnist3_same_pooling_shapes_and_no_bias():
@@ -160,7 +167,10 @@ def test_bad_arguments_are_named():
 
 def test_spec_round_trip_json_and_toml(tmp_path):
     torch.manual_seed(0)
-    m = zoo.build("cnnlab-fast")
+    m = Sequential(
+        [Conv2D(8, 3, use_bias=False), BatchNormalization(), ReLU(), MaxPooling2D(2), Flatten(), Dense(10)],
+        input_shape=(28, 28, 1),
+    )
     spec = m.spec()
     (tmp_path / "m.json").write_text(json.dumps(spec))
     again = from_spec(read_spec(tmp_path / "m.json"))
@@ -185,9 +195,18 @@ def test_spec_errors_list_valid_choices():
         from_spec({"input_shape": [8, 8, 1], "layers": [{"type": "Conv2D", "filter": 3}]})
 
 
-def test_training_forward_is_the_same_function_with_relu_after_pooling():
+# conv(relu) + SAME pooling three times; ReLU layers before VALID pooling; BatchNormalization, ReLU, pooling
+def _bn_model():
+    return Sequential(
+        [Conv2D(8, 3, use_bias=False), BatchNormalization(), ReLU(), MaxPooling2D(2), Flatten(), Dense(10)],
+        input_shape=(28, 28, 1),
+    )
+
+
+@pytest.mark.parametrize("name", ["seed-mnist3", "seed-mnist5x5", "bn"])
+def test_training_forward_is_the_same_function_with_relu_after_pooling(name):
     torch.manual_seed(0)
-    a, b = zoo.build("seed-mnist3"), zoo.build("seed-mnist3")  # conv(relu) + SAME pooling, three times
+    a, b = (_bn_model(), _bn_model()) if name == "bn" else (zoo.build(name), zoo.build(name))
     b.load_state_dict(a.state_dict())
     x = torch.rand(4, 1, 28, 28)
     a.train(), b.train()

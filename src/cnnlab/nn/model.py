@@ -9,7 +9,7 @@ from torch import nn
 
 from cnnlab.errors import InputError, ShapeError
 from cnnlab.nn import functional
-from cnnlab.nn.layers import SHORT_NAMES, Conv2D, Dense, Input, Layer, MaxPooling2D, Softmax, shape_text
+from cnnlab.nn.layers import SHORT_NAMES, Activation, Conv2D, Dense, Input, Layer, MaxPooling2D, Softmax, shape_text
 
 
 def _shrink_cause(layer) -> str:
@@ -22,6 +22,15 @@ def _shrink_cause(layer) -> str:
     if max(strides) > 1:
         causes.append(f"strides={strides[0] if strides[0] == strides[1] else strides}")
     return f" ({', '.join(causes)})" if causes else ""
+
+
+def _relu_before(layer) -> bool:
+    """True for a Conv2D with activation="relu" and for a ReLU (or Activation("relu")) layer."""
+    return getattr(layer, "activation", None) == "relu" and isinstance(layer, (Conv2D, Activation))
+
+
+def _hooked(layer) -> bool:
+    return bool(layer._forward_hooks or layer._forward_pre_hooks)
 
 
 class Sequential(nn.Module):
@@ -105,32 +114,27 @@ class Sequential(nn.Module):
         return self._train_forward(x)
 
     def _train_forward(self, x):
-        """The same function, computed faster for training: a Conv2D with ReLU followed by a MaxPooling2D
-        applies the ReLU after the pooling, on a 4x smaller tensor. ReLU is monotone, so the max of the
-        ReLUs is the ReLU of the max, and the gradient reaches the same cell (or is zero) either way: the
-        outputs and gradients are identical, and one step of seed-fashion is about 7% shorter. Layers with
-        hooks attached (inspection) are always run one by one, so hooks see each layer's real output."""
+        """The same function, computed faster for training: a ReLU followed by a MaxPooling2D (a Conv2D with
+        activation="relu", or a ReLU layer) is applied after the pooling, on a 4x smaller tensor. ReLU is
+        monotone, so the max of the ReLUs is the ReLU of the max, and the gradient reaches the same cell (or
+        is zero) either way: the outputs and gradients are identical, and one step of seed-fashion is about
+        7% shorter. Layers with hooks attached (inspection) are always run one by one, so hooks see each
+        layer's real output."""
         layers = self.body
         i = 0
         while i < len(layers):
             layer = layers[i]
             pool = layers[i + 1] if i + 1 < len(layers) else None
-            if (
-                isinstance(layer, Conv2D)
-                and layer.activation == "relu"
-                and isinstance(pool, MaxPooling2D)
-                and not (
-                    layer._forward_hooks or pool._forward_hooks or layer._forward_pre_hooks or pool._forward_pre_hooks
-                )
-            ):
+            if not (_relu_before(layer) and isinstance(pool, MaxPooling2D) and not (_hooked(layer) or _hooked(pool))):
+                x = layer(x)
+                i += 1
+                continue
+            if isinstance(layer, Conv2D):
                 x = functional.conv2d_nchw(
                     x, layer.weight, layer.bias, layer.strides, layer.padding, layer.dilation_rate
                 )
-                x = torch.relu_(functional.max_pool2d_nchw(x, pool.pool_size, pool.strides, pool.padding))
-                i += 2
-            else:
-                x = layer(x)
-                i += 1
+            x = torch.relu_(functional.max_pool2d_nchw(x, pool.pool_size, pool.strides, pool.padding))
+            i += 2
         return x
 
     @property
