@@ -108,3 +108,29 @@ def test_ceil_mode_not_used_when_padding_goes_before():
 
     ax = padding_for(5, 3, 2, 1, "same")  # total 2: 1 before, 1 after
     assert not _ceil_mode_matches(ax, ax)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(
+    "size,k,s,padding", [(28, 2, 2, "valid"), (7, 2, 2, "same"), (9, 3, 3, "same"), (6, 3, 2, "valid")]
+)
+def test_max_pool_gradient_is_pytorchs_even_with_ties(dtype, size, k, s, padding):
+    # Few distinct values, so most windows hold ties: the gradient must reach the same cell as
+    # PyTorch's own max pooling picks (the first maximum), whichever backward cnnlab uses.
+    g = torch.Generator().manual_seed(size)
+    x = torch.randint(0, 3, (3, 4, size, size), generator=g).to(dtype).contiguous(memory_format=torch.channels_last)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ours = cf.max_pool2d_nchw(a, k, s, padding)
+    pads = arith.padding_for(size, k, s, 1, padding)
+    padded = F.pad(b, (pads.before, pads.after, pads.before, pads.after), value=float("-inf"))
+    theirs = F.max_pool2d(padded, k, s)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    upstream = torch.randn(theirs.shape, generator=g).to(dtype)
+    ours.backward(upstream)
+    theirs.backward(upstream)
+    torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0)
+
+
+def test_max_pool_gradient_of_non_overlapping_windows_matches_finite_differences():
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: cf.max_pool2d_nchw(a, 2, 2, "same"), (x,))

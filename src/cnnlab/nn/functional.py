@@ -71,14 +71,49 @@ def _pool_plan(x, pool_size, strides, padding):
     return size, ah, aw, (ah.stride, aw.stride)
 
 
+class _MaxPoolScatteredGrad(torch.autograd.Function):
+    """PyTorch's max pooling, with a backward that scatters the gradient with ``max_unpool2d``.
+
+    Only for windows that do not overlap (stride >= window), where each input cell has at most one
+    window and the scatter is exactly max pooling's gradient: the same indices, so the same cell wins
+    a tie. On this project's CPU it is faster than PyTorch's backward for bf16 channels_last maps
+    (fwd+bwd of a 64x32x28x28 map 0.78 vs 1.10 ms; a seed-fashion training step about 3% shorter).
+    """
+
+    @staticmethod
+    def forward(ctx, x, size, stride, ceil_mode):
+        y, indices = torch.ops.aten.max_pool2d_with_indices(x, size, stride, (0, 0), (1, 1), ceil_mode)
+        ctx.save_for_backward(indices)
+        ctx.size, ctx.stride, ctx.input_hw = size, stride, tuple(x.shape[2:])
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (indices,) = ctx.saved_tensors
+        return F.max_unpool2d(grad, indices, ctx.size, ctx.stride, output_size=ctx.input_hw), None, None, None
+
+
+def _max_pool(x, size, stride, ceil_mode=False):
+    if (
+        x.requires_grad
+        and torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and stride[0] >= size[0]
+        and stride[1] >= size[1]
+        and not torch.jit.is_tracing()
+    ):
+        return _MaxPoolScatteredGrad.apply(x, size, stride, ceil_mode)
+    return F.max_pool2d(x, size, stride, ceil_mode=ceil_mode)
+
+
 def max_pool2d_nchw(x, pool_size, strides=None, padding="valid"):
     """Max pooling on NCHW ``x``; padded cells are -inf (or outside ceil mode's reach), so they never win."""
     size, ah, aw, stride = _pool_plan(x, pool_size, strides, padding)
     if ah.total == 0 and aw.total == 0:
-        return F.max_pool2d(x, size, stride)
+        return _max_pool(x, size, stride)
     if _ceil_mode_matches(ah, aw):  # no copy of the input
-        return F.max_pool2d(x, size, stride, ceil_mode=True)
-    return F.max_pool2d(F.pad(x, _pads(ah, aw), value=float("-inf")), size, stride)
+        return _max_pool(x, size, stride, ceil_mode=True)
+    return _max_pool(F.pad(x, _pads(ah, aw), value=float("-inf")), size, stride)
 
 
 def avg_pool2d_nchw(x, pool_size, strides=None, padding="valid"):
