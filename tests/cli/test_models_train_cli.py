@@ -115,7 +115,8 @@ def test_predict_missing_file_and_bad_run(digits_run, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "data,model,floor", [("fashion-mnist", "seed-fashion", 0.87), ("mnist", "seed-mnist5x5", 0.98)]
+    "data,model,floor",
+    [("fashion-mnist", "seed-fashion", 0.87), ("mnist", "seed-mnist5x5", 0.98), ("mnist", "cnnlab-fast", 0.98)],
 )
 def test_one_epoch_on_real_data_reaches_the_floor(tmp_path, data, model, floor):
     out = tmp_path / "run"
