@@ -38,10 +38,11 @@ lint: $(VENV)/.installed-test
 	.venv-peers/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/peers/requirements.txt $(QUIET)
 	touch $@
 
+# make bench ONLY=train,zoo reruns some sections and keeps the others' last results
 bench: $(VENV)/.installed-test .venv-peers/.installed
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		echo "wrk not installed: the serve load test uses Python clients instead"
-	$(BIN)/python benchmarks/run.py --out benchmarks/results
+	$(BIN)/python benchmarks/run.py --out benchmarks/results $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf $(VENV) .venv-peers out .pytest_cache

@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark, write JSON and a short table to --out."""
+"""`make bench`: run every benchmark (or those named by --only), write JSON and a short table to --out."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import data, inspect_speed, ops, serve_load, train  # noqa: E402
+from benchmarks import data, inspect_speed, ops, serve_load, train, zoo  # noqa: E402
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -28,40 +28,64 @@ def table(rows: list[dict]) -> str:
     )
 
 
+def _serve() -> dict:
+    serve_rows, page_rows = serve_load.run()
+    return {"serve": serve_rows, "page": page_rows}
+
+
+def _train() -> dict:
+    rows, raw = train.run()
+    return {"train": rows, "train_raw": raw}
+
+
+# name -> what it adds to results.json; training first, while the machine is coolest
+SECTIONS = {
+    "train": _train,
+    "zoo": lambda: {"zoo": zoo.run()},
+    "serve": _serve,
+    "ops": lambda: {"ops": ops.run()},
+    "data": lambda: {"data": data.run()},
+    "inspect": lambda: {"inspect": inspect_speed.run()},
+}
+
+TITLES = [
+    ("ops", "TF-exact ops vs plain PyTorch (ratio = cnnlab / PyTorch, lower is better)"),
+    ("data", "Loading a dataset (first: fetch + verify + cache; cached: median of 5, verified)"),
+    ("inspect", "Inspecting one 28x28 image through seed-fashion (median)"),
+    ("serve", "cnnlab serve under load: 32 clients, 20 s, /predict, loopback"),
+    ("page", "The page while drawing (headless chromium, 5 s stroke)"),
+    (
+        "train",
+        f"seed-fashion on Fashion-MNIST: cnnlab vs Keras, seconds per steady-state epoch over {train.ROUNDS} "
+        "alternating rounds (ratio = cnnlab/Keras time; for inference, cnnlab/Keras throughput)",
+    ),
+    ("zoo", zoo.TITLE),
+]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--only", default="", help=f"comma-separated sections to rerun, of: {', '.join(SECTIONS)}")
     args = ap.parse_args()
     out = Path(args.out)
-    meta = {
+    only = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        sys.exit(f"Unknown section(s) {', '.join(unknown)}. Expected some of: {', '.join(SECTIONS)}.")
+    previous = out / "results.json"
+    results = json.loads(previous.read_text()) if args.only and previous.exists() else {}
+    results["meta"] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "processor": platform.processor(),
     }
-    train_rows, train_raw = train.run()
-    serve_rows, page_rows = serve_load.run()
-    results = {
-        "meta": meta,
-        "ops": ops.run(),
-        "data": data.run(),
-        "inspect": inspect_speed.run(),
-        "serve": serve_rows,
-        "page": page_rows,
-        "train": train_rows,
-        "train_raw": train_raw,
-    }
-    text = "## TF-exact ops vs plain PyTorch (ratio = cnnlab / PyTorch, lower is better)\n\n" + table(results["ops"])
-    text += "\n\n## Loading a dataset (first: fetch + verify + cache; cached: median of 5, verified)\n\n"
-    text += table(results["data"])
-    text += "\n\n## Inspecting one 28x28 image through seed-fashion (median)\n\n" + table(results["inspect"])
-    text += "\n\n## cnnlab serve under load: 32 clients, 20 s, /predict, loopback\n\n" + table(results["serve"])
-    text += "\n\n## The page while drawing (headless chromium, 5 s stroke)\n\n" + table(results["page"])
-    text += "\n\n## seed-fashion on Fashion-MNIST: cnnlab vs Keras, seconds per steady-state epoch over"
-    text += f" {train.ROUNDS} alternating rounds (ratio = cnnlab/Keras time; for inference, cnnlab/Keras"
-    text += " throughput)\n\n" + table(train_rows)
-    if train_raw["keras"] is None:
+    for name in only:
+        results |= SECTIONS[name]()
+    text = "\n\n".join(f"## {title}\n\n{table(results[key])}" for key, title in TITLES if results.get(key))
+    if "train_raw" in results and results["train_raw"]["keras"] is None:
         text += "\n\n(Keras peer skipped: .venv-peers is missing; `make bench` creates it.)"
     write_text(out / "results.json", json.dumps(results, indent=2))
     write_text(out / "results.md", text + "\n")
