@@ -51,18 +51,17 @@ def test_corrupt_mirror_falls_through_to_the_next_source(home, tiny, server):
     assert source.endswith("/good/")
 
 
-def test_corrupt_file_is_never_cached(home, tiny, server):
+@pytest.mark.parametrize(
+    "mirror,message",
+    [
+        ("corrupt", r"train-images-idx3-ubyte from mirror .*/corrupt/ has SHA-256"),  # a corrupt file
+        ("halfway", r"download of .*/halfway/train-images-idx3-ubyte.gz failed"),  # a download that stops halfway
+    ],
+)
+def test_bad_download_is_never_cached(home, tiny, server, mirror, message):
     spec, _, _ = tiny
-    with pytest.raises(FetchError, match=r"train-images-idx3-ubyte from mirror .*/corrupt/ has SHA-256"):
-        datasets._idx_dataset(spec, [MirrorSource(f"{server}/corrupt/")])
-    assert not cache.dataset_dir("tiny").exists()
-    assert _leftovers(home) == []
-
-
-def test_download_that_stops_halfway(home, tiny, server):
-    spec, _, _ = tiny
-    with pytest.raises(FetchError, match=r"download of .*/halfway/train-images-idx3-ubyte.gz failed"):
-        datasets._idx_dataset(spec, [MirrorSource(f"{server}/halfway/")])
+    with pytest.raises(FetchError, match=message):
+        datasets._idx_dataset(spec, [MirrorSource(f"{server}/{mirror}/")])
     assert not cache.dataset_dir("tiny").exists()
     assert _leftovers(home) == []
 

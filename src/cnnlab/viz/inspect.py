@@ -116,26 +116,10 @@ def random_filters(rf, image: np.ndarray, path):
     fig, axes = plt.subplots(3, n + 1, figsize=(1.7 * (n + 1), 5.6), squeeze=False)
     _show_image(axes[0, 0], image)
     axes[0, 0].set_title(f"input {image.shape[0]}x{image.shape[1]}", fontsize=8)
-    axes[1, 0].axis("off")
-    axes[2, 0].axis("off")
-    axes[1, 0].text(
-        0.5,
-        0.5,
-        f"conv 3x3 s2 SAME\n-> {rf.conv.shape[0]}x{rf.conv.shape[1]}x{n}",
-        ha="center",
-        va="center",
-        fontsize=8,
-        transform=axes[1, 0].transAxes,
-    )
-    axes[2, 0].text(
-        0.5,
-        0.5,
-        f"max pool 2x2 s2\n-> {rf.pooled.shape[0]}x{rf.pooled.shape[1]}x{n}",
-        ha="center",
-        va="center",
-        fontsize=8,
-        transform=axes[2, 0].transAxes,
-    )
+    for ax, what, maps in ((axes[1, 0], "conv 3x3 s2 SAME", rf.conv), (axes[2, 0], "max pool 2x2 s2", rf.pooled)):
+        ax.axis("off")
+        label = f"{what}\n-> {maps.shape[0]}x{maps.shape[1]}x{n}"
+        ax.text(0.5, 0.5, label, ha="center", va="center", fontsize=8, transform=ax.transAxes)
     for i in range(n):
         _gray(axes[0, i + 1], rf.kernels[:, :, 0, i], cmap="gray")
         axes[0, i + 1].set_title(f"filter {i}", fontsize=8)
