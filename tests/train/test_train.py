@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import cnnlab
 from cnnlab.errors import InputError, RunError, TrainingError
@@ -70,10 +71,11 @@ class StopAt(SilentReporter):
             raise KeyboardInterrupt
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, spec_file):
-    fit(tmp_path / "straight", spec_file, epochs=3)
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, spec_file, schedule):
+    fit(tmp_path / "straight", spec_file, epochs=3, lr_schedule=schedule)
     with pytest.raises(TrainingInterrupted, match=r"Interrupted during epoch 2. The checkpoint of epoch 1 is kept"):
-        fit(tmp_path / "cut", spec_file, epochs=3, reporter=StopAt(2))
+        fit(tmp_path / "cut", spec_file, epochs=3, reporter=StopAt(2), lr_schedule=schedule)
     state = torch.load(tmp_path / "cut" / "state.pt", weights_only=True)
     assert state["epoch"] == 1
     run = cnnlab.train(resume=tmp_path / "cut", verbose=False)
@@ -90,6 +92,36 @@ def test_resume_with_different_options_is_refused(tmp_path, spec_file):
         cnnlab.train(resume=tmp_path / "r", lr=0.1, verbose=False)
     run = cnnlab.train(resume=tmp_path / "r", epochs=2, verbose=False)  # more epochs is allowed
     assert len(run.metrics) == 2
+
+
+def test_cosine_schedule_steps_the_optimizer_along_keras_cosine_decay(tmp_path, spec_file):
+    """Every optimizer step's learning rate, read from the optimizer itself, follows Keras's CosineDecay
+    with decay_steps = all steps of the run: lr * (1 + cos(pi * k / K)) / 2 for step k = 0 .. K-1."""
+    seen = []
+    hook = register_optimizer_step_pre_hook(
+        lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"])
+    )
+    try:
+        run = fit(tmp_path / "r", spec_file, epochs=2, lr_schedule="cosine")
+    finally:
+        hook.remove()
+    steps = 2 * int(np.ceil(1438 / 32))  # digits: 1,438 training images, batch 32
+    k = np.arange(steps)
+    assert np.allclose(seen, 3e-3 * (1 + np.cos(np.pi * k / steps)) / 2, rtol=1e-12, atol=0)
+    assert seen[0] == 3e-3 and seen[steps // 2] == pytest.approx(1.5e-3) and seen[-1] < 1e-5
+    assert [r["lr"] for r in run.metrics] == [seen[steps // 2 - 1], seen[-1]]
+    constant = fit(tmp_path / "c", spec_file, epochs=2)
+    assert [r["lr"] for r in constant.metrics] == [3e-3, 3e-3]
+    a, b = _weights(tmp_path / "r"), _weights(tmp_path / "c")
+    assert a.keys() == b.keys() and not any(torch.equal(a[k], b[k]) for k in a if k.endswith("weight"))
+
+
+def test_cosine_run_cannot_grow_on_resume(tmp_path, spec_file):
+    fit(tmp_path / "r", spec_file, epochs=1, lr_schedule="cosine")
+    with pytest.raises(RunError, match=r"epochs: 1 \(saved\) vs 2 \(asked\): the cosine learning-rate schedule"):
+        cnnlab.train(resume=tmp_path / "r", epochs=2, verbose=False)
+    with pytest.raises(InputError, match=r"Unknown lr_schedule 'step'. Expected one of: constant, cosine"):
+        fit(tmp_path / "s", spec_file, lr_schedule="step")
 
 
 def test_existing_run_directory_is_not_overwritten(tmp_path, spec_file):

@@ -26,6 +26,9 @@ def train(
     epochs: int | None = typer.Option(None, "--epochs"),
     batch_size: int | None = typer.Option(None, "--batch-size"),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
+    lr_schedule: str | None = typer.Option(
+        None, "--lr-schedule", help="constant, or cosine: decay to 0 over the run (Keras's CosineDecay)."
+    ),
     optimizer: str | None = typer.Option(None, "--optimizer", help="adam, adamw, sgd or rmsprop."),
     seed: int | None = typer.Option(None, "--seed"),
     validation_split: float | None = typer.Option(None, "--validation-split", help="Hold out the last fraction."),
@@ -50,6 +53,7 @@ def train(
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,
+        "lr_schedule": lr_schedule,
         "optimizer": optimizer,
         "seed": seed,
         "validation_split": validation_split,

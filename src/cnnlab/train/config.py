@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -13,6 +14,7 @@ from cnnlab.errors import InputError
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -22,6 +24,7 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 64
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine": Keras's CosineDecay(lr, decay_steps=all steps of the run)
     optimizer: str = "adam"
     momentum: float = 0.9  # sgd and rmsprop only
     weight_decay: float = 0.0
@@ -50,6 +53,10 @@ class TrainConfig:
         )
         need(self.lr > 0, f"lr={self.lr!r}. Expected a positive learning rate, e.g. 1e-3.")
         need(
+            self.lr_schedule in LR_SCHEDULES,
+            f"Unknown lr_schedule {self.lr_schedule!r}. Expected one of: {', '.join(LR_SCHEDULES)}.",
+        )
+        need(
             self.optimizer in OPTIMIZERS,
             f"Unknown optimizer {self.optimizer!r}. Expected one of: {', '.join(OPTIMIZERS)}.",
         )
@@ -62,6 +69,14 @@ class TrainConfig:
             0 <= self.validation_split < 1,
             f"validation_split={self.validation_split!r}. Expected 0 <= value < 1, e.g. 0.1.",
         )
+
+    def lr_at(self, step: int, steps: int) -> float:
+        """The learning rate of optimizer step ``step`` (0-based) in a run of ``steps`` steps. "cosine" is
+        Keras's ``CosineDecay(lr, decay_steps=steps)``: lr * (1 + cos(pi * step / steps)) / 2, from lr to 0.
+        A function of the step alone, so a resumed run continues on the same curve."""
+        if self.lr_schedule == "cosine":
+            return self.lr * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+        return self.lr
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -105,11 +105,17 @@ def _resolve(resume, options: dict) -> tuple[TrainConfig, Path, bool]:
     saved = rundir._read_json(out / rundir.CONFIG)["config"]
     asked = TrainConfig.from_dict({**saved, **options}).to_dict()
     diff = differences(saved, {k: asked[k] for k in options})
+    if saved.get("lr_schedule", "constant") != "constant" and asked["epochs"] != saved["epochs"]:
+        diff.append(
+            f"epochs: {saved['epochs']!r} (saved) vs {asked['epochs']!r} (asked): the {saved['lr_schedule']} "
+            f"learning-rate schedule was laid out over the saved {saved['epochs']} epochs"
+        )
     if diff:
         raise RunError(
             f"--resume {out} asks for a different configuration than the saved one:\n  "
             + "\n  ".join(diff)
-            + "\nResume with the saved options (only --epochs may grow), or start a new run."
+            + "\nResume with the saved options (only --epochs may grow, and only with a constant learning rate),"
+            " or start a new run."
         )
     return TrainConfig.from_dict({**saved, "epochs": asked["epochs"], "out": str(out)}), out, True
 
@@ -230,6 +236,9 @@ def train(
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                lr = cfg.lr_at((epoch - 1) * batches + b, cfg.epochs * batches)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
                 optimizer.step()
                 n = len(yb)
                 seen += n
@@ -250,6 +259,7 @@ def train(
                 f"{name}_accuracy": h_acc,
                 "seconds": round(seconds, 3),
                 "images_per_s": round(seen / seconds, 1),
+                "lr": lr,  # of the epoch's last step
             }
             rows.append(row)
             rundir.save_state(out / rundir.STATE, epoch, net, optimizer)

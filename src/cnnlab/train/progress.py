@@ -38,7 +38,7 @@ class RichReporter:
         self.console.print(
             f"epoch {row['epoch']}/{row['epochs']}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
             f"{held}_loss {row[f'{held}_loss']:.4f}  {held}_acc {row[f'{held}_accuracy']:.4f}  "
-            f"{row['seconds']:.1f}s ({row['images_per_s']:,.0f} img/s)",
+            f"{row['seconds']:.1f}s ({row['images_per_s']:,.0f} img/s)  lr {row['lr']:.2g}",
             soft_wrap=True,
         )
 
