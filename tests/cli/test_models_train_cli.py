@@ -53,7 +53,7 @@ def digits_run(tmp_path):
     cfg = tmp_path / "cfg.toml"
     cfg.write_text('data = "digits"\nmodel = "seed-fashion"\nepochs = 2\nbatch-size = 32\nlr = 0.002\n')
     out = tmp_path / "run"
-    r = runner.invoke(app, ["train", "--config", str(cfg), "--seed", "3", "--out", str(out)])
+    r = runner.invoke(app, ["train", "--config", str(cfg), "--seed", "3", "--lr-schedule", "cosine", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "test accuracy" in r.stdout
     return out
@@ -62,6 +62,7 @@ def digits_run(tmp_path):
 def test_train_config_file_and_option_override(digits_run):
     cfg = json.loads((digits_run / "config.json").read_text())["config"]
     assert (cfg["epochs"], cfg["batch_size"], cfg["seed"], cfg["model"]) == (2, 32, 3, "seed-fashion")
+    assert (cfg["lr"], cfg["lr_schedule"]) == (0.002, "cosine")
 
 
 def test_eval_json_and_figures(digits_run):
@@ -115,10 +116,17 @@ def test_predict_missing_file_and_bad_run(digits_run, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "data,model,floor",
-    [("fashion-mnist", "seed-fashion", 0.87), ("mnist", "seed-mnist5x5", 0.98), ("mnist", "cnnlab-fast", 0.98)],
+    "data,model,schedule,floor",
+    [
+        ("fashion-mnist", "seed-fashion", "constant", 0.87),  # the floors the tutorials' models must keep
+        ("mnist", "seed-mnist5x5", "constant", 0.98),
+        # cnnlab-fast with its cosine schedule reached 0.987-0.988 (MNIST) and 0.895-0.896 (Fashion-MNIST)
+        # at seeds 0 and 1: after one epoch as accurate as seed-fashion after two
+        ("mnist", "cnnlab-fast", "cosine", 0.98),
+        ("fashion-mnist", "cnnlab-fast", "cosine", 0.885),
+    ],
 )
-def test_one_epoch_on_real_data_reaches_the_floor(tmp_path, data, model, floor):
+def test_one_epoch_on_real_data_reaches_the_floor(tmp_path, data, model, schedule, floor):
     out = tmp_path / "run"
     r = runner.invoke(
         app,
@@ -134,6 +142,8 @@ def test_one_epoch_on_real_data_reaches_the_floor(tmp_path, data, model, floor):
             "64",
             "--seed",
             "0",
+            "--lr-schedule",
+            schedule,
             "--out",
             str(out),
         ],

@@ -44,9 +44,13 @@ def test_zoo_parameter_counts_equal_keras():
 
 
 def test_cnnlab_fast_count_from_its_definition():
-    s = summarize(zoo.build("cnnlab-fast"))  # 28 -5x5-> 24 -pool-> 12 -5x5-> 8 -pool-> 4: 4*4*64 = 1,024 features
-    assert s.total == conv_params(5, 5, 1, 32) + conv_params(5, 5, 32, 64) + (1024 * 128 + 128) + (128 * 10 + 10)
-    assert s.total == 184_586
+    s = summarize(zoo.build("cnnlab-fast"))  # 28 -3x3 same-> 28 -pool-> 14 -3x3 valid-> 12 -pool-> 6: 6*6*64 = 2,304
+    bn = 4 * 64  # gamma, beta (trainable), moving mean and variance (not)
+    expected = conv_params(3, 3, 1, 16) + conv_params(3, 3, 16, 64, False) + bn + (2304 * 256 + 256) + (256 * 10 + 10)
+    assert s.total == expected == 602_282
+    assert s.non_trainable == 2 * 64
+    pools = [r.output_shape for r in s.rows if r.kind == "MaxPooling2D"]
+    assert pools == ["(None, 14, 14, 16)", "(None, 6, 6, 64)"]
 
 
 def test_mnist3_same_pooling_shapes_and_no_bias():
