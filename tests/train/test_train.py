@@ -98,9 +98,7 @@ def test_cosine_schedule_steps_the_optimizer_along_keras_cosine_decay(tmp_path, 
     """Every optimizer step's learning rate, read from the optimizer itself, follows Keras's CosineDecay
     with decay_steps = all steps of the run: lr * (1 + cos(pi * k / K)) / 2 for step k = 0 .. K-1."""
     seen = []
-    hook = register_optimizer_step_pre_hook(
-        lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"])
-    )
+    hook = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
     try:
         run = fit(tmp_path / "r", spec_file, epochs=2, lr_schedule="cosine")
     finally:
