@@ -28,24 +28,24 @@ def table(rows: list[dict]) -> str:
     )
 
 
-def _serve() -> dict:
+def _serve(out: Path) -> dict:
     serve_rows, page_rows = serve_load.run()
     return {"serve": serve_rows, "page": page_rows}
 
 
-def _train() -> dict:
+def _train(out: Path) -> dict:
     rows, raw = train.run()
     return {"train": rows, "train_raw": raw}
 
 
-# name -> what it adds to results.json; training first, while the machine is coolest
+# name -> what it adds to results.json (given the output folder); training first, while the machine is coolest
 SECTIONS = {
     "train": _train,
-    "zoo": lambda: {"zoo": zoo.run()},
+    "zoo": lambda out: {"zoo": zoo.run(out / "zoo.png")},
     "serve": _serve,
-    "ops": lambda: {"ops": ops.run()},
-    "data": lambda: {"data": data.run()},
-    "inspect": lambda: {"inspect": inspect_speed.run()},
+    "ops": lambda out: {"ops": ops.run()},
+    "data": lambda out: {"data": data.run()},
+    "inspect": lambda out: {"inspect": inspect_speed.run()},
 }
 
 TITLES = [
@@ -83,7 +83,7 @@ def main() -> None:
         "processor": platform.processor(),
     }
     for name in only:
-        results |= SECTIONS[name]()
+        results |= SECTIONS[name](out)
     text = "\n\n".join(f"## {title}\n\n{table(results[key])}" for key, title in TITLES if results.get(key))
     if "train_raw" in results and results["train_raw"]["keras"] is None:
         text += "\n\n(Keras peer skipped: .venv-peers is missing; `make bench` creates it.)"
