@@ -24,7 +24,7 @@ import torch
 
 import cnnlab
 from cnnlab.train.engine import pick_precision, set_threads
-from cnnlab.train.evaluate import logits_of
+from cnnlab.train.inference import logits_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"

@@ -49,7 +49,6 @@ def test_unknown_model_lists_valid_names():
 
 @pytest.fixture
 def digits_run(tmp_path):
-    pytest.importorskip("sklearn")
     cfg = tmp_path / "cfg.toml"
     cfg.write_text('data = "digits"\nmodel = "seed-fashion"\nepochs = 2\nbatch-size = 32\nlr = 0.002\n')
     out = tmp_path / "run"
@@ -99,6 +98,34 @@ def test_predict_files_json_and_figure(digits_run, tmp_path):
     assert fig.is_file()
 
 
+def test_precision_option_on_predict_and_eval(digits_run, tmp_path):
+    """--precision fp32 gives the plain float32 forward pass's probabilities; a bad value is bad usage."""
+    import torch
+
+    import cnnlab
+
+    ds = cnnlab.data.load("digits")
+    p = tmp_path / "d.png"
+    Image.fromarray(ds.test.x[5, :, :, 0]).save(p)
+    r = runner.invoke(app, ["predict", str(digits_run), str(p), "--precision", "fp32", "--json", "--top", "10"])
+    assert r.exit_code == 0, r.output
+    got = {e["class"]: e["probability"] for e in json.loads(r.stdout)[0]["top"]}
+    run = cnnlab.Run.load(digits_run)
+    with torch.no_grad():  # the reference: the model's own eager forward pass, no graph, no bf16
+        x = torch.from_numpy(ds.test.x[5:6].astype(np.float32) / 255).permute(0, 3, 1, 2)
+        expected = torch.softmax(run.model(x), 1)[0].numpy()
+    for k, name in enumerate(run.classes):
+        assert got[name] == pytest.approx(float(expected[k]), abs=2e-6)
+    r = runner.invoke(app, ["eval", str(digits_run), "--json", "--precision", "fp32"])
+    assert r.exit_code == 0, r.output
+    with torch.no_grad():
+        xt = torch.from_numpy(ds.test.x.astype(np.float32) / 255).permute(0, 3, 1, 2)
+        acc = float((run.model(xt).argmax(1).numpy() == ds.test.y).mean())
+    assert json.loads(r.stdout)["accuracy"] == pytest.approx(acc)
+    r = runner.invoke(app, ["predict", str(digits_run), str(p), "--precision", "fp16"])
+    assert r.exit_code == 2 and "precision='fp16'. Expected one of: auto, bf16, fp32" in r.stderr
+
+
 def test_predict_converts_with_a_note(digits_run, tmp_path):
     p = tmp_path / "big.png"
     Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(p)
@@ -126,7 +153,7 @@ def test_predict_missing_file_and_bad_run(digits_run, tmp_path):
         ("fashion-mnist", "cnnlab-fast", "cosine", 0.885),
     ],
 )
-def test_one_epoch_on_real_data_reaches_the_floor(tmp_path, data, model, schedule, floor):
+def test_one_epoch_on_real_data_reaches_the_floor(real_data, tmp_path, data, model, schedule, floor):
     out = tmp_path / "run"
     r = runner.invoke(
         app,

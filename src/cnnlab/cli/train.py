@@ -17,6 +17,9 @@ from cnnlab.train.config import read_config_file
 console = Console(highlight=False)
 
 
+PRECISION_HELP = "auto (bf16 where the CPU has it natively, else fp32), bf16, or fp32 for exact comparisons."
+
+
 @app.command()
 def train(
     data: str | None = typer.Option(
@@ -76,6 +79,7 @@ def eval_(
     data: str | None = typer.Option(None, "--data", help="Evaluate on another dataset or folder (same classes)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Where to write figures (default: the run directory)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Accuracy and loss, per-class precision/recall/F1, the confusion matrix and misclassified images."""
     from cnnlab.atomic import write_text
@@ -84,7 +88,7 @@ def eval_(
     from cnnlab.viz.train import confusion, misclassified
 
     run = Run.load(run_dir)
-    ev, x = evaluate_run(run, data)
+    ev, x = evaluate_run(run, data, precision)
     folder = out or run.path
     write_text(folder / "confusion.json", json.dumps({"classes": list(ev.classes), "confusion": ev.confusion.tolist()}))
     confusion(ev.confusion, ev.classes, folder / "confusion.png")
@@ -108,13 +112,14 @@ def predict(
     invert: str = typer.Option("auto", "--invert", help="auto, yes or no: for dark-on-light photos of digits."),
     json_out: bool = typer.Option(False, "--json", help="One JSON list, an entry per file."),
     figure: Path | None = typer.Option(None, "--figure", help="Probability bar chart (first image) to this PNG."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Top classes with probabilities for each image, using the run's preprocessing."""
     from cnnlab.train import Run
     from cnnlab.train.predict import predict_files
 
     run = Run.load(run_dir)
-    preds = predict_files(run, images, invert)
+    preds = predict_files(run, images, invert, precision)
     if figure is not None:
         from cnnlab.viz.train import probability_bars
 

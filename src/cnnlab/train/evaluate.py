@@ -8,66 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnlab.train.engine import autocast, from_numpy, to_input
-
-
-def frozen(model, example: torch.Tensor, precision: str):
-    """A copy of ``model`` traced and frozen for inference (oneDNN fuses conv+ReLU, weights pre-packed),
-    in bfloat16 when ``precision`` is bf16. About 1.4x eager bf16 autocast for seed-fashion on this CPU.
-    Returns None when the model cannot be traced; callers then run it eagerly."""
-    import copy
-    import warnings
-
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    try:
-        m = copy.deepcopy(model).eval().to(dtype)
-        with warnings.catch_warnings(), torch.inference_mode():
-            warnings.simplefilter("ignore")  # TracerWarnings about shapes, which are fixed per input size
-            graph = torch.jit.freeze(torch.jit.trace(m, example.to(dtype), check_trace=False))
-    except Exception:  # any model a trace cannot follow (data-dependent control flow, ...)
-        return None
-    return lambda x: graph(x.to(dtype)).float()
-
-
-def frozen_cached(model, example: torch.Tensor, precision: str):
-    """:func:`frozen`, built once per model, input size and precision, and rebuilt when any weight changes
-    (an optimizer step bumps the parameters' version counters)."""
-    key = (precision, tuple(example.shape[1:]), tuple(p._version for p in model.parameters()))
-    cache = model.__dict__.setdefault("_cnnlab_frozen", {})
-    if key not in cache:
-        cache.clear()
-        cache[key] = frozen(model, example, precision)
-    return cache[key]
-
-
-def logits_of(
-    model,
-    x_u8: np.ndarray,
-    device,
-    precision: str = "fp32",
-    batch_size: int = 1000,
-    scale: float = 1 / 255,
-    optimize: bool = False,
-) -> torch.Tensor:
-    """The model's float32 output for uint8 NHWC images, computed in large no-grad batches.
-
-    ``optimize`` runs a frozen graph of the model (:func:`frozen_cached`), built on the first call
-    (about 0.2 s for seed-fashion) and reused while the weights stay the same: for evaluating or
-    serving a trained model, not for the per-epoch evaluation of one that is still training.
-    """
-    model.eval()
-    xs = from_numpy(x_u8)
-    if not len(xs):
-        return torch.zeros(0)
-    forward = None
-    if optimize and device.type == "cpu" and len(xs) >= 2 * batch_size:
-        forward = frozen_cached(model, to_input(xs[:batch_size], scale), precision)
-    out = []
-    with torch.inference_mode(), autocast(device, precision if forward is None else "fp32"):
-        for i in range(0, len(xs), batch_size):
-            xb = to_input(xs[i : i + batch_size].to(device), scale)
-            out.append((forward(xb) if forward else model(xb)).float().cpu())
-    return torch.cat(out)
+from cnnlab.train.inference import logits_of, resolve_precision
 
 
 def loss_and_accuracy(output: torch.Tensor, y: torch.Tensor, ends_in_softmax: bool = False) -> tuple[float, float]:
@@ -156,10 +97,5 @@ def evaluate_run(run, data: str | None = None, precision: str = "auto"):
             f"{name} has classes {list(ds.classes)[:5]}... but the run was trained on {list(run.classes)[:5]}...; "
             "evaluate on a dataset with the same classes in the same order."
         )
-    from cnnlab.train.engine import pick_precision
-
-    device = torch.device("cpu")
-    precision = pick_precision(precision, device)
-    scale = run.preprocessing.get("scale", 1 / 255)
-    ev = evaluate(run.model, ds.test.x, ds.test.y, run.classes, device, precision, scale)
+    ev = evaluate(run.model, ds.test.x, ds.test.y, run.classes, precision=resolve_precision(precision), scale=run.scale)
     return ev, ds.test.x

@@ -33,7 +33,8 @@ from cnnlab.nn.spec import from_spec, read_spec
 from cnnlab.train import run as rundir
 from cnnlab.train.config import TrainConfig, differences
 from cnnlab.train.engine import autocast, from_numpy, pick_device, pick_precision, set_threads, to_input
-from cnnlab.train.evaluate import logits_of, loss_and_accuracy
+from cnnlab.train.evaluate import loss_and_accuracy
+from cnnlab.train.inference import logits_of
 from cnnlab.train.progress import RichReporter, SilentReporter
 
 

@@ -54,10 +54,10 @@ def load_image_for(run: Run, path, invert: str = "auto") -> tuple[np.ndarray, li
     return img, notes
 
 
-def predict_files(run: Run, paths, invert: str = "auto") -> list[Prediction]:
+def predict_files(run: Run, paths, invert: str = "auto", precision: str = "auto") -> list[Prediction]:
     loaded = [load_image_for(run, p, invert) for p in paths]
     if not loaded:
         raise InputError("No image given. Expected one or more image files.")
     batch = np.stack([img for img, _ in loaded])  # (N, H, W, C) uint8
-    probs = run.predict(batch)
+    probs = run.predict(batch, precision=precision)
     return [Prediction(str(p), probs[i], run.classes, loaded[i][0], tuple(loaded[i][1])) for i, p in enumerate(paths)]

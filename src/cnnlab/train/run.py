@@ -140,10 +140,15 @@ class Run:
         config = _read_json(path / CONFIG) if (path / CONFIG).is_file() else {}
         return cls(path, model, tuple(meta["classes"]), meta["preprocessing"], config, read_metrics(path / METRICS))
 
-    def prepare(self, images) -> tuple[torch.Tensor, list[str]]:
-        """uint8 or float NHWC images -> model input, converted to the run's size and mode (with notes)."""
+    @property
+    def scale(self) -> float:
+        """What a uint8 pixel is multiplied by on its way into the model."""
+        return self.preprocessing.get("scale", 1 / 255)
+
+    def _converted(self, images) -> tuple[np.ndarray, bool, list[str]]:
+        """Images in the run's size and mode: (uint8 or float NHWC array, is uint8, notes)."""
         from cnnlab.data.images import convert
-        from cnnlab.train.engine import as_uint8_or_float, from_numpy, to_input
+        from cnnlab.train.engine import as_uint8_or_float
 
         a, is_u8 = as_uint8_or_float(images)
         h, w, c = self.input_shape
@@ -154,28 +159,30 @@ class Run:
             notes.append(f"converted {a.shape[1]}x{a.shape[2]}x{a.shape[3]} to the model's {h}x{w}x{c}")
             u8 = a if is_u8 else np.clip(np.round(a * 255), 0, 255).astype(np.uint8)
             a, is_u8 = convert(u8, (h, w), "gray" if c == 1 else "rgb"), True
+        return a, is_u8, notes
+
+    def prepare(self, images) -> tuple[torch.Tensor, list[str]]:
+        """uint8 or float NHWC images -> model input, converted to the run's size and mode (with notes)."""
+        from cnnlab.train.engine import from_numpy, to_input
+
+        a, is_u8, notes = self._converted(images)
         t = from_numpy(a)
-        x = to_input(t, self.preprocessing.get("scale", 1 / 255)) if is_u8 else t.float().permute(0, 3, 1, 2)
-        return x, notes
+        return (to_input(t, self.scale) if is_u8 else t.float().permute(0, 3, 1, 2)), notes
 
-    def predict(self, images, batch_size: int = 512) -> np.ndarray:
-        """Class probabilities (N, classes) for uint8 or float NHWC images."""
-        return self.predict_with_notes(images, batch_size)[0]
+    def predict(self, images, batch_size: int = 1000, precision: str = "auto") -> np.ndarray:
+        """Class probabilities (N, classes) for uint8 or float NHWC images.
 
-    def predict_with_notes(self, images, batch_size: int = 512) -> tuple[np.ndarray, list[str]]:
+        Runs the fast path (a frozen graph, bfloat16 where the CPU has it natively); ``precision="fp32"``
+        keeps float32 throughout, for exact comparisons."""
+        return self.predict_with_notes(images, batch_size, precision)[0]
+
+    def predict_with_notes(
+        self, images, batch_size: int = 1000, precision: str = "auto"
+    ) -> tuple[np.ndarray, list[str]]:
         """Probabilities, and what was converted to fit the model (size, mode)."""
-        x, notes = self.prepare(images)
-        return probabilities(self.model, x, batch_size), notes
+        from cnnlab.train.engine import from_numpy
+        from cnnlab.train.inference import probabilities_of
 
-
-def probabilities(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    """Softmax of the model's output in eval mode (or the output itself when the model ends in softmax)."""
-    if model.training:  # eval() walks every module: skip it when already in eval mode (a server calls this a lot)
-        model.eval()
-    out = []
-    ends_in_softmax = getattr(model, "outputs_probabilities", False)
-    with torch.inference_mode():
-        for i in range(0, len(x), batch_size):
-            y = model(x[i : i + batch_size]).float()
-            out.append(y if ends_in_softmax else torch.softmax(y, dim=1))
-    return torch.cat(out).numpy()
+        a, is_u8, notes = self._converted(images)
+        x = a if is_u8 else from_numpy(a).float().permute(0, 3, 1, 2)  # uint8 is scaled one batch at a time
+        return probabilities_of(self.model, x, precision, batch_size, self.scale), notes
