@@ -26,6 +26,7 @@ demo: $(VENV)/.installed-run
 	DEMO_OUT=$(DEMO_OUT) CNNLAB=$(BIN)/cnnlab bash scripts/demo.sh
 
 test: $(VENV)/.installed-test
+	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test

@@ -1,9 +1,13 @@
 import os
+import subprocess
 import sys
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/strategies.py, shared by several test files
 
@@ -13,14 +17,89 @@ settings.register_profile(
     max_examples=int(os.environ.get("CNNLAB_HYPOTHESIS_EXAMPLES", 80)),
     deadline=None,
     derandomize=True,
+    database=None,  # derandomized, so nothing to remember; and the suite writes nothing into the checkout
 )
 settings.load_profile("cnnlab")
+# Hypothesis keeps a folder of its own (.hypothesis/) in the working directory: not in the checkout
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "cnnlab-hypothesis")
+
+REAL_DATASETS = ("mnist", "fashion-mnist")
+_cache_writes: Counter = Counter()  # dataset name -> times the real dataset was fetched into a cache
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skip is a failure here: everything the suite needs, make test installs (a missing one is a bug)."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which make test does not allow: {report.longrepr}"
+    return report
+
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+# what running Python and pytest leaves in any checkout; everything else the suite writes goes to temporary folders
+EXPECTED_LEFTOVERS = ("__pycache__/", ".pytest_cache/", ".egg-info/", ".venv/", ".venv-peers/")
+
+
+def _checkout_state() -> set[str] | None:
+    """Changed, untracked and ignored paths of the checkout (None outside a git checkout)."""
+    r = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        return None
+    return {ln for ln in r.stdout.splitlines() if not any(part in ln for part in EXPECTED_LEFTOVERS)}
+
+
+def pytest_sessionstart(session):
+    """Note what the checkout holds, and count how often each real dataset is fetched into a cache."""
+    from cnnlab.data import cache
+
+    session.config.checkout_before = _checkout_state()
+
+    write = cache.write
+
+    def counted(spec, payloads, source):
+        if spec.name in REAL_DATASETS:
+            _cache_writes[spec.name] += 1
+        return write(spec, payloads, source)
+
+    cache.write = counted
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session fetched each real dataset at most once, and wrote nothing into the checkout."""
+    twice = {name: n for name, n in _cache_writes.items() if n > 1}
+    if twice:
+        print(f"\nFAILED: real datasets fetched more than once in this session: {twice}; use the real_home fixture")
+        session.exitstatus = 1
+    before, after = session.config.checkout_before, _checkout_state()
+    if before is not None and after is not None and after - before:
+        written = sorted(after - before)
+        print(f"\nFAILED: the test session wrote into the checkout: {written[:20]}{' ...' if written[20:] else ''}")
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def real_home(tmp_path_factory):
+    """One CNNLAB_HOME for the whole session: the real MNIST and Fashion-MNIST are fetched into it once."""
+    return tmp_path_factory.mktemp("real-home")
+
+
+@pytest.fixture
+def real_data(real_home, monkeypatch):
+    """This test reads the real datasets from the session's shared cache."""
+    monkeypatch.setenv("CNNLAB_HOME", str(real_home))
+    return real_home
 
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
     """seed-fashion trained for 2 epochs on scikit-learn's 8x8 digits: (run directory, its CNNLAB_HOME)."""
-    pytest.importorskip("sklearn")
     import cnnlab
 
     root = tmp_path_factory.mktemp("digits-run")

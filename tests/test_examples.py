@@ -15,8 +15,8 @@ def test_lowlevel_example_is_under_60_lines():
 
 
 @pytest.mark.slow
-def test_lowlevel_example_trains_on_real_fashion_mnist(tmp_path):
-    env = {"CNNLAB_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+def test_lowlevel_example_trains_on_real_fashion_mnist(real_home):
+    env = {"CNNLAB_HOME": str(real_home), "PATH": "/usr/bin:/bin"}
     r = subprocess.run(
         [sys.executable, str(EXAMPLE), "--limit", "6000"], capture_output=True, text=True, env=env, timeout=600
     )

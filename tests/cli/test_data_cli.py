@@ -23,7 +23,7 @@ def test_list_names_every_dataset(home):
 
 
 @pytest.mark.slow
-def test_get_then_show_grid_and_one_image(home, tmp_path):
+def test_get_then_show_grid_and_one_image(real_data, tmp_path):
     r = runner.invoke(app, ["data", "get", "fashion-mnist"])
     assert r.exit_code == 0, r.output
     assert "source:" in r.stdout and "verified train-images-idx3-ubyte" in r.stdout

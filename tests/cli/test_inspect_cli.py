@@ -63,15 +63,21 @@ def test_inspect_an_image_file_and_bad_layer(run_dir, tmp_path):
     r = runner.invoke(app, ["inspect", str(run_dir), "--image", str(tmp_path / "white.png"), "-o", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert "note: white.png is 40x40 gray; converted to 8x8 gray" in r.stdout
-    r = runner.invoke(app, ["inspect", str(run_dir), "--image", "digits:test:0", "--layers", "conv9"])
-    assert r.exit_code == 2 and "No layer named 'conv9'. Expected one of: conv1, pool1" in r.stderr
+    bad = tmp_path / "bad"
+    for option, value, message in [
+        ("--layers", "conv1,conv9", "No layer named 'conv9'. Expected one of: conv1, pool1"),
+        ("--maximize", "conv7:1", "No layer named 'conv7'. Expected one of: conv1, pool1"),
+        ("--method", "lime", "Unknown method 'lime'. Expected one of: saliency, "),
+    ]:
+        r = runner.invoke(app, ["inspect", str(run_dir), "--image", "digits:test:0", option, value, "-o", str(bad)])
+        assert r.exit_code == 2 and message in r.stderr
+        assert not bad.exists()  # checked before the first file is written
     r = runner.invoke(app, ["inspect", str(run_dir), "--image", str(tmp_path / "nope.png")])
     assert r.exit_code == 2 and "nope.png does not exist" in r.stderr
 
 
 @pytest.mark.slow
-def test_random_filters_on_a_real_digit_without_a_run(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+def test_random_filters_on_a_real_digit_without_a_run(tmp_path, real_data):
     r = runner.invoke(app, ["inspect", "--random-filters", "5", "--image", "mnist:test:0", "-o", str(tmp_path)])
     assert r.exit_code == 0, r.output
     entry = json.loads((tmp_path / "index.json").read_text())["figures"][0]

@@ -98,7 +98,6 @@ def test_check_report(messy):
 
 
 def test_registered_dataset_conversion(home):
-    pytest.importorskip("sklearn")
     ds = data.load("digits", size=(16, 16), mode="rgb")
     assert ds.image_shape == (16, 16, 3)
 

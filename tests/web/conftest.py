@@ -38,12 +38,11 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def runs_root(tmp_path_factory):
+def runs_root(tmp_path_factory, real_home):
     """A folder of runs: a real MNIST model (one epoch) under runs/mnist."""
     root = tmp_path_factory.mktemp("served")
-    home = tmp_path_factory.mktemp("home")
     mp = pytest.MonkeyPatch()
-    mp.setenv("CNNLAB_HOME", str(home))
+    mp.setenv("CNNLAB_HOME", str(real_home))
     cnnlab.train(
         data="mnist",
         model="seed-mnist5x5",
@@ -55,11 +54,6 @@ def runs_root(tmp_path_factory):
     )
     yield root / "runs"
     mp.undo()
-
-
-@pytest.fixture(scope="session")
-def mnist_home(runs_root, tmp_path_factory):
-    return None
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,12 @@ def write_inspection(
     from cnnlab.viz import inspect as draw
     from cnnlab.viz.train import probability_bars
 
+    # every name is checked before the first file is written: a typo leaves no half-filled folder
+    inspect.capture.select(run.model, layers)
+    inspect.capture.select(run.model, [layer for layer, _ in maximize])
+    unknown = [m for m in methods if m not in inspect.METHODS]
+    if unknown:
+        raise InputError(f"Unknown method {unknown[0]!r}. Expected one of: {', '.join(inspect.METHODS)}.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     index = []
