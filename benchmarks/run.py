@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import data, inspect_speed, ops, serve_load, train, zoo  # noqa: E402
+from benchmarks import data, inspect_speed, ops, predict, serve_load, train, zoo  # noqa: E402
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -38,9 +38,15 @@ def _train(out: Path) -> dict:
     return {"train": rows, "train_raw": raw}
 
 
+def _predict(out: Path) -> dict:
+    rows, raw = predict.run()
+    return {"predict": rows, "predict_raw": raw}
+
+
 # name -> what it adds to results.json (given the output folder); training first, while the machine is coolest
 SECTIONS = {
     "train": _train,
+    "predict": _predict,
     "zoo": lambda out: {"zoo": zoo.run(out / "zoo.png")},
     "serve": _serve,
     "ops": lambda out: {"ops": ops.run()},
@@ -58,6 +64,11 @@ TITLES = [
         "train",
         f"seed-fashion on Fashion-MNIST: cnnlab vs Keras, seconds per steady-state epoch over {train.ROUNDS} "
         "alternating rounds (ratio = cnnlab/Keras time; for inference, cnnlab/Keras throughput)",
+    ),
+    (
+        "predict",
+        f"What a user calls, against Keras, best and median of {predict.ROUNDS} alternating rounds "
+        "(ratio = cnnlab / Keras)",
     ),
     ("zoo", zoo.TITLE),
 ]

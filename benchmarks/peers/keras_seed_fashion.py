@@ -2,6 +2,8 @@
 
 Runs in .venv-peers (tensorflow-cpu). Reads the arrays cnnlab exported (uint8 NHWC, int64 labels) and
 prints one JSON object: per batch size, the wall time of each epoch, then test-set inference.
+With ``--fit-only BATCH`` it is the whole-process peer of ``cnnlab train``: load the arrays, fit, evaluate,
+print the test accuracy, exit (timed from outside, start-up included).
 """
 
 import json
@@ -11,12 +13,6 @@ import time
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
-
-data = np.load(sys.argv[1])
-epochs = int(sys.argv[2])
-batch_sizes = [int(b) for b in sys.argv[3].split(",")]
-x_train, y_train = data["x_train"].astype("float32") / 255, data["y_train"]
-x_test, y_test = data["x_test"].astype("float32") / 255, data["y_test"]
 
 
 def seed_fashion():
@@ -42,27 +38,48 @@ class EpochTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self.t0)
 
 
-result = {"tensorflow": tf.__version__, "keras": keras.__version__, "params": None, "train": {}}
-for bs in batch_sizes:
-    keras.utils.set_random_seed(0)
+def compiled():
     model = seed_fashion()
-    result["params"] = model.count_params()
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    timer = EpochTimer()
-    timer.times = []
-    model.fit(x_train, y_train, batch_size=bs, epochs=epochs, verbose=0, callbacks=[timer], shuffle=True)
-    _, acc = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
-    result["train"][str(bs)] = {"epoch_s": timer.times, "test_accuracy": float(acc)}
+    return model
 
-model.predict(x_test[:1000], batch_size=1000, verbose=0)  # warm up
-runs = []
-for _ in range(3):
-    t0 = time.perf_counter()
-    model.predict(x_test, batch_size=1000, verbose=0)
-    runs.append(time.perf_counter() - t0)
-result["inference_images_per_s"] = len(x_test) / sorted(runs)[1]
-print(json.dumps(result))
+
+def main():
+    data = np.load(sys.argv[1])
+    epochs = int(sys.argv[2])
+    x_train, y_train = data["x_train"].astype("float32") / 255, data["y_train"]
+    x_test, y_test = data["x_test"].astype("float32") / 255, data["y_test"]
+    if sys.argv[3] == "--fit-only":
+        keras.utils.set_random_seed(0)
+        model = compiled()
+        model.fit(x_train, y_train, batch_size=int(sys.argv[4]), epochs=epochs, verbose=0, shuffle=True)
+        print(json.dumps({"test_accuracy": float(model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1])}))
+        return
+    batch_sizes = [int(b) for b in sys.argv[3].split(",")]
+    result = {"tensorflow": tf.__version__, "keras": keras.__version__, "params": None, "train": {}}
+    for bs in batch_sizes:
+        keras.utils.set_random_seed(0)
+        model = compiled()
+        result["params"] = model.count_params()
+        timer = EpochTimer()
+        timer.times = []
+        model.fit(x_train, y_train, batch_size=bs, epochs=epochs, verbose=0, callbacks=[timer], shuffle=True)
+        _, acc = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+        result["train"][str(bs)] = {"epoch_s": timer.times, "test_accuracy": float(acc)}
+
+    model.predict(x_test[:1000], batch_size=1000, verbose=0)  # warm up
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        model.predict(x_test, batch_size=1000, verbose=0)
+        runs.append(time.perf_counter() - t0)
+    result["inference_images_per_s"] = len(x_test) / sorted(runs)[1]
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

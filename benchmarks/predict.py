@@ -1,0 +1,137 @@
+"""What a user calls after training, against the Keras peer, alternating in one run on one machine.
+
+- ``Run.predict`` on the Fashion-MNIST test set (10,000 images) against Keras's ``model.predict`` at
+  each batch size tried; each side's best batch size counts. Steady state: the median of 3 calls after
+  a warm-up call (Keras builds its predict function on the first call, cnnlab its frozen graph).
+- ``cnnlab.inspect.feature_maps`` of one image, every layer, against a Keras model whose outputs are
+  every layer's outputs (median of 200 calls).
+- ``cnnlab train`` as a whole process (start-up, data from the cache, 2 epochs, the test evaluation,
+  the run directory written) against a Keras script doing the same fit and evaluation.
+
+The machine's speed drifts, so the two sides alternate over ROUNDS rounds; each side's best round
+counts (noise only adds time), with the median beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import cnnlab
+from benchmarks.train import PEER_PYTHON, ROOT
+
+ROUNDS = 3
+BATCHES = (256, 1000, 10000)  # Run.predict batch sizes tried
+KERAS_BATCHES = "32,256,1000,10000"  # 32 is model.predict's default
+EPOCHS, FIT_BATCH = 2, 64
+PEERS = ROOT / "benchmarks" / "peers"
+PEER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
+
+
+def _median_s(fn, n: int) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cnnlab_round(run, x) -> dict:
+    per_batch = {}
+    for bs in BATCHES:
+        run.predict(x[: 2 * bs], batch_size=bs)  # warm up (builds the frozen graph once)
+        per_batch[str(bs)] = len(x) / _median_s(lambda bs=bs: run.predict(x, batch_size=bs), 3)
+    one = x[:1]
+    for _ in range(20):
+        cnnlab.inspect.feature_maps(run, one)
+    ms = _median_s(lambda: cnnlab.inspect.feature_maps(run, one), 200) * 1000
+    return {"predict_images_per_s": per_batch, "feature_maps_ms": ms}
+
+
+def whole_process(cmd: list[str], env=None) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def run() -> tuple[list[dict], dict]:
+    ds = cnnlab.data.load("fashion-mnist")  # cached before any timing
+    ours, peer = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        npz = tmp / "fashion.npz"
+        np.savez(npz, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
+        trained = cnnlab.train(
+            data="fashion-mnist", model="seed-fashion", epochs=1, seed=0, out=str(tmp / "run"), verbose=False
+        )
+        run = cnnlab.Run.load(trained.path)  # what a user does: load the run directory, then predict
+        cli = [str(Path(sys.executable).parent / "cnnlab"), "train", "--data", "fashion-mnist"]
+        cli += ["--model", "seed-fashion", "--epochs", str(EPOCHS), "--batch-size", str(FIT_BATCH), "--seed", "0"]
+        for r in range(ROUNDS):
+            ours.append(cnnlab_round(run, ds.test.x))
+            ours[-1]["train_process_s"] = whole_process([*cli, "--out", str(tmp / f"cli-{r}")])
+            if PEER_PYTHON.exists():
+                out = subprocess.run(
+                    [str(PEER_PYTHON), str(PEERS / "keras_inference.py"), str(npz), KERAS_BATCHES],
+                    capture_output=True,
+                    text=True,
+                    env={**PEER_ENV, "PYTHONPATH": str(PEERS)},
+                    check=True,
+                )
+                peer.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                fit = [str(PEER_PYTHON), str(PEERS / "keras_seed_fashion.py"), str(npz), str(EPOCHS), "--fit-only"]
+                peer[-1]["train_process_s"] = whole_process([*fit, str(FIT_BATCH)], PEER_ENV)
+    return rows(ours, peer), {"cnnlab": ours, "keras": peer or None}
+
+
+def _at_best_batch(rounds: list[dict]) -> tuple[list[float], str]:
+    """Throughput of every round at the batch size whose best round was fastest, and that batch size."""
+    by_batch = {bs: [r["predict_images_per_s"][bs] for r in rounds] for bs in rounds[0]["predict_images_per_s"]}
+    bs = max(by_batch, key=lambda b: max(by_batch[b]))
+    return by_batch[bs], bs
+
+
+def _row(what: str, ours: list[float], theirs: list[float], best, digits: int) -> dict:
+    """Best and median of each side; ratio = cnnlab / Keras (of times: lower is better; of rates: higher)."""
+
+    def fmt(v: float):
+        return round(v, digits) if digits else round(v)
+
+    row = {"what": what, "cnnlab_best": fmt(best(ours)), "cnnlab_median": fmt(statistics.median(ours))}
+    if theirs:
+        row |= {"keras_best": fmt(best(theirs)), "keras_median": fmt(statistics.median(theirs))}
+        row |= {"ratio_best": round(best(ours) / best(theirs), 2)}
+        row |= {"ratio_median": round(statistics.median(ours) / statistics.median(theirs), 2)}
+    return row
+
+
+def rows(ours: list[dict], peer: list[dict]) -> list[dict]:
+    rates, bs = _at_best_batch(ours)
+    peer_rates, peer_bs = _at_best_batch(peer) if peer else ([], "")
+    return [
+        _row(f"Run.predict, test set, images/s (batch {bs}; Keras {peer_bs})", rates, peer_rates, max, 0),
+        _row(
+            "feature maps of every layer, one image, ms",
+            [r["feature_maps_ms"] for r in ours],
+            [p["feature_maps_ms"] for p in peer],
+            min,
+            3,
+        ),
+        _row(
+            f"cnnlab train, whole process, {EPOCHS} epochs, s",
+            [r["train_process_s"] for r in ours],
+            [p["train_process_s"] for p in peer],
+            min,
+            1,
+        ),
+    ]
