@@ -6,7 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # pip's own global index settings can print one warning per missing mirror folder; hide only those.
 QUIET := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+# The project's machines keep torch's CPU wheel in /opt/wheels (also named by PIP_FIND_LINKS there); naming
+# the folder here keeps make working when that variable or the user's pip.conf is absent (an empty HOME).
+WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt $(WHEELS)
 DEMO_OUT ?= out/demo
 
 .PHONY: demo test lint bench clean

@@ -20,7 +20,9 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 
 def _run(cmd, cwd, env, timeout=900):
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    assert r.returncode == 0, (
+        f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    )
     return r.stdout
 
 
@@ -30,8 +32,9 @@ def clone(tmp_path_factory):
     home = root / "home"
     home.mkdir()
     subprocess.run(["git", "clone", "-q", str(CHECKOUT), str(root / "cnnlab")], check=True)
-    # a new user's environment: their PATH and locale, nothing of this test session's (no CNNLAB_HOME, no venv)
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM")}
+    # a new user of this machine: its environment (pip's settings included) with an empty HOME, and nothing
+    # of this test session's (no CNNLAB_HOME, no activated venv, no pytest variables)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CNNLAB_", "PYTEST_", "VIRTUAL_ENV"))}
     env["HOME"] = str(home)
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if ".venv" not in p)
     return root / "cnnlab", env
@@ -50,6 +53,21 @@ def test_make_demo_from_a_clean_clone(clone):
     report = re.search(r"Report:\S* (\S+\.html)", out).group(1)
     assert Path(report).stat().st_size > 50_000
     assert not subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    # the run's config.json says how it was made: the command line, the versions, the data's checksums
+    config = json.loads((repo / "out/demo/run-mnist/config.json").read_text())
+    assert config["command_line"][1:] == [
+        "train", "--data", "mnist", "--model", "seed-mnist5x5", "--epochs", "2", "--batch-size", "64", "--seed", "0",
+        "--out", "out/demo/run-mnist",
+    ]  # fmt: skip
+    assert Path(config["command_line"][0]).name == "cnnlab"
+    import torch
+
+    from cnnlab.data import registry
+
+    assert config["versions"]["torch"] == torch.__version__ == "2.13.0+cpu"  # the CPU wheel, as constraints.txt pins
+    assert config["versions"]["cnnlab"]
+    files = registry.get("mnist").files
+    assert config["dataset"]["sha256"] == {f.name: f.sha256 for f in files}  # the published files' SHA-256
 
 
 def test_make_test_set_up_from_the_same_clone(clone):
