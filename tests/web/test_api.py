@@ -200,3 +200,88 @@ def test_serve_warns_off_loopback(monkeypatch, runs_root):
     assert "not a loopback address" in r.stderr and "http://0.0.0.0:9999/" in r.stderr
     r = CliRunner().invoke(app, ["serve", str(runs_root)])
     assert "loopback" not in r.stderr and calls[-1]["host"] == "127.0.0.1"
+
+
+def test_cli_and_http_agree_on_a_light_background_photo(base_url, runs_root, tmp_path):
+    """A dark-on-light RGB photo of a digit: the command line and the server fit it the same way (size, mode,
+    inversion) and give the same probabilities, the class of the original light-on-dark digit."""
+    from typer.testing import CliRunner
+
+    from cnnlab.cli import app
+
+    ds = cnnlab.data.load("mnist")
+    digit = ds.test.x[8]  # (28, 28, 1), light ink on black
+    photo = Image.fromarray(255 - digit[:, :, 0]).convert("RGB").resize((200, 200), Image.BILINEAR)
+    path = tmp_path / "photo.png"
+    photo.save(path)
+    cli = CliRunner().invoke(app, ["predict", str(runs_root / "mnist"), str(path), "--json", "--top", "10"])
+    assert cli.exit_code == 0, cli.output
+    cli_top = json.loads(cli.stdout)[0]
+    http = httpx.post(f"{base_url}/api/runs/mnist/predict", files={"file": ("photo.png", path.read_bytes())}).json()
+    expected = str(cnnlab.Run.load(runs_root / "mnist").predict(ds.test.x[8:9]).argmax())
+    assert cli_top["top"][0]["class"] == http["top"][0]["class"] == expected
+    by_class = dict(zip(http["classes"], http["probabilities"], strict=True))
+    for entry in cli_top["top"]:
+        assert by_class[entry["class"]] == pytest.approx(entry["probability"], abs=2e-6)
+    assert any(n.startswith("inverted") for n in cli_top["notes"]) and any(
+        n.startswith("inverted") for n in http["notes"]
+    )
+
+
+def test_sample_endpoint_serves_the_runs_own_test_images(base_url):
+    ds = cnnlab.data.load("mnist")
+    for i in (0, 3, 9999):
+        s = httpx.get(f"{base_url}/api/runs/mnist/sample/{i}").json()
+        assert s["pixels"] == ds.test.x[i, :, :, 0].tolist() and s["label"] == ds.classes[ds.test.y[i]]
+
+
+def test_the_real_serve_command_enforces_its_default_limits(runs_root):
+    """`cnnlab serve` as a user starts it: 5 MB uploads and 4096x4096 pixels unless told otherwise."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [str(Path(sys.executable).parent / "cnnlab"), "serve", str(runs_root), "--port", str(port)]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/api/runs/mnist/predict"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/runs", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.time() < deadline and server.poll() is None, "cnnlab serve did not start"
+                time.sleep(0.2)
+
+        def png(w, h):
+            buf = io.BytesIO()
+            Image.new("L", (w, h)).save(buf, format="PNG")  # all black: a few kB however large
+            return buf.getvalue()
+
+        r = httpx.post(url, files={"file": ("big.bin", b"0" * (5 * 1024 * 1024 + 1))}, timeout=30)
+        assert r.status_code == 413 and "limited to 5,242,880" in r.json()["error"]
+        r = httpx.post(url, files={"file": ("tall.png", png(4096, 4097))}, timeout=30)
+        assert r.status_code == 400 and "4096x4097 = 16,781,312 pixels; the limit is 16,777,216" in r.json()["error"]
+        r = httpx.post(url, files={"file": ("square.png", png(4096, 4096))}, timeout=60)
+        assert r.status_code == 200, r.text
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_each_run_is_loaded_on_its_first_request_and_kept(runs_root, monkeypatch):
+    from cnnlab.web import store as store_module
+
+    loads = []
+    real = store_module.Run.load
+    monkeypatch.setattr(store_module.Run, "load", lambda path: loads.append(path) or real(path))
+    store = store_module.RunStore(runs_root)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: store.get("mnist"), range(32)))
+    assert len(loads) == 1 and all(r is got[0] for r in got)

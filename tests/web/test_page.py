@@ -100,6 +100,17 @@ def test_playground_reproduces_the_3x3_2x2_same_example(page):
     page.screenshot(path=str(artifact("page-playground.png")))
 
 
+def test_test_sample_tab_predicts_the_chosen_test_image(page, runs_root):
+    ds = cnnlab.data.load("mnist")
+    expected = str(cnnlab.Run.load(runs_root / "mnist").predict(ds.test.x[3:4]).argmax())
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", "3")
+    page.click("#sample-go")
+    page.wait_for_function(f"document.querySelector('#sample-label').textContent.endsWith('label {ds.test.y[3]}')")
+    page.wait_for_function(f"document.querySelector('.bar.top')?.dataset.class === '{expected}'", timeout=10000)
+    page.click("button[data-tab=draw]")
+
+
 def test_overlay_toggle_and_no_console_errors(page):
     page.locator("input[value=saliency]").check()
     page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('saliency')")

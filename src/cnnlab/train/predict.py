@@ -33,25 +33,12 @@ class Prediction:
 
 
 def load_image_for(run: Run, path, invert: str = "auto") -> tuple[np.ndarray, list[str]]:
-    """Decode ``path`` into the run's mode and size; invert dark-on-light images for a dark-background model."""
-    if invert not in ("auto", "yes", "no"):
-        raise InputError(f"--invert {invert!r}. Expected auto, yes or no.")
+    """Decode ``path`` and fit it to the run (:meth:`Run.fit_image`: size, mode, inversion)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} does not exist. Expected an image file (PNG, JPEG, ...).")
-    h, w, c = run.input_shape
-    mode = "gray" if c == 1 else "rgb"
-    pil_mode, size = images.open_header(path)
-    notes = []
-    if size != (h, w) or images.mode_of(pil_mode) != mode:
-        notes.append(f"{path.name} is {size[0]}x{size[1]} {images.mode_of(pil_mode)}; converted to {h}x{w} {mode}")
-    img = images.decode(path, mode, (h, w))
-    background = run.preprocessing.get("background", "dark")
-    light = images.border_mean(img) > 127
-    if invert == "yes" or (invert == "auto" and background == "dark" and light):
-        img = 255 - img
-        notes.append("inverted (dark-on-light image; the model was trained on light-on-dark)")
-    return img, notes
+    pil_mode, _ = images.open_header(path)
+    return run.fit_image(images.decode(path, images.mode_of(pil_mode), None), invert, path.name)
 
 
 def predict_files(run: Run, paths, invert: str = "auto", precision: str = "auto") -> list[Prediction]:

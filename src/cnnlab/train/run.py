@@ -26,6 +26,7 @@ from safetensors.torch import save as st_save
 
 from cnnlab.atomic import atomic_writer, write_bytes, write_text
 from cnnlab.errors import InputError, RunError
+from cnnlab.train.inference import BATCH
 
 FORMAT = "cnnlab-run/1"
 CONFIG, METRICS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
@@ -161,6 +162,31 @@ class Run:
             a, is_u8 = convert(u8, (h, w), "gray" if c == 1 else "rgb"), True
         return a, is_u8, notes
 
+    def fit_image(self, img: np.ndarray, invert: str = "auto", name: str = "the image") -> tuple[np.ndarray, list[str]]:
+        """One decoded uint8 image (H, W, C) -> the run's size and mode, inverted when it is dark-on-light and
+        the model was trained on light-on-dark (``invert="auto"``), or as told (``"yes"``, ``"no"``).
+
+        The one rule for every way an image arrives: a file (predict, inspect), an upload (the server)."""
+        from cnnlab.data.images import border_mean, convert
+
+        if invert not in ("auto", "yes", "no"):
+            raise InputError(f"invert={invert!r}. Expected auto, yes or no.")
+        h, w, c = self.input_shape
+        mode = "gray" if c == 1 else "rgb"
+        notes = []
+        if img.shape[:2] != (h, w) or img.shape[2] != c:
+            was = "gray" if img.shape[2] == 1 else "rgb"
+            notes.append(f"{name} is {img.shape[0]}x{img.shape[1]} {was}; converted to {h}x{w} {mode}")
+        img = convert(img[None], (h, w), mode)[0]
+        light = border_mean(img) > 127
+        if invert == "yes":
+            img = 255 - img
+            notes.append("inverted (as asked)")
+        elif invert == "auto" and self.preprocessing.get("background", "dark") == "dark" and light:
+            img = 255 - img
+            notes.append("inverted (dark-on-light image; the model was trained on light-on-dark)")
+        return img, notes
+
     def prepare(self, images) -> tuple[torch.Tensor, list[str]]:
         """uint8 or float NHWC images -> model input, converted to the run's size and mode (with notes)."""
         from cnnlab.train.engine import from_numpy, to_input
@@ -169,7 +195,7 @@ class Run:
         t = from_numpy(a)
         return (to_input(t, self.scale) if is_u8 else t.float().permute(0, 3, 1, 2)), notes
 
-    def predict(self, images, batch_size: int = 1000, precision: str = "auto") -> np.ndarray:
+    def predict(self, images, batch_size: int = BATCH, precision: str = "auto") -> np.ndarray:
         """Class probabilities (N, classes) for uint8 or float NHWC images.
 
         Runs the fast path (a frozen graph, bfloat16 where the CPU has it natively); ``precision="fp32"``
@@ -177,7 +203,7 @@ class Run:
         return self.predict_with_notes(images, batch_size, precision)[0]
 
     def predict_with_notes(
-        self, images, batch_size: int = 1000, precision: str = "auto"
+        self, images, batch_size: int = BATCH, precision: str = "auto"
     ) -> tuple[np.ndarray, list[str]]:
         """Probabilities, and what was converted to fit the model (size, mode)."""
         from cnnlab.train.engine import from_numpy

@@ -110,6 +110,10 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
             raise InputError(f"Unknown preprocess {preprocess!r}. Expected 'mnist' or none.")
         return img
 
+    async def read_input(request: Request, run) -> tuple[np.ndarray, list[str]]:
+        """The request's image fitted to the run as a file would be on the command line (size, mode, inversion)."""
+        return run.fit_image(await read_image(request), "auto", "the upload")
+
     def locked(run_id: str, fn, *args):
         """Hooks go onto the shared model: one hook-using request per model at a time."""
         with store.lock(run_id):
@@ -169,9 +173,8 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
     @app.post("/api/runs/{run_id:path}/predict")
     async def predict(run_id: str, request: Request):
         run = store.get(run_id)
-        img = await read_image(request)
-        probs, notes = run.predict_with_notes(img[None])  # ~0.3 ms on one thread: cheaper inline than a threadpool
-        probs = probs[0]
+        img, notes = await read_input(request, run)
+        probs = run.predict(img[None])[0]  # ~0.3 ms on one thread: cheaper inline than a threadpool
         order = np.argsort(-probs)
         return JSONResponse(
             {
@@ -185,7 +188,7 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
     @app.post("/api/runs/{run_id:path}/feature-maps")
     async def feature_maps(run_id: str, request: Request, layers: str | None = None):
         run = store.get(run_id)
-        img = await read_image(request)
+        img, _ = await read_input(request, run)
         chosen = [s for s in layers.split(",") if s] if layers else None
         x, _ = run.prepare(img[None])  # (1, C, H, W), what the model sees
         maps = await run_in_threadpool(locked, run_id, inspect.feature_maps, run.model, x, chosen)
@@ -203,7 +206,7 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
     @app.post("/api/runs/{run_id:path}/explain")
     async def explain(run_id: str, request: Request, method: str = "gradcam", target: int | None = None):
         run = store.get(run_id)
-        img = await read_image(request)
+        img, _ = await read_input(request, run)
         a = await run_in_threadpool(locked, run_id, inspect.explain, run, img, method, target)
         return JSONResponse(
             {
