@@ -28,7 +28,7 @@ import cnnlab
 from benchmarks.train import PEER_PYTHON, ROOT
 
 ROUNDS = 3
-BATCHES = (256, 1000, 10000)  # Run.predict batch sizes tried
+BATCHES = (128, 256, 1000)  # Run.predict batch sizes tried (256 is its default)
 KERAS_BATCHES = "32,256,1000,10000"  # 32 is model.predict's default
 EPOCHS, FIT_BATCH = 2, 64
 PEERS = ROOT / "benchmarks" / "peers"

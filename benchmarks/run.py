@@ -63,7 +63,7 @@ TITLES = [
     (
         "train",
         f"seed-fashion on Fashion-MNIST: cnnlab vs Keras, seconds per steady-state epoch over {train.ROUNDS} "
-        "alternating rounds (ratio = cnnlab/Keras time; for inference, cnnlab/Keras throughput)",
+        "alternating rounds (ratio = cnnlab/Keras time)",
     ),
     (
         "predict",

@@ -1,7 +1,7 @@
 """The peer: seed-fashion written in Keras on TensorFlow, timed the way benchmarks/train.py times cnnlab.
 
 Runs in .venv-peers (tensorflow-cpu). Reads the arrays cnnlab exported (uint8 NHWC, int64 labels) and
-prints one JSON object: per batch size, the wall time of each epoch, then test-set inference.
+prints one JSON object: per batch size, the wall time of each epoch and the test accuracy.
 With ``--fit-only BATCH`` it is the whole-process peer of ``cnnlab train``: load the arrays, fit, evaluate,
 print the test accuracy, exit (timed from outside, start-up included).
 """
@@ -70,14 +70,6 @@ def main():
         model.fit(x_train, y_train, batch_size=bs, epochs=epochs, verbose=0, callbacks=[timer], shuffle=True)
         _, acc = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
         result["train"][str(bs)] = {"epoch_s": timer.times, "test_accuracy": float(acc)}
-
-    model.predict(x_test[:1000], batch_size=1000, verbose=0)  # warm up
-    runs = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        model.predict(x_test, batch_size=1000, verbose=0)
-        runs.append(time.perf_counter() - t0)
-    result["inference_images_per_s"] = len(x_test) / sorted(runs)[1]
     print(json.dumps(result))
 
 
