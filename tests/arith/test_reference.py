@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cnnlab.arith import avg_pool2d, conv2d, max_pool2d, padding_for
 from cnnlab.errors import InputError, ShapeError
-from strategies import conv_cases
+from strategies import conv_cases, tf_pads
 
 IMAGE = np.arange(1.0, 10.0).reshape(1, 3, 3, 1)
 TAPS = np.ones((2, 2, 1, 3)) * np.array([1.0, 10.0, -1.0])  # every tap is [1, 10, -1]
@@ -72,18 +72,19 @@ def test_stride_below_one():
 
 
 def torch_conv(x, k, strides, padding, dilation):
-    """torch.nn.functional.conv2d after F.pad with the per-side padding TensorFlow's rule gives."""
-    ah = padding_for(x.shape[1], k.shape[0], strides[0], dilation[0], padding)
-    aw = padding_for(x.shape[2], k.shape[1], strides[1], dilation[1], padding, axis="width")
-    xt = F.pad(torch.from_numpy(x).permute(0, 3, 1, 2), (aw.before, aw.after, ah.before, ah.after))
+    """torch.nn.functional.conv2d after F.pad with the per-side padding of TensorFlow's rule, computed by the
+    test's own tf_pads (not cnnlab's padding_for, so a wrong before/after split in cnnlab is caught)."""
+    top, bottom = tf_pads(x.shape[1], k.shape[0], strides[0], dilation[0], padding, 0)
+    left, right = tf_pads(x.shape[2], k.shape[1], strides[1], dilation[1], padding, 1)
+    xt = F.pad(torch.from_numpy(x).permute(0, 3, 1, 2), (left, right, top, bottom))
     wt = torch.from_numpy(k).permute(3, 2, 0, 1)
     return F.conv2d(xt, wt, stride=strides, dilation=dilation).permute(0, 2, 3, 1).numpy()
 
 
 def torch_pool(x, size, strides, padding, mode):
-    ah = padding_for(x.shape[1], size[0], strides[0], 1, padding)
-    aw = padding_for(x.shape[2], size[1], strides[1], 1, padding, axis="width")
-    pads = (aw.before, aw.after, ah.before, ah.after)
+    top, bottom = tf_pads(x.shape[1], size[0], strides[0], 1, padding, 0)
+    left, right = tf_pads(x.shape[2], size[1], strides[1], 1, padding, 1)
+    pads = (left, right, top, bottom)
     xt = torch.from_numpy(x).permute(0, 3, 1, 2)
     if mode == "max":
         out = F.max_pool2d(F.pad(xt, pads, value=float("-inf")), size, strides)
@@ -121,3 +122,14 @@ def test_max_pool_never_sees_a_zero_that_was_not_there(case):
     neg = -np.abs(x) - 1.0  # all inputs strictly negative
     out = max_pool2d(neg, k.shape[:2], strides, padding)
     assert (out < 0).all()
+
+
+def test_padding_for_splits_as_tensorflow_documents():
+    """cnnlab's padding_for against the test's own statement of TensorFlow's rule, over every small case."""
+    for n in range(1, 30):
+        for k in range(1, 8):
+            for s in range(1, 5):
+                for d in (1, 2):
+                    a = padding_for(n, k, s, d, "same")
+                    assert (a.before, a.after) == tf_pads(n, k, s, d, "same", 0), (n, k, s, d)
+                    assert a.out == -(-n // s)

@@ -81,6 +81,28 @@ def test_catdog_first_conv_and_closing_lines():
     assert s.closing_lines()[0].startswith(f"Total params: {s.total:,}")
 
 
+@pytest.mark.parametrize(
+    "name,total,shapes",
+    [
+        # worked by hand: 5x5 SAME convs keep 28 -> pools halve to 14, 7 -> 7*7*64 = 3,136 features;
+        # 832 + 51,264 + (3,136*256 + 256) + (256*256 + 256) + (256*10 + 10)
+        ("seed-tf1", 832 + 51_264 + 803_072 + 65_792 + 2_570, ["28, 28, 32", "14, 14, 32", "14, 14, 64", "7, 7, 64"]),
+        # 100 -5+1-> 96 -> 48 -> 44 -> 22 -> 18 -> 9 -> 5 -> 2 (floor), 2*2*64 = 256 features;
+        # (5*5*3*32 + 32) + (5*5*32*64 + 64) + 2*(5*5*64*64 + 64) + (256*128 + 128) + (128*64 + 64) + (64*32 + 32)
+        # + (32*2 + 2)
+        (
+            "seed-catdog",
+            2_432 + 51_264 + 2 * 102_464 + 32_896 + 8_256 + 2_080 + 66,
+            ["96, 96, 32", "48, 48, 32", "44, 44, 64", "22, 22, 64", "18, 18, 64", "9, 9, 64", "5, 5, 64", "2, 2, 64"],
+        ),
+    ],
+)
+def test_zoo_totals_and_shapes_worked_by_hand(name, total, shapes):
+    s = summarize(zoo.build(name))
+    assert s.total == total == (923_530 if name == "seed-tf1" else 301_922)
+    assert [r.output_shape for r in s.rows][: len(shapes)] == [f"(None, {sh})" for sh in shapes]
+
+
 def test_batchnorm_counts_like_keras():
     m = Sequential([Input((8, 8, 3)), Conv2D(4, 3, use_bias=False), BatchNormalization()])
     s = summarize(m)

@@ -217,3 +217,41 @@ def test_invert_auto_follows_the_training_background(tmp_path, digits_run):
     assert light_run.preprocessing["background"] == "light"
     (pred,) = predict_files(light_run, [tmp_path / "paper.png"])
     assert not any("inverted" in n for n in pred.notes) and pred.image[0, 0, 0] == 230
+
+
+WIDE_SPEC = {  # the layers and heads the zoo does not use: Reshape, Activation, AveragePooling2D, softmax output
+    "name": "wide",
+    "layers": [
+        {"type": "Reshape", "target_shape": [64]},
+        {"type": "Reshape", "target_shape": [8, 8, 1]},
+        {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same"},
+        {"type": "Activation", "activation": "relu"},
+        {"type": "AveragePooling2D", "pool_size": 2},
+        {"type": "Flatten"},
+        {"type": "Dense", "units": 10, "activation": "softmax"},
+    ],
+}
+
+
+@pytest.mark.parametrize("optimizer,lr", [("adamw", 3e-3), ("sgd", 0.05), ("rmsprop", 2e-3)])
+def test_every_optimizer_validation_split_and_a_softmax_model(tmp_path, optimizer, lr):
+    """Each optimizer trains the wide spec on digits with a validation split; the softmax head's output is used
+    as probabilities as it is (not softmaxed twice) by predict and eval."""
+    spec = tmp_path / "wide.json"
+    spec.write_text(json.dumps(WIDE_SPEC))
+    run = fit(tmp_path / "run", str(spec), optimizer=optimizer, lr=lr, epochs=6, validation_split=0.2)
+    last = run.metrics[-1]
+    assert {"val_accuracy", "val_loss"} <= set(last) and "test_accuracy" not in last  # as Keras's fit reports
+    assert last["val_accuracy"] > 0.6  # 10 classes: chance is 0.1
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["config"]["optimizer"] == optimizer
+    assert config["dataset"]["validation"] == round(0.2 * config["dataset"]["train"] / 0.8)  # the last 20%
+    loaded = cnnlab.Run.load(tmp_path / "run")
+    assert loaded.model.outputs_probabilities
+    x = cnnlab.data.load("digits").test.x
+    with torch.no_grad():
+        direct = loaded.model(torch.from_numpy(x.astype(np.float32) / 255).permute(0, 3, 1, 2)).numpy()
+    np.testing.assert_allclose(loaded.predict(x, precision="fp32"), direct, rtol=1e-5, atol=1e-6)
+    ev, _ = cnnlab.train.evaluate_run(loaded, precision="fp32")
+    assert ev.accuracy > 0.6 and ev.accuracy == pytest.approx(np.mean(direct.argmax(1) == ev.labels))
+    assert ev.loss == pytest.approx(-np.mean(np.log(direct[np.arange(len(x)), ev.labels])), rel=0.02)
