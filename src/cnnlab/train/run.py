@@ -26,7 +26,7 @@ from safetensors.torch import save as st_save
 
 from cnnlab.atomic import atomic_writer, write_bytes, write_text
 from cnnlab.errors import InputError, RunError
-from cnnlab.train.inference import BATCH
+from cnnlab.train.inference import BATCH, probabilities_of
 
 FORMAT = "cnnlab-run/1"
 CONFIG, METRICS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
@@ -206,9 +206,6 @@ class Run:
         self, images, batch_size: int = BATCH, precision: str = "auto"
     ) -> tuple[np.ndarray, list[str]]:
         """Probabilities, and what was converted to fit the model (size, mode)."""
-        from cnnlab.train.engine import from_numpy
-        from cnnlab.train.inference import probabilities_of
-
         a, is_u8, notes = self._converted(images)
-        x = a if is_u8 else from_numpy(a).float().permute(0, 3, 1, 2)  # uint8 is scaled one batch at a time
+        x = a if is_u8 else self.prepare(a)[0]  # uint8 is scaled one batch at a time, on the way in
         return probabilities_of(self.model, x, precision, batch_size, self.scale), notes
