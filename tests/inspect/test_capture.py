@@ -81,3 +81,56 @@ def test_random_filters_shapes_and_arithmetic():
     expected = arith.conv2d(img / 255.0, rf.kernels, 2, "same")
     np.testing.assert_allclose(rf.conv, expected)
     np.testing.assert_allclose(rf.pooled, arith.max_pool2d(expected, 2, 2, "same"))
+
+
+class TwoConvs(torch.nn.Module):
+    """Not a cnnlab Sequential: feature maps come from hooks, which must not mix between threads."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 4, 3)
+        self.conv2 = torch.nn.Conv2d(4, 2, 3)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv1(x))).flatten(1)
+
+
+@pytest.mark.parametrize("build", [lambda: zoo.build("seed-mnist5x5"), TwoConvs], ids=["sequential", "module"])
+def test_threads_capturing_on_one_model_each_get_their_own_maps(build):
+    """Many threads, one shared model, distinct images: every answer is the one for its own image."""
+    import concurrent.futures
+
+    from cnnlab.inspect import explain
+
+    torch.manual_seed(0)
+    m = build().eval()
+    images = np.random.default_rng(2).random((48, 28, 28, 1)).astype(np.float32)
+    alone = [feature_maps(m, images[i : i + 1]) for i in range(len(images))]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda i: feature_maps(m, images[i : i + 1]), range(len(images))))
+        if build is not TwoConvs:  # Grad-CAM needs a classifier; run it alongside to mix hooks and gradients
+            list(pool.map(lambda i: explain(m, images[i], "gradcam"), range(8)))
+    for a, b in zip(alone, together, strict=True):
+        assert a.keys() == b.keys()
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_inspection_restores_mode_and_requires_grad():
+    """feature_maps, explain and maximize leave the model as they found it: training mode, frozen layers."""
+    from cnnlab.inspect import explain, maximize
+
+    torch.manual_seed(0)
+    m = zoo.build("seed-mnist5x5").train()
+    m.layer("conv1").weight.requires_grad_(False)  # a frozen layer, as in fine-tuning
+    before = {n: p.requires_grad for n, p in m.named_parameters()}
+    x = np.random.default_rng(3).random((28, 28, 1)).astype(np.float32)
+    feature_maps(m, x)
+    explain(m, x, "gradcam")
+    maximize(m, (28, 28, 1), "conv2", 1, steps=3)
+    assert m.training and all(mod.training for mod in m.modules())
+    assert {n: p.requires_grad for n, p in m.named_parameters()} == before
+    assert all(p.grad is None for p in m.parameters())  # maximization took gradients for the image alone
+    with pytest.raises(InputError):
+        maximize(m, (28, 28, 1), "conv2", 999, steps=3)
+    assert m.training and {n: p.requires_grad for n, p in m.named_parameters()} == before

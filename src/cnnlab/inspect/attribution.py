@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import InputError
-from cnnlab.inspect.capture import capturing, model_and_input, named_layers, select
+from cnnlab.inspect.capture import evaluating, forward_capturing, model_and_input, named_layers, select
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ def smoothgrad(model, x, target: int, samples: int = 24, noise: float = 0.15, se
 def gradcam_layer(model, x) -> tuple[str, str]:
     """The last layer with a spatial map before the classifier, and why it was chosen."""
     layers = named_layers(model)
-    with capturing(model, layers) as out, torch.no_grad():
-        model(x)
+    with torch.no_grad():
+        _, out = forward_capturing(model, x, [n for n, _ in layers])
     spatial = [
         (n, out[n]) for n, _ in layers if n in out and out[n].dim() == 4 and out[n].shape[-1] * out[n].shape[-2] > 1
     ]
@@ -117,8 +117,8 @@ def gradcam(model, x, target: int, layer: str | None = None, variant: str = "aut
         variant = "elementwise" if _flattened_after(model, layer) else "mean"
         if variant == "elementwise":
             reason += "; a Flatten follows, so each position is weighted by its own gradient (HiResCAM form)"
-    with capturing(model, select(model, layer), keep_graph=True) as out:
-        score = _score(model, x, target).sum()
+    y, out = forward_capturing(model, x, [name for name, _ in select(model, layer)], keep_graph=True)
+    score = y[:, target].sum()
     a = out[layer]
     if a.dim() != 4:
         raise InputError(
@@ -186,9 +186,7 @@ def explain(model_or_run, image, method: str = "gradcam", target: int | None = N
     model, x, classes, notes = model_and_input(model_or_run, image)
     if x.shape[0] != 1:
         raise InputError(f"explain() takes one image; received {x.shape[0]}. Pass images[i].")
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         with torch.no_grad():
             probs = _probs(model, x)[0].float()
         if target is None:
@@ -196,8 +194,6 @@ def explain(model_or_run, image, method: str = "gradcam", target: int | None = N
         if not 0 <= target < probs.numel():
             raise InputError(f"target={target} is not a class index. Expected 0..{probs.numel() - 1}.")
         heat, info = METHODS[method](model, x, target, **options)
-    finally:
-        model.train(was_training)
     name = classes[target] if classes else str(target)
     return Attribution(
         method, _normalize(heat), target, name, probs.numpy(), info.get("layer"), info["reason"], tuple(notes)

@@ -1,8 +1,15 @@
-"""Feature maps of every layer, captured with forward hooks that always come off again."""
+"""Feature maps of every layer, captured without touching the shared model.
+
+A model may be shared by many threads (the server keeps one per run). A cnnlab Sequential is
+therefore run layer by layer, keeping the outputs asked for: nothing is attached to the model, so
+any number of captures and predictions can run on it at once. Any other ``nn.Module`` gets forward
+hooks for the length of one call, under a lock of its own, so two captures never share hooks.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 import torch
@@ -13,8 +20,8 @@ from cnnlab.errors import InputError
 
 def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Layers in order: a Sequential's own names (conv1, pool1, ...), else the leaf modules of any nn.Module."""
-    body = getattr(model, "body", None)
-    if isinstance(body, nn.ModuleList) and all(hasattr(m, "name") for m in body):
+    body = _sequential_body(model)
+    if body is not None:
         return [(m.name, m) for m in body]
     return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
 
@@ -32,9 +39,59 @@ def select(model: nn.Module, layers=None) -> list[tuple[str, nn.Module]]:
     return [(n, by_name[n]) for n in wanted]
 
 
+_LOCKS_GUARD = threading.Lock()
+
+
+def _hook_lock(model: nn.Module) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return model.__dict__.setdefault("_cnnlab_hook_lock", threading.Lock())
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """Eval mode for the block; afterwards every submodule's train/eval mode is as it was, also after an error."""
+    modes = [(m, m.training) for m in model.modules()]
+    if model.training:  # eval() walks every module: skip it when already in eval mode (a server calls this a lot)
+        model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _sequential_body(model: nn.Module):
+    body = getattr(model, "body", None)
+    return body if isinstance(body, nn.ModuleList) and all(hasattr(m, "name") for m in body) else None
+
+
+def forward_capturing(
+    model: nn.Module, x: torch.Tensor, names, keep_graph: bool = False
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The model's output for ``x`` and the outputs of the layers named in ``names``.
+
+    ``keep_graph`` keeps them attached to autograd (Grad-CAM, maximization); otherwise they are
+    detached copies, so a later in-place operation cannot change what was captured.
+    """
+    wanted = set(names)
+    body = _sequential_body(model)
+    if body is None:
+        layers = [(n, m) for n, m in named_layers(model) if n in wanted]
+        with _hook_lock(model), capturing(model, layers, keep_graph) as outputs:
+            y = model(x)
+        return y, dict(outputs)
+    outputs = {}
+    for layer in body:  # what Sequential.forward does in eval mode, keeping the outputs asked for
+        x = layer(x)
+        if layer.name in wanted:
+            outputs[layer.name] = x if keep_graph else x.detach().clone()
+    return x, outputs
+
+
 @contextlib.contextmanager
 def capturing(model: nn.Module, layers: list[tuple[str, nn.Module]], keep_graph: bool = False):
-    """Record each layer's output into the yielded dict while the block runs.
+    """Record each layer's output into the yielded dict while the block runs, with forward hooks on ``model``
+    (which every other user of the model then sees: prefer :func:`forward_capturing`).
 
     The hooks are removed and the model's train/eval mode is restored when the block
     ends, also when it ends with an exception. ``keep_graph`` keeps outputs attached to
@@ -90,7 +147,6 @@ def feature_maps(model_or_run, images, layers=None) -> dict[str, np.ndarray]:
     """``{layer: (N, H, W, C) or (N, units)}`` for every named layer (or those asked for), in order."""
     model, x, _, _ = model_and_input(model_or_run, images)
     chosen = select(model, layers)
-    model.eval()
-    with capturing(model, chosen) as outputs, torch.inference_mode():
-        model(x)
+    with evaluating(model), torch.inference_mode():
+        _, outputs = forward_capturing(model, x, [name for name, _ in chosen])
     return {name: to_numpy_nhwc(outputs[name]) for name, _ in chosen if name in outputs}

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import InputError
-from cnnlab.inspect.capture import capturing, select
+from cnnlab.inspect.capture import evaluating, forward_capturing, select
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,9 @@ def maximize(
     h, w, c = input_shape
     g = torch.Generator().manual_seed(seed)
     x = (0.5 + 0.01 * torch.randn((1, c, h, w), generator=g)).requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
 
     def objective(img):
-        with capturing(model, select(model, name), keep_graph=True) as out:
-            model(img)
+        _, out = forward_capturing(model, img, [name], keep_graph=True)
         a = out[name]
         if a.dim() == 4:
             if not 0 <= channel < a.shape[1]:
@@ -77,7 +72,9 @@ def maximize(
             raise InputError(f"Layer '{name}' has {a.shape[1]} units; unit {channel} does not exist.")
         return a[:, channel].mean()
 
-    try:
+    # The gradient is taken for the image alone (autograd.grad, not backward()): the model's parameters
+    # get no .grad and their requires_grad is never touched, so a shared model is left exactly as it was.
+    with evaluating(model):
         with torch.no_grad():
             start = float(objective(x))
         opt = torch.optim.Adam([x], lr=lr)
@@ -85,8 +82,7 @@ def maximize(
             dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g))
             shifted = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
             loss = -objective(shifted) + decay * (x - 0.5).pow(2).sum()
-            opt.zero_grad()
-            loss.backward()
+            (x.grad,) = torch.autograd.grad(loss, [x])
             opt.step()
             with torch.no_grad():
                 if blur_every and step % blur_every == 0:
@@ -94,8 +90,4 @@ def maximize(
                 x.clamp_(0, 1)
         with torch.no_grad():
             final = float(objective(x))
-    finally:
-        for p in model.parameters():
-            p.requires_grad_(True)
-        model.train(was_training)
     return Maximized(name, channel, x.detach()[0].permute(1, 2, 0).numpy(), final, start)
