@@ -15,6 +15,7 @@ from cnnlab import arith, data, errors
 _LAZY = {
     "nn": ("cnnlab.nn", None),
     "train": ("cnnlab.train", None),
+    "inspect": ("cnnlab.inspect", None),
     "Run": ("cnnlab.train", "Run"),
     "evaluate": ("cnnlab.train", "evaluate"),
 }
@@ -29,4 +30,4 @@ def __getattr__(name):
     return getattr(mod, attr) if attr else mod
 
 
-__all__ = ["Run", "arith", "data", "errors", "evaluate", "nn", "train", "__version__"]
+__all__ = ["Run", "arith", "data", "errors", "evaluate", "inspect", "nn", "train", "__version__"]

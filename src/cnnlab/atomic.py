@@ -12,15 +12,18 @@ import tempfile
 from pathlib import Path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: done once, at import, before any thread writes
     os.umask(mask)
     return mask
 
 
+UMASK = _read_umask()
+
+
 def default_permissions(path, directory: bool = False) -> None:
     """Give a file (0666) or folder (0777) made by tempfile the permissions umask allows, not 0600/0700."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+    os.chmod(path, (0o777 if directory else 0o666) & ~UMASK)
 
 
 @contextlib.contextmanager

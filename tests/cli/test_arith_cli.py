@@ -101,6 +101,17 @@ def test_padding_command_json():
     assert (d["out"], d["before"], d["after"], d["torch_padding"]) == (14, 0, 1, None)
 
 
+def test_padding_json_gives_the_note_of_the_op_asked_for():
+    """The JSON's PyTorch note is the one the text prints for the same --op; pooling's differs from conv's."""
+    notes = {}
+    for op in ("conv", "max", "avg"):
+        args = ["padding", "--size", "7", "--kernel", "2", "--stride", "2", "--padding", "same", "--op", op]
+        notes[op] = json.loads(run(*args, "--json").stdout)["pytorch"]
+        assert notes[op] == run(*args).stdout.splitlines()[-1]
+    assert "value=-inf" in notes["max"] and "value=-inf" not in notes["conv"]  # max pooling pads with -inf
+    assert len(set(notes.values())) == 3
+
+
 @pytest.mark.parametrize(
     "args,message",
     [

@@ -42,6 +42,27 @@ def test_models_check(tmp_path):
     assert r.exit_code == 2 and "Dense 'dense1' receives a 28x28x1 feature map" in r.stderr
 
 
+@pytest.mark.parametrize(
+    "layer,message",
+    [
+        ({"type": "Reshape", "target_shape": ["a"]}, "Reshape target_shape=['a']. Expected whole numbers >= 1"),
+        ({"type": "Reshape", "target_shape": 784}, "Reshape target_shape=784. Expected whole numbers >= 1"),
+        (
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "strides": ["x", 1]},
+            "strides=['x', 1] must hold whole numbers",
+        ),
+        ({"type": "Conv2D", "filters": "four", "kernel_size": 3}, "Conv2D filters='four'. Expected a whole number"),
+        ({"type": "Dropout", "rate": "half"}, "Layer 1 (Dropout): "),  # a type no check of the layer's catches
+    ],
+)
+def test_models_check_bad_argument_types_are_one_line_exit_2(tmp_path, layer, message):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"input_shape": [28, 28, 1], "layers": [layer]}))
+    r = runner.invoke(app, ["models", "check", str(spec)])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.output and len(r.stderr.strip().splitlines()) <= 2
+
+
 def test_unknown_model_lists_valid_names():
     r = runner.invoke(app, ["models", "summary", "vgg16"])
     assert r.exit_code == 2 and "Expected one of: seed-fashion, seed-mnist5x5" in r.stderr
@@ -181,3 +202,12 @@ def test_one_epoch_on_real_data_reaches_the_floor(real_data, tmp_path, data, mod
     assert last["test_accuracy"] >= floor
     r = runner.invoke(app, ["eval", str(out), "--json"])  # full-precision evaluation agrees
     assert json.loads(r.stdout)["accuracy"] >= floor
+
+
+def test_forced_inversion_says_it_was_asked_for(digits_run, tmp_path):
+    p = tmp_path / "dark.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(p)  # light-on-dark already: auto leaves it alone
+    r = runner.invoke(app, ["predict", str(digits_run), str(p)])
+    assert r.exit_code == 0 and "inverted" not in r.stdout
+    r = runner.invoke(app, ["predict", str(digits_run), str(p), "--invert", "yes"])
+    assert r.exit_code == 0 and "note: inverted (as asked)" in r.stdout and "dark-on-light" not in r.stdout

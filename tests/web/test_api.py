@@ -80,6 +80,45 @@ def test_arith_endpoints_match_the_cli_numbers(base_url):
 
 
 @pytest.mark.parametrize(
+    "path,content,message",
+    [
+        ("conv", b"{", "The body is not valid JSON"),
+        ("pool", b"[1, 2]", "The body is a JSON list, not an object"),
+        ("conv", b'"text"', "The body is a JSON str, not an object"),
+        ("conv", b'{"kernel": "1"}', "'input' is missing"),
+        (
+            "conv",
+            b'{"input": "1 2; 3 4", "kernel": "1", "strides": ["a", 1]}',
+            "strides=('a', 1) must hold whole numbers",
+        ),
+        ("conv", b'{"input": "1 2; 3 4", "kernel": "1", "dilation": [1.5, 1]}', "dilation=(1.5, 1) must hold whole"),
+        ("pool", b'{"input": "1 2; 3 4", "size": "big"}', "pool_size='big'"),
+        ("pool", b'{"input": "1 2; 3 4", "padding": [[0, "a"], [0, 0]]}', "is neither a word nor two"),
+        ("pool", b'{"input": [[1, "x"]]}', "'input' must be a matrix"),
+    ],
+)
+def test_malformed_arithmetic_bodies_are_400s_naming_the_field(base_url, path, content, message):
+    r = httpx.post(f"{base_url}/api/arith/{path}", content=content, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert message in r.json()["error"]
+
+
+def test_run_and_data_errors_say_what_happened_over_http(base_url, runs_root, tmp_path):
+    import shutil
+
+    r = httpx.get(f"{base_url}/api/runs/mnist/sample/10000")  # one past the test split
+    assert r.status_code == 404 and "outside the test split (0..9999)" in r.json()["error"]
+    broken = runs_root / "broken"
+    shutil.copytree(runs_root / "mnist", broken)
+    (broken / "model.safetensors").unlink()
+    try:
+        r = httpx.get(f"{base_url}/api/runs/broken")
+        assert r.status_code == 409 and "model.safetensors is missing" in r.json()["error"]
+    finally:
+        shutil.rmtree(broken)
+
+
+@pytest.mark.parametrize(
     "run_id",
     [
         "..",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,7 +68,7 @@ def pair(value, name: str, minimum: int = 1) -> tuple[int, int]:
         raise InputError(f"{name}={value!r} is not an int or a pair of ints. Expected e.g. {name}=2 or {name}=(2, 1).")
     out = []
     for v in values:
-        if isinstance(v, bool) or not float(v).is_integer():
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not float(v).is_integer():
             raise InputError(f"{name}={value!r} must hold whole numbers. Expected e.g. {name}=2.")
         if int(v) < minimum:
             raise InputError(

@@ -140,7 +140,7 @@ def padding(
                     "before": ax.before,
                     "after": ax.after,
                     "formula": ax.formula(),
-                    "pytorch": ax.torch_note(),
+                    "pytorch": note,
                     "torch_padding": ax.torch_padding,
                 }
             )

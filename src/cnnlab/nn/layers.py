@@ -447,7 +447,12 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, name: str | None = None):
         super().__init__(name)
-        self.target_shape = tuple(int(v) for v in target_shape)
+        shape = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else ()
+        if not shape or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape):
+            raise InputError(
+                f"Reshape target_shape={target_shape!r}. Expected whole numbers >= 1, e.g. (7, 7, 64) or (3136,)."
+            )
+        self.target_shape = shape
 
     def infer(self, shape):
         if math.prod(shape) != math.prod(self.target_shape):

@@ -37,8 +37,10 @@ def layer_from_spec(item: dict, index: int):
         )
     try:
         return cls(**args)
-    except TypeError as e:
-        raise InputError(f"Layer {index + 1} ({kind}): {e}.") from None
+    except InputError:
+        raise  # the layer checked its arguments and says what is wrong
+    except (TypeError, ValueError) as e:  # an argument of the wrong type that the layer did not check itself
+        raise InputError(f"Layer {index + 1} ({kind}): {e}. Check its arguments' types.") from None
 
 
 def from_spec(spec: dict, input_shape=None, num_classes: int | None = None) -> Sequential:

@@ -14,10 +14,11 @@ from fastapi.staticfiles import StaticFiles
 
 from cnnlab import arith, inspect
 from cnnlab.data import images
-from cnnlab.errors import CnnlabError, InputError
+from cnnlab.errors import CnnlabError, DataError, InputError, RunError
 from cnnlab.web.store import RunStore, UnknownRun
 
 STATIC = Path(__file__).parent / "static"
+ARITH_BODY = 'an object like {"input": "1 2; 3 4", "kernel": "1 1; 1 1", "padding": "same"}'
 
 
 class TooLarge(InputError):
@@ -40,20 +41,35 @@ def _encode_maps(a: np.ndarray) -> dict:
     }
 
 
+# Most specific first: what each kind of error says over HTTP
+HTTP_STATUS = (
+    (UnknownRun, 404),  # no such run in the served folder
+    (TooLarge, 413),
+    (InputError, 400),  # the request was wrong
+    (DataError, 404),  # the data asked for is not there (a sample index outside the split, a dataset missing)
+    (RunError, 409),  # the run exists, but its files cannot be used as they are (missing weights, corrupt)
+    (CnnlabError, 422),
+)
+
+
 def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 4096 * 4096) -> FastAPI:
     store = RunStore(root)
     app = FastAPI(title="cnnlab", description="Predict, look inside and explain any run trained with cnnlab.")
 
     @app.exception_handler(CnnlabError)
     async def _errors(request, error: CnnlabError):
-        status = (
-            404
-            if isinstance(error, UnknownRun)
-            else 413
-            if isinstance(error, TooLarge)
-            else (400 if isinstance(error, InputError) else 422)
-        )
+        status = next(code for kind, code in HTTP_STATUS if isinstance(error, kind))
         return JSONResponse({"error": str(error)}, status_code=status)
+
+    async def json_object(request: Request, expected: str) -> dict:
+        """The request's JSON body, which must be an object; anything else is a 400 saying what was expected."""
+        try:
+            body = await request.json()
+        except ValueError:
+            raise InputError(f"The body is not valid JSON. Expected {expected}.") from None
+        if not isinstance(body, dict):
+            raise InputError(f"The body is a JSON {type(body).__name__}, not an object. Expected {expected}.")
+        return body
 
     async def read_image(request: Request) -> np.ndarray:
         """The image of a request: multipart field ``file``, JSON ``{"image": base64}`` or ``{"pixels": [...]}``,
@@ -74,14 +90,7 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
             img = images.decode_bytes(data, upload.filename or "upload", max_pixels)
             preprocess = form.get("preprocess")
         else:
-            try:
-                body = await request.json()
-            except ValueError:
-                raise InputError(
-                    "Expected a multipart upload (field 'file') or JSON with 'image' or 'pixels'."
-                ) from None
-            if not isinstance(body, dict):
-                raise InputError("Expected a JSON object with 'image' (base64) or 'pixels' (nested lists).")
+            body = await json_object(request, "a multipart upload (field 'file') or JSON with 'image' or 'pixels'")
             preprocess = body.get("preprocess")
             if "image" in body:
                 text = str(body["image"]).split(",", 1)[-1]  # accepts data: URLs too
@@ -242,12 +251,15 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
 
     def _arith_input(body: dict, key: str):
         value = body.get(key)
+        matrix = 'a matrix: nested lists of numbers or text like "1 2; 3 4"'
+        if value is None:
+            raise InputError(f"'{key}' is missing. Expected {matrix}.")
         if isinstance(value, str):
             return arith.parse_matrix(value, key)
         try:
             return np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
-            raise InputError(f"'{key}' must be a matrix: nested lists of numbers or text like \"1 2; 3 4\".") from None
+            raise InputError(f"'{key}' must be {matrix}.") from None
 
     def _both_paddings(ex, rerun) -> dict:
         """TensorFlow's explanation, and what PyTorch's symmetric padding would compute instead."""
@@ -270,7 +282,7 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
 
     @app.post("/api/arith/conv")
     async def conv(request: Request):
-        body = await request.json()
+        body = await json_object(request, ARITH_BODY)
         x = arith.matrix.as_batch(_arith_input(body, "input"), "input")
         kernel = _arith_input(body, "kernel")
         strides, dilation = body.get("strides", 1), body.get("dilation", 1)
@@ -279,7 +291,7 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
 
     @app.post("/api/arith/pool")
     async def pool(request: Request):
-        body = await request.json()
+        body = await json_object(request, ARITH_BODY)
         x = arith.matrix.as_batch(_arith_input(body, "input"), "input")
         size, strides, mode = body.get("size", 2), body.get("strides"), body.get("mode", "max")
         ex = arith.explain_pool(x, size, strides, body.get("padding", "valid"), mode)
