@@ -39,9 +39,13 @@ def fit(out, spec_file, **kw):
 
 
 def test_run_directory_is_complete_and_loads(tmp_path, spec_file):
-    run = fit(tmp_path / "r", spec_file)
+    from cnnlab.viz.train import curves_callback
+
+    seen = []
+    run = fit(tmp_path / "r", spec_file, callbacks=[curves_callback, lambda d, rows: seen.append(len(rows))])
     names = {p.name for p in (tmp_path / "r").iterdir()}
     assert {"config.json", "metrics.jsonl", "model.json", "model.safetensors", "state.pt", "curves.png"} <= names
+    assert seen == [1, 2]  # each callback once per epoch, after the checkpoint
     assert [r["epoch"] for r in run.metrics] == [1, 2]
     assert run.metrics[-1]["test_accuracy"] > 0.8
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
@@ -255,3 +259,18 @@ def test_every_optimizer_validation_split_and_a_softmax_model(tmp_path, optimize
     ev, _ = cnnlab.train.evaluate_run(loaded, precision="fp32")
     assert ev.accuracy > 0.6 and ev.accuracy == pytest.approx(np.mean(direct.argmax(1) == ev.labels))
     assert ev.loss == pytest.approx(-np.mean(np.log(direct[np.arange(len(x)), ev.labels])), rel=0.02)
+
+
+def test_the_library_draws_nothing_and_prints_plain_epoch_lines(tmp_path, spec_file, capsys):
+    """Figures and progress bars belong to the caller: cnnlab.train from Python writes no PNG and prints plain
+    lines (the CLI passes its rich bar and the curves figure); the training package imports neither."""
+    import subprocess
+    import sys
+
+    cnnlab.train(data="digits", model=spec_file, epochs=1, batch_size=32, out=str(tmp_path / "r"))
+    assert not list((tmp_path / "r").glob("*.png"))
+    err = capsys.readouterr().err
+    assert "training " in err and "epoch 1/1  loss " in err and "test_acc " in err
+    code = "import sys, cnnlab.train.loop, cnnlab.inspect; print('rich' in sys.modules, 'matplotlib' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.split() == ["False", "False"], r.stderr

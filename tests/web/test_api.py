@@ -324,3 +324,11 @@ def test_each_run_is_loaded_on_its_first_request_and_kept(runs_root, monkeypatch
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda _: store.get("mnist"), range(32)))
     assert len(loads) == 1 and all(r is got[0] for r in got)
+
+
+def test_curves_of_a_run_trained_from_python_are_drawn_from_its_metrics(base_url, runs_root):
+    assert not (runs_root / "mnist" / "curves.png").exists()  # cnnlab.train from Python draws no figure
+    r = httpx.get(f"{base_url}/api/runs/mnist/curves.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert im.width > 400

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from cnnlab.train.progress import epoch_line
 
 console = Console(stderr=True)
 
@@ -51,3 +62,40 @@ def download_progress(description: str, indeterminate: bool = False):
         console.print(f"[dim]{description} ...[/]")
         return None
     return DownloadBar(description)
+
+
+class RichReporter:
+    """A bar per epoch with the running loss and accuracy, then the epoch's line (training's reporter)."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True, highlight=False)
+        self.progress = None
+
+    def message(self, text: str) -> None:
+        self.console.print(text, soft_wrap=True)
+
+    def start_epoch(self, epoch: int, epochs: int, batches: int) -> None:
+        self.progress = Progress(
+            TextColumn(f"epoch {epoch}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("train", total=batches, stats="")
+        self.progress.start()
+
+    def update(self, done: int, loss: float, accuracy: float) -> None:
+        self.progress.update(self.task, completed=done, stats=f"loss {loss:.4f} acc {accuracy:.4f}")
+
+    def end_epoch(self, row: dict) -> None:
+        if self.progress:
+            self.progress.stop()
+        self.console.print(epoch_line(row), soft_wrap=True)
+
+    def stop(self) -> None:
+        if self.progress:
+            self.progress.stop()

@@ -67,7 +67,10 @@ def train(
         "out": out,
     }
     options.update({k: v for k, v in given.items() if v is not None})
-    run = fit(resume=resume, command_line=sys.argv, **options)
+    from cnnlab.cli.progress import RichReporter
+    from cnnlab.viz.train import curves_callback
+
+    run = fit(resume=resume, command_line=sys.argv, reporter=RichReporter(), callbacks=[curves_callback], **options)
     last = run.metrics[-1]
     held = "val" if "val_accuracy" in last else "test"
     console.print(f"[bold]{held} accuracy {last[f'{held}_accuracy']:.4f}[/]  run directory: {run.path}")

@@ -2,48 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.data import cache, images, registry, sources
-from cnnlab.data.folder import _stratified_split, load_folder
+from cnnlab.data.folder import load_folder, stratified_split
+from cnnlab.data.types import Dataset, Split
 from cnnlab.errors import DataError
-
-
-@dataclass(frozen=True)
-class Split:
-    x: np.ndarray  # uint8 (N, H, W, C)
-    y: np.ndarray  # int64 (N,)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def counts(self, num_classes: int) -> list[int]:
-        return np.bincount(self.y, minlength=num_classes).tolist()
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    train: Split
-    test: Split
-    classes: tuple[str, ...]
-    info: dict = field(default_factory=dict)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.x.shape[1:])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def split(self, name: str) -> Split:
-        if name not in ("train", "test"):
-            raise DataError(f"Unknown split {name!r}. Expected 'train' or 'test'.")
-        return self.train if name == "train" else self.test
 
 
 def _idx_dataset(spec: registry.DatasetSpec, sources_=None, progress=None) -> tuple[dict, dict]:
@@ -74,7 +40,7 @@ def _digits(test_fraction: float, seed: int):
     d = load_digits()
     x = np.round(d.images * (255 / 16)).astype(np.uint8)[..., None]  # 0..16 -> 0..255, (N, 8, 8, 1)
     y = d.target.astype(np.int64)
-    test = _stratified_split(y, test_fraction, seed)
+    test = stratified_split(y, test_fraction, seed)
     info = {"source": "scikit-learn (bundled 8x8 digits)", "splits": f"stratified, test_fraction={test_fraction}"}
     return Split(x[~test], y[~test]), Split(x[test], y[test]), info
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data import images
+from cnnlab.data.types import Dataset, Split
 from cnnlab.errors import DataError, InputError
 
 
@@ -102,7 +103,7 @@ def scan(root) -> FolderScan:
     return result
 
 
-def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of test items: round(n * fraction) per class (at least 1 when n >= 2), seeded."""
     rng = np.random.default_rng(seed)
     test = np.zeros(len(labels), bool)
@@ -116,7 +117,6 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np
 
 def load_folder(root, size=None, mode=None, test_fraction: float = 0.2, seed: int = 0):
     """An image folder as a :class:`cnnlab.data.Dataset` (see the module docstring)."""
-    from cnnlab.data.datasets import Dataset, Split
 
     size, mode = images.check_size(size), images.check_mode(mode)
     if not 0 <= test_fraction < 1:
@@ -156,7 +156,7 @@ def load_folder(root, size=None, mode=None, test_fraction: float = 0.2, seed: in
     if s.has_splits:
         is_test = np.array([sp == "test" for sp in splits], bool)
     else:
-        is_test = _stratified_split(y, test_fraction, seed)
+        is_test = stratified_split(y, test_fraction, seed)
     info = {
         "source": f"image folder {s.root}",
         "splits": "train/test folders" if s.has_splits else f"stratified, test_fraction={test_fraction}, seed={seed}",

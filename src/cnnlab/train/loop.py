@@ -17,6 +17,7 @@ import math
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from cnnlab.train.config import TrainConfig, differences
 from cnnlab.train.engine import autocast, from_numpy, pick_device, pick_precision, set_threads, to_input
 from cnnlab.train.evaluate import loss_and_accuracy
 from cnnlab.train.inference import logits_of
-from cnnlab.train.progress import RichReporter, SilentReporter
+from cnnlab.train.progress import LineReporter, SilentReporter
 
 
 class TrainingInterrupted(TrainingError):
@@ -121,40 +122,83 @@ def _resolve(resume, options: dict) -> tuple[TrainConfig, Path, bool]:
     return TrainConfig.from_dict({**saved, "epochs": asked["epochs"], "out": str(out)}), out, True
 
 
-def train(
-    resume=None,
-    module: torch.nn.Module | None = None,
-    reporter=None,
-    verbose: bool = True,
-    command_line: list[str] | None = None,
-    **options,
-) -> rundir.Run:
-    """Train and return the :class:`Run`. Options are :class:`TrainConfig`'s fields, e.g.
-    ``train(data="mnist", model="seed-fashion", epochs=3, batch_size=64, lr=1e-3, out="runs/a")``.
-    ``module`` may be any ``nn.Module`` mapping NCHW float images to logits, used instead of
-    ``model`` (its run then needs it again to load). ``resume`` is a run directory to continue.
-    """
-    cfg, out, resuming = _resolve(resume, options)
-    reporter = reporter or (RichReporter() if verbose else SilentReporter())
+@dataclass
+class Setup:
+    """Everything one run trains with, resolved once: where, on what, with which data and model."""
+
+    cfg: TrainConfig
+    out: Path
+    device: torch.device
+    precision: str
+    ds: datalib.Dataset
+    net: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    x_fit: torch.Tensor  # uint8 (N, H, W, C), shared with NumPy
+    y_fit: torch.Tensor  # int64 (N,)
+    held: tuple[str, np.ndarray, np.ndarray]  # ("val" or "test", uint8 images, labels)
+
+    @property
+    def n_fit(self) -> int:
+        return len(self.y_fit)
+
+    @property
+    def ends_in_softmax(self) -> bool:
+        return getattr(self.net, "outputs_probabilities", False)
+
+
+def build(cfg: TrainConfig, out: Path, module: torch.nn.Module | None = None) -> Setup:
+    """Threads, device and precision; the dataset and its fit/held-out split; the model and its optimizer."""
     set_threads()
     device = pick_device(cfg.device)
     precision = pick_precision(cfg.precision, device)
-
     ds = datalib.load(cfg.data, size=cfg.size, mode=cfg.mode)
     torch.manual_seed(cfg.seed)
     net = module if module is not None else build_model(cfg.model, ds.image_shape, ds.num_classes)
     net = net.to(device).to(memory_format=torch.channels_last)
-    optimizer = _optimizer(cfg, net.parameters())
-    ends_in_softmax = getattr(net, "outputs_probabilities", False)
-
     n_val = int(round(len(ds.train) * cfg.validation_split))
     n_fit = len(ds.train) - n_val
-    x_fit = from_numpy(ds.train.x[:n_fit])  # uint8 (N, H, W, C), shared with NumPy
-    y_fit = from_numpy(ds.train.y[:n_fit])
-    held = ("val", ds.train.x[n_fit:], ds.train.y[n_fit:]) if n_val else ("test", ds.test.x, ds.test.y)
     if n_fit < 1:
         raise InputError(f"validation_split={cfg.validation_split} leaves no training images.")
+    held = ("val", ds.train.x[n_fit:], ds.train.y[n_fit:]) if n_val else ("test", ds.test.x, ds.test.y)
+    return Setup(
+        cfg,
+        out,
+        device,
+        precision,
+        ds,
+        net,
+        _optimizer(cfg, net.parameters()),
+        from_numpy(ds.train.x[:n_fit]),
+        from_numpy(ds.train.y[:n_fit]),
+        held,
+    )
 
+
+def write_header(s: Setup, command_line: list[str] | None) -> None:
+    """config.json (how the run was made) and model.json (what it needs to load), before the first epoch."""
+    ds = s.ds
+    s.out.mkdir(parents=True, exist_ok=True)
+    dataset = {
+        "name": ds.name,
+        "classes": list(ds.classes),
+        "image_shape": list(ds.image_shape),
+        "train": s.n_fit,
+        "validation": len(ds.train) - s.n_fit,
+        "test": len(ds.test),
+        **{k: v for k, v in ds.info.items() if k in ("source", "sha256", "splits", "counts")},
+    }
+    rundir.write_json(
+        s.out / rundir.CONFIG,
+        {
+            "config": s.cfg.to_dict(),
+            "command_line": command_line or sys.argv,
+            "versions": _versions(),
+            "device": str(s.device),
+            "precision": s.precision,
+            "threads": torch.get_num_threads(),
+            "dataset": dataset,
+        },
+    )
     preprocessing = {
         "input_shape": list(ds.image_shape),
         "mode": "gray" if ds.image_shape[2] == 1 else "rgb",
@@ -164,110 +208,125 @@ def train(
         # what predict --invert auto compares a user's image against
         "background": "light" if border_mean(ds.train.x[:1000]) > 127 else "dark",
     }
+    spec = s.net.spec() if isinstance(s.net, Sequential) else None
+    rundir.write_json(
+        s.out / rundir.MODEL_JSON,
+        {"format": rundir.FORMAT, "spec": spec, "classes": list(ds.classes), "preprocessing": preprocessing},
+    )
+
+
+def restore(s: Setup) -> tuple[int, list[dict]]:
+    """Weights and optimizer state of the last checkpoint; returns (its epoch, the metrics rows up to it)."""
+    state = rundir.load_state(s.out / rundir.STATE)
+    s.net.load_state_dict(state["model"])
+    s.optimizer.load_state_dict(state["optimizer"])
+    epoch = int(state["epoch"])
+    return epoch, [r for r in rundir.read_metrics(s.out / rundir.METRICS) if r["epoch"] <= epoch]
+
+
+def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
+    """One pass over the training split in the epoch's own shuffled order; the row of training metrics."""
+    cfg, net, device = s.cfg, s.net, s.device
+    batches = math.ceil(s.n_fit / cfg.batch_size)
+    order = torch.randperm(s.n_fit, generator=_epoch_generator(cfg.seed, epoch))
+    torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout draws of this epoch
+    net.train()
+    reporter.start_epoch(epoch, cfg.epochs, batches)
+    t0 = time.perf_counter()
+    seen, loss_sum, correct, lr = 0, 0.0, 0, cfg.lr
+    for b in range(batches):
+        idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        xb = to_input(s.x_fit[idx].to(device, non_blocking=True))  # (n, C, H, W) float, channels_last
+        yb = s.y_fit[idx].to(device, non_blocking=True)
+        with autocast(device, s.precision):
+            output = net(xb)
+        output = output.float()
+        if s.ends_in_softmax:
+            loss = F.nll_loss(torch.log(output.clamp_min(1e-12)), yb)
+        else:
+            loss = F.cross_entropy(output, yb)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"The loss became {loss.item()} at epoch {epoch}, batch {b + 1}. Training stopped; the last "
+                f"good checkpoint (epoch {epoch - 1}) is kept in {s.out}. Try a lower --lr (now {cfg.lr})."
+            )
+        optimizer = s.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        lr = cfg.lr_at((epoch - 1) * batches + b, cfg.epochs * batches)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.step()
+        seen += len(yb)
+        loss_sum += loss.item() * len(yb)
+        correct += (output.argmax(1) == yb).sum().item()
+        if b % 10 == 0 or b == batches - 1:
+            reporter.update(b + 1, loss_sum / seen, correct / seen)
+    seconds = time.perf_counter() - t0
+    return {
+        "epoch": epoch,
+        "epochs": cfg.epochs,
+        "loss": loss_sum / seen,
+        "accuracy": correct / seen,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(seen / seconds, 1),
+        "lr": lr,  # of the epoch's last step
+    }
+
+
+def evaluate_held(s: Setup) -> dict:
+    """Loss and accuracy on the held-out split (validation, else test), keyed val_* or test_*."""
+    name, x, y = s.held
+    out = logits_of(s.net, x, s.device, s.precision)
+    loss, acc = loss_and_accuracy(out, torch.from_numpy(np.asarray(y)), s.ends_in_softmax)
+    return {f"{name}_loss": loss, f"{name}_accuracy": acc}
+
+
+def checkpoint(s: Setup, epoch: int, rows: list[dict]) -> None:
+    """The resume state, the weights and the metrics of every epoch so far."""
+    rundir.save_state(s.out / rundir.STATE, epoch, s.net, s.optimizer)
+    rundir.save_weights(s.out / rundir.WEIGHTS, s.net)
+    rundir.write_metrics(s.out / rundir.METRICS, rows)
+
+
+def train(
+    resume=None,
+    module: torch.nn.Module | None = None,
+    reporter=None,
+    verbose: bool = True,
+    command_line: list[str] | None = None,
+    callbacks=(),
+    **options,
+) -> rundir.Run:
+    """Train and return the :class:`Run`. Options are :class:`TrainConfig`'s fields, e.g.
+    ``train(data="mnist", model="seed-fashion", epochs=3, batch_size=64, lr=1e-3, out="runs/a")``.
+    ``module`` may be any ``nn.Module`` mapping NCHW float images to logits, used instead of
+    ``model`` (its run then needs it again to load). ``resume`` is a run directory to continue.
+    ``reporter`` receives the progress (default: one plain line per epoch, or nothing if not
+    ``verbose``); each of ``callbacks`` is called as ``callback(run_dir, rows)`` after every epoch's
+    checkpoint (``cnnlab train`` passes the one that draws curves.png).
+    """
+    cfg, out, resuming = _resolve(resume, options)
+    reporter = reporter or (LineReporter() if verbose else SilentReporter())
+    s = build(cfg, out, module)
     start_epoch, rows = 0, []
     if resuming:
-        state = rundir.load_state(out / rundir.STATE)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = int(state["epoch"])
-        rows = [r for r in rundir.read_metrics(out / rundir.METRICS) if r["epoch"] <= start_epoch]
+        start_epoch, rows = restore(s)
         reporter.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        rundir.write_json(
-            out / rundir.CONFIG,
-            {
-                "config": cfg.to_dict(),
-                "command_line": command_line or sys.argv,
-                "versions": _versions(),
-                "device": str(device),
-                "precision": precision,
-                "threads": torch.get_num_threads(),
-                "dataset": {
-                    "name": ds.name,
-                    "classes": list(ds.classes),
-                    "image_shape": list(ds.image_shape),
-                    "train": n_fit,
-                    "validation": n_val,
-                    "test": len(ds.test),
-                    **{k: v for k, v in ds.info.items() if k in ("source", "sha256", "splits", "counts")},
-                },
-            },
-        )
-        rundir.write_json(
-            out / rundir.MODEL_JSON,
-            {
-                "format": rundir.FORMAT,
-                "spec": net.spec() if isinstance(net, Sequential) else None,
-                "classes": list(ds.classes),
-                "preprocessing": preprocessing,
-            },
-        )
+        write_header(s, command_line)
         reporter.message(
-            f"training {cfg.model} on {ds.name} ({n_fit:,} images, {precision} on {device}, "
+            f"training {cfg.model} on {s.ds.name} ({s.n_fit:,} images, {s.precision} on {s.device}, "
             f"{torch.get_num_threads()} threads) -> {out}"
         )
-
-    batches = math.ceil(n_fit / cfg.batch_size)
     try:
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            gen = _epoch_generator(cfg.seed, epoch)
-            torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout draws of this epoch
-            order = torch.randperm(n_fit, generator=gen)
-            net.train()
-            reporter.start_epoch(epoch, cfg.epochs, batches)
-            t0 = time.perf_counter()
-            seen, loss_sum, correct = 0, 0.0, 0
-            for b in range(batches):
-                idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                xb = to_input(x_fit[idx].to(device, non_blocking=True))
-                yb = y_fit[idx].to(device, non_blocking=True)
-                with autocast(device, precision):
-                    output = net(xb)
-                output = output.float()
-                loss = (
-                    F.nll_loss(torch.log(output.clamp_min(1e-12)), yb)
-                    if ends_in_softmax
-                    else F.cross_entropy(output, yb)
-                )
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"The loss became {loss.item()} at epoch {epoch}, batch {b + 1}. Training stopped; the last "
-                        f"good checkpoint (epoch {epoch - 1}) is kept in {out}. Try a lower --lr (now {cfg.lr})."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                lr = cfg.lr_at((epoch - 1) * batches + b, cfg.epochs * batches)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                optimizer.step()
-                n = len(yb)
-                seen += n
-                loss_sum += loss.item() * n
-                correct += (output.argmax(1) == yb).sum().item()
-                if b % 10 == 0 or b == batches - 1:
-                    reporter.update(b + 1, loss_sum / seen, correct / seen)
-            seconds = time.perf_counter() - t0
-            name, hx, hy = held
-            h_out = logits_of(net, hx, device, precision)
-            h_loss, h_acc = loss_and_accuracy(h_out, torch.from_numpy(np.asarray(hy)), ends_in_softmax)
-            row = {
-                "epoch": epoch,
-                "epochs": cfg.epochs,
-                "loss": loss_sum / seen,
-                "accuracy": correct / seen,
-                f"{name}_loss": h_loss,
-                f"{name}_accuracy": h_acc,
-                "seconds": round(seconds, 3),
-                "images_per_s": round(seen / seconds, 1),
-                "lr": lr,  # of the epoch's last step
-            }
-            rows.append(row)
-            rundir.save_state(out / rundir.STATE, epoch, net, optimizer)
-            rundir.save_weights(out / rundir.WEIGHTS, net)
-            rundir.write_metrics(out / rundir.METRICS, rows)
-            reporter.end_epoch(row)
-            _draw_curves(out, rows)
+            row = fit_epoch(s, epoch, reporter)
+            rows.append({**row, **evaluate_held(s)})
+            checkpoint(s, epoch, rows)
+            reporter.end_epoch(rows[-1])
+            for callback in callbacks:
+                callback(out, rows)
     except KeyboardInterrupt:
         reporter.stop()
         done = rows[-1]["epoch"] if rows else 0
@@ -278,10 +337,4 @@ def train(
     except BaseException:
         reporter.stop()
         raise
-    return rundir.Run.load(out, model=None if isinstance(net, Sequential) else net.cpu())
-
-
-def _draw_curves(out: Path, rows: list[dict]) -> None:
-    from cnnlab.viz.train import curves
-
-    curves(rows, out / rundir.CURVES)
+    return rundir.Run.load(out, model=None if isinstance(s.net, Sequential) else s.net.cpu())

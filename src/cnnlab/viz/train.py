@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +25,11 @@ def curves(rows: list[dict], path):
         ax.legend()
     fig.tight_layout()
     return save(fig, path)
+
+
+def curves_callback(run_dir, rows: list[dict]):
+    """For ``cnnlab.train(callbacks=[...])``: redraw the run's curves.png after every epoch."""
+    return curves(rows, Path(run_dir) / "curves.png")
 
 
 def confusion(matrix: np.ndarray, classes, path, title: str = "confusion matrix (rows: true, columns: predicted)"):

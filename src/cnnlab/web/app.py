@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from cnnlab import arith, inspect
@@ -175,9 +176,15 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
     def curves(run_id: str):
         run = store.get(run_id)
         path = run.path / "curves.png"
-        if not path.is_file():
-            raise UnknownRun(f"Run {run_id!r} has no curves.png yet.")
-        return FileResponse(path, media_type="image/png")
+        if path.is_file():  # cnnlab train draws it after every epoch
+            return FileResponse(path, media_type="image/png")
+        if not run.metrics:
+            raise UnknownRun(f"Run {run_id!r} has no finished epoch yet, so no curves.")
+        from cnnlab.viz.train import curves as draw_curves  # a run trained from Python: drawn from its metrics
+
+        buf = io.BytesIO()
+        draw_curves(run.metrics, buf)
+        return Response(buf.getvalue(), media_type="image/png")
 
     @app.post("/api/runs/{run_id:path}/predict")
     async def predict(run_id: str, request: Request):
