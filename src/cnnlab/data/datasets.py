@@ -12,14 +12,14 @@ from cnnlab.data.types import Dataset, Split
 from cnnlab.errors import DataError
 
 
-def _idx_dataset(spec: registry.DatasetSpec, sources_=None, progress=None) -> tuple[dict, dict]:
+def _idx_dataset(spec: registry.DatasetSpec, source_list=None, progress=None) -> tuple[dict, dict]:
     cached = cache.read(spec)
     if cached is not None:
         arrays, info = cached
         return arrays, {**info, "cache": "hit"}
     home = cache.home()
     home.mkdir(parents=True, exist_ok=True)
-    payloads, source = sources.fetch(spec, sources_, workroot=home, progress=progress)
+    payloads, source = sources.fetch(spec, source_list, workroot=home, progress=progress)
     arrays = cache.write(spec, payloads, source)
     return arrays, {
         "name": spec.name,
@@ -45,12 +45,12 @@ def _digits(test_fraction: float, seed: int):
     return Split(x[~test], y[~test]), Split(x[test], y[test]), info
 
 
-def get(name: str, sources_=None, progress=None) -> dict:
+def get(name: str, source_list=None, progress=None) -> dict:
     """Fetch and verify a registered dataset into the cache; return its info (source used, checksums)."""
     spec = registry.get(name)
     if not spec.files:
         return {"name": spec.name, "source": "no download needed"}
-    return _idx_dataset(spec, sources_, progress)[1]
+    return _idx_dataset(spec, source_list, progress)[1]
 
 
 def load(

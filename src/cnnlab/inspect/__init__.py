@@ -1,7 +1,7 @@
 """Looking inside a trained CNN. Everything here returns arrays and dataclasses; cnnlab.viz draws them."""
 
 from cnnlab.inspect.attribution import METHODS, Attribution, explain
-from cnnlab.inspect.capture import capturing, feature_maps, named_layers
+from cnnlab.inspect.capture import capturing, conv_before, conv_layers, evaluating, feature_maps, named_layers
 from cnnlab.inspect.experiments import RandomFilters, random_filters
 from cnnlab.inspect.filters import Filters, filters
 from cnnlab.inspect.maximize import Maximized, maximize
@@ -13,6 +13,9 @@ __all__ = [
     "Maximized",
     "RandomFilters",
     "capturing",
+    "conv_before",
+    "conv_layers",
+    "evaluating",
     "explain",
     "feature_maps",
     "filters",

@@ -26,6 +26,21 @@ def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
 
 
+def conv_layers(model: nn.Module) -> list[str]:
+    """The names of the layers that hold convolution kernels (a 4-D weight), in order."""
+    return [n for n, m in named_layers(model) if getattr(m, "weight", None) is not None and m.weight.dim() == 4]
+
+
+def conv_before(model: nn.Module, layer: str) -> str:
+    """The convolution whose kernels made ``layer``'s map: the last one at or before it."""
+    ((name, _),) = select(model, layer)
+    names = [n for n, _ in named_layers(model)]
+    before = [n for n in conv_layers(model) if names.index(n) <= names.index(name)]
+    if not before:
+        raise InputError(f"No convolution comes before '{name}'.")
+    return before[-1]
+
+
 def select(model: nn.Module, layers=None) -> list[tuple[str, nn.Module]]:
     """The named layers asked for (all by default); an unknown name lists the valid ones."""
     available = named_layers(model)

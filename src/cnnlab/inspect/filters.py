@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from cnnlab.errors import InputError
-from cnnlab.inspect.capture import select
+from cnnlab.inspect.capture import conv_layers, select
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ def filters(model, layer: str) -> Filters:
     ((name, module),) = select(model, layer)
     weight = getattr(module, "weight", None)
     if weight is None or weight.dim() != 4:
-        convs = [n for n, m in select(model) if getattr(m, "weight", None) is not None and m.weight.dim() == 4]
-        raise InputError(f"Layer '{name}' has no convolution kernels. Layers that do: {', '.join(convs) or 'none'}.")
+        convs = ", ".join(conv_layers(model)) or "none"
+        raise InputError(f"Layer '{name}' has no convolution kernels. Layers that do: {convs}.")
     with torch.no_grad():
         k = weight.detach().float().permute(2, 3, 1, 0).cpu().numpy()  # (O, I, kh, kw) -> (kh, kw, I, O)
     lo, hi = float(k.min()), float(k.max())

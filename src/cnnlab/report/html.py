@@ -104,7 +104,7 @@ def build_report(run, out, data: str | None = None, feature_images: int = 2, mis
     from cnnlab.viz.data import sample_grid
     from cnnlab.viz.train import confusion, curves
 
-    cfg = run.config.get("config", {})
+    cfg = run.train_config
     ev, x_test = evaluate_run(run, data)
     h, w, c = run.input_shape
     ds = datalib.load(data or cfg["data"], size=(h, w), mode="gray" if c == 1 else "rgb")
@@ -158,9 +158,7 @@ def build_report(run, out, data: str | None = None, feature_images: int = 2, mis
         + (f'<div class="grid">{"".join(cards)}</div>' if cards else "<p>None.</p>")
     )
 
-    convs = [
-        n for n, m in inspect.named_layers(run.model) if getattr(m, "weight", None) is not None and m.weight.dim() == 4
-    ]
+    convs = inspect.conv_layers(run.model)
     if convs:
         parts.append(
             f"<h2>First-layer filters ({html.escape(convs[0])})</h2>"

@@ -86,7 +86,7 @@ def evaluate_run(run, data: str | None = None, precision: str = "auto"):
     from cnnlab import data as datalib
     from cnnlab.errors import InputError
 
-    cfg = run.config.get("config", {})
+    cfg = run.train_config
     name = data or cfg.get("data")
     if not name:
         raise InputError(f"{run.path} does not say which dataset it was trained on; pass --data NAME|PATH.")

@@ -104,7 +104,7 @@ def _resolve(resume, options: dict) -> tuple[TrainConfig, Path, bool]:
         cfg.out = str(out)
         return cfg, out, False
     out = Path(resume)
-    saved = rundir._read_json(out / rundir.CONFIG)["config"]
+    saved = rundir.read_json(out / rundir.CONFIG)["config"]
     asked = TrainConfig.from_dict({**saved, **options}).to_dict()
     diff = differences(saved, {k: asked[k] for k in options})
     if saved.get("lr_schedule", "constant") != "constant" and asked["epochs"] != saved["epochs"]:

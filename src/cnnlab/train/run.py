@@ -39,7 +39,8 @@ CONFIG, METRICS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
 )
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A run file's JSON, or a RunError saying it is missing or corrupt and what to do."""
     if not path.is_file():
         raise RunError(f"{path} is missing. A run directory needs {MODEL_JSON} and {WEIGHTS}; is this a cnnlab run?")
     try:
@@ -129,7 +130,7 @@ class Run:
         path = Path(path)
         if not path.is_dir():
             raise RunError(f"{path} is not a run directory. Expected the --out folder of cnnlab train.")
-        meta = _read_json(path / MODEL_JSON)
+        meta = read_json(path / MODEL_JSON)
         if meta.get("format") != FORMAT:
             raise RunError(f"{path / MODEL_JSON} has format {meta.get('format')!r}; expected {FORMAT!r}.")
         if model is None:
@@ -138,8 +139,13 @@ class Run:
             model = from_spec(meta["spec"])
         load_weights(path / WEIGHTS, model)
         model = model.to(memory_format=torch.channels_last).eval()  # the fast layout for oneDNN
-        config = _read_json(path / CONFIG) if (path / CONFIG).is_file() else {}
+        config = read_json(path / CONFIG) if (path / CONFIG).is_file() else {}
         return cls(path, model, tuple(meta["classes"]), meta["preprocessing"], config, read_metrics(path / METRICS))
+
+    @property
+    def train_config(self) -> dict:
+        """The options the run was trained with (config.json's "config"), or {} for a run without one."""
+        return self.config.get("config", {})
 
     @property
     def scale(self) -> float:

@@ -80,11 +80,7 @@ def write_inspection(
     for name, m in maps.items():
         f = draw.feature_maps(name, m[0], out / f"features_{name}.png", channels)
         index.append(_entry(f, "feature_maps", name, m.shape[1:], f"output of layer {name} for the image"))
-    convs = [
-        n
-        for n, mod in inspect.named_layers(run.model)
-        if getattr(mod, "weight", None) is not None and mod.weight.dim() == 4
-    ]
+    convs = inspect.conv_layers(run.model)
     if convs:
         flt = inspect.filters(run.model, convs[0])
         f = draw.filter_grid(flt, out / f"filters_{convs[0]}.png")

@@ -145,26 +145,20 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
 
         run = store.get(run_id)
         h, w, c = run.input_shape
-        name = run.config.get("config", {}).get("data")
+        name = run.train_config.get("data")
         img, label, desc = data_sample(f"{name}:{split}:{index}", (h, w), "gray" if c == 1 else "rgb")
         return {"pixels": img[:, :, 0].tolist() if c == 1 else img.tolist(), "label": label, "description": desc}
 
     @app.get("/api/runs/{run_id:path}/filters/{layer}")
     def filter_of(run_id: str, layer: str, channel: int = 0):
         run = store.get(run_id)
-        names = [n for n, _ in inspect.named_layers(run.model)]
-        convs = [n for n, m in inspect.named_layers(run.model) if getattr(m, "kind", "") == "Conv2D"]
-        if layer not in names:
-            raise InputError(f"No layer named {layer!r}. Expected one of: {', '.join(names)}.")
-        before = [n for n in convs if names.index(n) <= names.index(layer)]
-        if not before:
-            raise InputError(f"No convolution comes before '{layer}'.")
-        f = inspect.filters(run.model, before[-1])
+        conv = inspect.conv_before(run.model, layer)  # the convolution that made this layer's map
+        f = inspect.filters(run.model, conv)
         if not 0 <= channel < f.kernels.shape[3]:
-            raise InputError(f"Channel {channel} of '{before[-1]}' does not exist (0..{f.kernels.shape[3] - 1}).")
+            raise InputError(f"Channel {channel} of '{conv}' does not exist (0..{f.kernels.shape[3] - 1}).")
         k = f.kernels[:, :, :, channel]
         return {
-            "layer": before[-1],
+            "layer": conv,
             "channel": channel,
             "shape": list(k.shape),
             "kernel": k.round(5).tolist(),
@@ -250,7 +244,7 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
             "id": run_id,
             "classes": list(run.classes),
             "input_shape": list(run.input_shape),
-            "config": run.config.get("config", {}),
+            "config": run.train_config,
             "metrics": run.metrics,
             "summary": summary,
             "preprocessing": run.preprocessing,
