@@ -15,7 +15,7 @@ import numpy as np
 
 from cnnlab.arith import reference
 from cnnlab.arith.padding import AxisPadding, axes_for, pair
-from cnnlab.errors import InputError
+from cnnlab.errors import CnnlabError, InputError
 
 OPS = ("conv2d", "max_pool2d", "avg_pool2d")
 
@@ -288,3 +288,23 @@ def _pool_padding_notes(ex: Explanation, mode: str, limit: int = 3) -> list[str]
         if len(notes) >= limit:
             break
     return notes
+
+
+def beside_pytorch(ex: Explanation, rerun) -> dict:
+    """TensorFlow's explanation and what PyTorch's symmetric padding computes instead, side by side, each with
+    its padded input and mask. ``rerun(padding)`` repeats the same operation with explicit padding."""
+
+    def side(e: Explanation) -> dict:
+        d = e.to_dict(trace=True)
+        values, mask = e.padded(0)
+        d["padded"], d["padded_mask"] = values[:, :, 0].tolist(), mask.tolist()
+        return d
+
+    ah, aw = ex.axes
+    try:  # PyTorch pads both sides by the same amount: the larger of TensorFlow's two
+        torch_side = side(rerun(((ah.after, ah.after), (aw.after, aw.after))))
+    except CnnlabError as e:
+        torch_side = {"error": str(e)}
+    torch_side["note"] = ex.pytorch()
+    torch_side["same_as_tensorflow"] = ah.symmetric and aw.symmetric
+    return {"tensorflow": side(ex), "pytorch": torch_side}

@@ -187,3 +187,39 @@ def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = 4096 * 409
             f"{name} is not an image Pillow can read ({type(e).__name__}). "
             "Send a PNG, JPEG, BMP, GIF, TIFF or WebP file."
         ) from None
+
+
+def decode_base64(text: str, name: str = "image", max_pixels: int = 4096 * 4096) -> np.ndarray:
+    """A base64 image (a data: URL too) decoded as :func:`decode_bytes` decodes a file."""
+    import base64
+    import binascii
+
+    try:
+        data = base64.b64decode(str(text).split(",", 1)[-1], validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"'{name}' is not valid base64.") from None
+    return decode_bytes(data, name, max_pixels)
+
+
+def from_pixels(values, name: str = "pixels", max_pixels: int = 4096 * 4096) -> np.ndarray:
+    """Nested lists of numbers, H x W or H x W x C, as uint8 (H, W, C): 0-255, or floats in [0, 1] (scaled)."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"'{name}' must be nested lists of numbers (H x W or H x W x C).") from None
+    if arr.ndim not in (2, 3) or arr.size == 0 or arr.shape[0] * arr.shape[1] > max_pixels:
+        raise InputError(f"'{name}' has shape {arr.shape}; expected H x W or H x W x C within limits.")
+    if arr.max() <= 1.0:
+        arr = arr * 255  # floats in [0, 1]
+    img = np.clip(np.round(arr), 0, 255).astype(np.uint8)
+    return img[:, :, None] if img.ndim == 2 else img  # (H, W, C)
+
+
+def prepare_drawing(img: np.ndarray, preprocess) -> np.ndarray:
+    """``preprocess="mnist"``: a drawing made gray and prepared as MNIST's digits were (:func:`mnist_style`)."""
+    if preprocess == "mnist":
+        gray = img if img.shape[2] == 1 else convert(img[None], mode="gray")[0]
+        return mnist_style(gray)
+    if preprocess not in (None, "", "none"):
+        raise InputError(f"Unknown preprocess {preprocess!r}. Expected 'mnist' or none.")
+    return img

@@ -95,12 +95,49 @@ def _arithmetic_section(run) -> str:
     return "<p>This model has no Conv2D layer.</p>"
 
 
+def _mistakes_section(run, ev, x_test, limit: int) -> str:
+    """The first misclassified test images, each with its Grad-CAM and what it was taken for."""
+    from cnnlab import inspect
+    from cnnlab.viz import inspect as draw
+
+    cards = []
+    for i in np.flatnonzero(ev.labels != ev.predictions)[:limit]:
+        a = inspect.explain(run, x_test[i], "gradcam")
+        cards.append(
+            f'<div class="card">{_png(draw.heatmap_overlay, x_test[i], a)}<br>test image {i}: true '
+            f"<b>{html.escape(ev.classes[ev.labels[i]])}</b>, predicted <b>{html.escape(a.target_name)}</b>"
+            f" ({ev.probabilities[i, ev.predictions[i]]:.2f})</div>"
+        )
+    n_wrong = int((ev.labels != ev.predictions).sum())
+    return f"<h2>Misclassified test images ({n_wrong:,} of {len(ev.labels):,}), with Grad-CAM</h2>" + (
+        f'<div class="grid">{"".join(cards)}</div>' if cards else "<p>None.</p>"
+    )
+
+
+def _inside_section(run, ds, x_test, images: int) -> str:
+    """The first convolution's filters, then the feature maps of every layer for the first test images."""
+    from cnnlab import inspect
+    from cnnlab.viz import inspect as draw
+
+    out = ""
+    convs = inspect.conv_layers(run.model)
+    if convs:
+        out += f"<h2>First-layer filters ({html.escape(convs[0])})</h2>" + _png(
+            draw.filter_grid, inspect.filters(run.model, convs[0])
+        )
+    out += "<h2>Feature maps through every layer</h2>"
+    for i in range(min(images, len(x_test))):
+        maps = inspect.feature_maps(run, x_test[i])
+        out += f"<h3>test image {i} (label {html.escape(ds.classes[ds.test.y[i]])})</h3>" + "".join(
+            _png(draw.feature_maps, name, m[0]) for name, m in maps.items()
+        )
+    return out
+
+
 def build_report(run, out, data: str | None = None, feature_images: int = 2, misclassified: int = 8) -> Path:
     """Write the report of ``run`` (a :class:`cnnlab.Run`) to ``out``; returns the path."""
     from cnnlab import data as datalib
-    from cnnlab import inspect
     from cnnlab.train.evaluate import evaluate_run
-    from cnnlab.viz import inspect as draw
     from cnnlab.viz.data import sample_grid
     from cnnlab.viz.train import confusion, curves
 
@@ -143,36 +180,8 @@ def build_report(run, out, data: str | None = None, feature_images: int = 2, mis
         + _png(confusion, ev.confusion, ev.classes)
     )
 
-    wrong = np.flatnonzero(ev.labels != ev.predictions)[:misclassified]
-    cards = []
-    for i in wrong:
-        a = inspect.explain(run, x_test[i], "gradcam")
-        cards.append(
-            f'<div class="card">{_png(draw.heatmap_overlay, x_test[i], a)}<br>test image {i}: true '
-            f"<b>{html.escape(ev.classes[ev.labels[i]])}</b>, predicted <b>{html.escape(a.target_name)}</b>"
-            f" ({ev.probabilities[i, ev.predictions[i]]:.2f})</div>"
-        )
-    n_wrong = int((ev.labels != ev.predictions).sum())
-    parts.append(
-        f"<h2>Misclassified test images ({n_wrong:,} of {len(ev.labels):,}), with Grad-CAM</h2>"
-        + (f'<div class="grid">{"".join(cards)}</div>' if cards else "<p>None.</p>")
-    )
-
-    convs = inspect.conv_layers(run.model)
-    if convs:
-        parts.append(
-            f"<h2>First-layer filters ({html.escape(convs[0])})</h2>"
-            + _png(draw.filter_grid, inspect.filters(run.model, convs[0]))
-        )
-    maps_html = []
-    for i in range(min(feature_images, len(x_test))):
-        maps = inspect.feature_maps(run, x_test[i])
-        label = ds.classes[ds.test.y[i]]
-        maps_html.append(
-            f"<h3>test image {i} (label {html.escape(label)})</h3>"
-            + "".join(_png(draw.feature_maps, name, m[0]) for name, m in maps.items())
-        )
-    parts.append("<h2>Feature maps through every layer</h2>" + "".join(maps_html))
+    parts.append(_mistakes_section(run, ev, x_test, misclassified))
+    parts.append(_inside_section(run, ds, x_test, feature_images))
     parts.append("<h2>The first convolution's arithmetic</h2>" + _arithmetic_section(run))
 
     page = (

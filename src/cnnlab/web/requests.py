@@ -1,0 +1,76 @@
+"""What a request carries, read with the library's rules: the served runs, a JSON object, an image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from fastapi import Request
+
+from cnnlab.data import images
+from cnnlab.errors import InputError
+from cnnlab.web.store import RunStore
+
+IMAGE_BODY = "a multipart upload (field 'file') or JSON with 'image' or 'pixels'"
+
+
+class TooLarge(InputError):
+    pass
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = 5 * 1024 * 1024
+    max_pixels: int = 4096 * 4096
+
+
+def store(request: Request) -> RunStore:
+    """The app's runs (a FastAPI dependency)."""
+    return request.app.state.store
+
+
+def limits(request: Request) -> Limits:
+    return request.app.state.limits
+
+
+async def json_object(request: Request, expected: str) -> dict:
+    """The request's JSON body, which must be an object; anything else is a 400 saying what was expected."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InputError(f"The body is not valid JSON. Expected {expected}.") from None
+    if not isinstance(body, dict):
+        raise InputError(f"The body is a JSON {type(body).__name__}, not an object. Expected {expected}.")
+    return body
+
+
+async def read_image(request: Request) -> np.ndarray:
+    """The image of a request: multipart field ``file``, JSON ``{"image": base64}`` or ``{"pixels": [...]}``,
+    optionally ``"preprocess": "mnist"`` for a drawing (see images.prepare_drawing)."""
+    lim = limits(request)
+    length = int(request.headers.get("content-length") or 0)
+    if length > lim.max_upload_bytes:
+        raise TooLarge(f"The request is {length:,} bytes; uploads are limited to {lim.max_upload_bytes:,}.")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "read"):
+            raise InputError("The form has no file. Expected a multipart field named 'file'.")
+        data = await upload.read(lim.max_upload_bytes + 1)
+        if len(data) > lim.max_upload_bytes:
+            raise TooLarge(f"The file is larger than the {lim.max_upload_bytes:,}-byte limit.")
+        img = images.decode_bytes(data, upload.filename or "upload", lim.max_pixels)
+        return images.prepare_drawing(img, form.get("preprocess"))
+    body = await json_object(request, IMAGE_BODY)
+    if "image" in body:
+        img = images.decode_base64(body["image"], "image", lim.max_pixels)
+    elif "pixels" in body:
+        img = images.from_pixels(body["pixels"], "pixels", lim.max_pixels)
+    else:
+        raise InputError("The JSON has neither 'image' (base64) nor 'pixels'.")
+    return images.prepare_drawing(img, body.get("preprocess"))
+
+
+async def read_input(request: Request, run) -> tuple[np.ndarray, list[str]]:
+    """The request's image fitted to the run as a file would be on the command line (size, mode, inversion)."""
+    return run.fit_image(await read_image(request), "auto", "the upload")

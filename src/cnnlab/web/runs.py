@@ -1,0 +1,163 @@
+"""``/api/runs``: the served runs, and prediction, feature maps and explanations for an image."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from cnnlab import inspect
+from cnnlab.errors import InputError
+from cnnlab.web.requests import read_input, store
+from cnnlab.web.store import RunStore, UnknownRun
+
+router = APIRouter(prefix="/api/runs")
+
+
+def encode_maps(a: np.ndarray) -> dict:
+    """One layer's output for the browser: uint8 per channel (min-max scaled), base64, with the ranges."""
+    if a.ndim == 1:
+        return {"shape": list(a.shape), "values": [round(float(v), 5) for v in a]}
+    lo = a.min(axis=(0, 1))
+    hi = a.max(axis=(0, 1))
+    scaled = np.where(hi > lo, (a - lo) / np.where(hi > lo, hi - lo, 1), 0)
+    u8 = np.round(scaled * 255).astype(np.uint8).transpose(2, 0, 1)  # (C, H, W): one image per channel
+    return {
+        "shape": list(a.shape),
+        "min": lo.round(5).tolist(),
+        "max": hi.round(5).tolist(),
+        "data": base64.b64encode(u8.tobytes()).decode("ascii"),
+    }
+
+
+def _one_at_a_time(runs: RunStore, run_id: str, fn, *args):
+    """Feature maps and explanations of one model take turns: requests queue instead of oversubscribing the cores."""
+    with runs.lock(run_id):
+        return fn(*args)
+
+
+@router.get("")
+def runs_list(runs: RunStore = Depends(store)):
+    return {"runs": [{"id": run_id, "name": Path(folder).name} for run_id, folder in runs.ids().items()]}
+
+
+@router.get("/{run_id:path}/sample/{index}")
+def sample(run_id: str, index: int, split: str = "test", runs: RunStore = Depends(store)):
+    from cnnlab.data import sample as data_sample
+
+    run = runs.get(run_id)
+    h, w, c = run.input_shape
+    img, label, desc = data_sample(
+        f"{run.train_config.get('data')}:{split}:{index}", (h, w), "gray" if c == 1 else "rgb"
+    )
+    return {"pixels": img[:, :, 0].tolist() if c == 1 else img.tolist(), "label": label, "description": desc}
+
+
+@router.get("/{run_id:path}/filters/{layer}")
+def filter_of(run_id: str, layer: str, channel: int = 0, runs: RunStore = Depends(store)):
+    run = runs.get(run_id)
+    conv = inspect.conv_before(run.model, layer)  # the convolution that made this layer's map
+    f = inspect.filters(run.model, conv)
+    if not 0 <= channel < f.kernels.shape[3]:
+        raise InputError(f"Channel {channel} of '{conv}' does not exist (0..{f.kernels.shape[3] - 1}).")
+    k = f.kernels[:, :, :, channel]
+    return {
+        "layer": conv,
+        "channel": channel,
+        "shape": list(k.shape),
+        "kernel": k.round(5).tolist(),
+        "min": float(k.min()),
+        "max": float(k.max()),
+    }
+
+
+@router.get("/{run_id:path}/curves.png")
+def curves(run_id: str, runs: RunStore = Depends(store)):
+    run = runs.get(run_id)
+    path = run.path / "curves.png"
+    if path.is_file():  # cnnlab train draws it after every epoch
+        return FileResponse(path, media_type="image/png")
+    if not run.metrics:
+        raise UnknownRun(f"Run {run_id!r} has no finished epoch yet, so no curves.")
+    from cnnlab.viz.train import curves as draw_curves  # a run trained from Python: drawn from its metrics
+
+    buf = io.BytesIO()
+    draw_curves(run.metrics, buf)
+    return Response(buf.getvalue(), media_type="image/png")
+
+
+@router.post("/{run_id:path}/predict")
+async def predict(run_id: str, request: Request, runs: RunStore = Depends(store)):
+    run = runs.get(run_id)
+    img, notes = await read_input(request, run)
+    probs = run.predict(img[None])[0]  # ~0.3 ms on one thread: cheaper inline than a threadpool
+    order = np.argsort(-probs)
+    top = [{"class": run.classes[i], "probability": round(float(probs[i]), 6)} for i in order[:3]]
+    # JSONResponse: the payload is plain lists and strings, so FastAPI's encoder walk is not needed
+    return JSONResponse(
+        {"classes": list(run.classes), "probabilities": probs.round(6).tolist(), "top": top, "notes": notes}
+    )
+
+
+@router.post("/{run_id:path}/feature-maps")
+async def feature_maps(run_id: str, request: Request, layers: str | None = None, runs: RunStore = Depends(store)):
+    run = runs.get(run_id)
+    img, _ = await read_input(request, run)
+    chosen = [s for s in layers.split(",") if s] if layers else None
+    x, _ = run.prepare(img[None])  # (1, C, H, W), what the model sees
+    maps = await run_in_threadpool(_one_at_a_time, runs, run_id, inspect.feature_maps, run.model, x, chosen)
+    kinds = {n: getattr(m, "kind", type(m).__name__) for n, m in inspect.named_layers(run.model)}
+    h, w, c = run.input_shape
+    shown = np.clip(np.round(x[0].permute(1, 2, 0).numpy() * 255), 0, 255).astype(np.uint8)  # (H, W, C)
+    return JSONResponse(
+        {
+            "input": {"shape": [h, w, c], "data": base64.b64encode(shown.transpose(2, 0, 1).tobytes()).decode()},
+            "layers": [{"name": n, "kind": kinds.get(n, ""), **encode_maps(m[0])} for n, m in maps.items()],
+        }
+    )
+
+
+@router.post("/{run_id:path}/explain")
+async def explain(
+    run_id: str, request: Request, method: str = "gradcam", target: int | None = None, runs: RunStore = Depends(store)
+):
+    run = runs.get(run_id)
+    img, _ = await read_input(request, run)
+    a = await run_in_threadpool(_one_at_a_time, runs, run_id, inspect.explain, run, img, method, target)
+    return JSONResponse(
+        {
+            "method": a.method,
+            "target": a.target,
+            "class": a.target_name,
+            "layer": a.layer,
+            "reason": a.reason,
+            "probability": float(a.probabilities[a.target]),
+            "heatmap": a.heatmap.round(4).tolist(),
+        }
+    )
+
+
+@router.get("/{run_id:path}")
+def run_info(run_id: str, runs: RunStore = Depends(store)):
+    from cnnlab.nn.model import Sequential
+    from cnnlab.nn.summary import summarize
+
+    run = runs.get(run_id)
+    summary = None
+    if isinstance(run.model, Sequential):
+        s = summarize(run.model)
+        summary = {**s.to_dict(), "closing_lines": s.closing_lines()}
+    return {
+        "id": run_id,
+        "classes": list(run.classes),
+        "input_shape": list(run.input_shape),
+        "config": run.train_config,
+        "metrics": run.metrics,
+        "summary": summary,
+        "preprocessing": run.preprocessing,
+    }
