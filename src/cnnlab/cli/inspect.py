@@ -39,11 +39,14 @@ def inspect(
 
     Example: cnnlab inspect runs/mnist --image mnist:test:3 --layers conv1,pool1 --method saliency -o out/
     """
-    from cnnlab.viz.inspection import load_image, write_inspection, write_random_filters
+    from cnnlab.inspect import inspect_image, load_image
+    from cnnlab.viz.inspect_folder import write_inspection, write_random_filters
 
     if random_filters is not None:
+        from cnnlab.inspect import random_filters as compute_random_filters
+
         img, desc, notes = load_image(image)
-        index = write_random_filters(img, random_filters, out, seed, desc)
+        index = write_random_filters(compute_random_filters(img, random_filters, seed), img, out, desc)
     else:
         if run_dir is None:
             raise InputError("Give a run directory (cnnlab inspect RUN --image ...), or use --random-filters N.")
@@ -52,7 +55,8 @@ def inspect(
         run = Run.load(run_dir)
         img, desc, notes = load_image(image, run)
         chosen = [s.strip() for s in layers.split(",") if s.strip()] if layers else None
-        index = write_inspection(run, img, out, chosen, channels, method, _maximize_specs(maximize), desc)
+        ins = inspect_image(run, img, chosen, method, _maximize_specs(maximize))  # every name checked first
+        index = write_inspection(ins, out, channels, desc)
     for note in notes:
         console.print(f"note: {note}")
     for entry in index:

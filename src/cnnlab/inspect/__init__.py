@@ -4,12 +4,14 @@ from cnnlab.inspect.attribution import METHODS, Attribution, explain
 from cnnlab.inspect.capture import capturing, conv_before, conv_layers, evaluating, feature_maps, named_layers
 from cnnlab.inspect.experiments import RandomFilters, random_filters
 from cnnlab.inspect.filters import Filters, filters
+from cnnlab.inspect.image import Inspection, inspect_image, load_image
 from cnnlab.inspect.maximize import Maximized, maximize
 
 __all__ = [
     "METHODS",
     "Attribution",
     "Filters",
+    "Inspection",
     "Maximized",
     "RandomFilters",
     "capturing",
@@ -19,6 +21,8 @@ __all__ = [
     "explain",
     "feature_maps",
     "filters",
+    "inspect_image",
+    "load_image",
     "maximize",
     "named_layers",
     "random_filters",

@@ -98,7 +98,7 @@ def _arithmetic_section(run) -> str:
 def _mistakes_section(run, ev, x_test, limit: int) -> str:
     """The first misclassified test images, each with its Grad-CAM and what it was taken for."""
     from cnnlab import inspect
-    from cnnlab.viz import inspect as draw
+    from cnnlab.viz import layers as draw
 
     cards = []
     for i in np.flatnonzero(ev.labels != ev.predictions)[:limit]:
@@ -117,7 +117,7 @@ def _mistakes_section(run, ev, x_test, limit: int) -> str:
 def _inside_section(run, ds, x_test, images: int) -> str:
     """The first convolution's filters, then the feature maps of every layer for the first test images."""
     from cnnlab import inspect
-    from cnnlab.viz import inspect as draw
+    from cnnlab.viz import layers as draw
 
     out = ""
     convs = inspect.conv_layers(run.model)
