@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from cnnlab.nn import zoo
-from cnnlab.train.inference import frozen, frozen_cached, logits_of
+from cnnlab.train.inference import frozen, frozen_cached, outputs_of
 
 CPU = torch.device("cpu")
 
@@ -17,8 +17,8 @@ def test_frozen_fp32_equals_eager():
     torch.manual_seed(0)
     m = zoo.build("seed-fashion").eval()
     x = _images()
-    eager = logits_of(m, x, CPU, "fp32")
-    fast = logits_of(m, x, CPU, "fp32", optimize=True)
+    eager = outputs_of(m, x, CPU, "fp32")
+    fast = outputs_of(m, x, CPU, "fp32", optimize=True)
     torch.testing.assert_close(fast, eager, rtol=1e-4, atol=1e-4)
 
 
@@ -26,8 +26,8 @@ def test_frozen_bf16_agrees_on_the_predicted_class():
     torch.manual_seed(0)
     m = zoo.build("seed-mnist5x5").eval()
     x = _images()
-    eager = logits_of(m, x, CPU, "fp32").argmax(1)
-    fast = logits_of(m, x, CPU, "bf16", optimize=True).argmax(1)
+    eager = outputs_of(m, x, CPU, "fp32").argmax(1)
+    fast = outputs_of(m, x, CPU, "bf16", optimize=True).argmax(1)
     assert (eager == fast).float().mean() > 0.97
 
 
@@ -35,10 +35,10 @@ def test_cache_is_rebuilt_when_weights_change():
     torch.manual_seed(0)
     m = zoo.build("seed-fashion").eval()
     x = _images(2000)
-    before = logits_of(m, x, CPU, "fp32", optimize=True)
+    before = outputs_of(m, x, CPU, "fp32", optimize=True)
     with torch.no_grad():
         m.layer("logits").bias.add_(5.0)  # an in-place update, as an optimizer step makes
-    after = logits_of(m, x, CPU, "fp32", optimize=True)
+    after = outputs_of(m, x, CPU, "fp32", optimize=True)
     torch.testing.assert_close(after, before + 5.0, rtol=1e-4, atol=1e-3)
     assert len(m.__dict__["_cnnlab_frozen"]["graphs"]) == 1
 
@@ -49,14 +49,14 @@ def test_cache_is_rebuilt_when_a_buffer_changes():
     m = zoo.build("cnnlab-fast").eval()
     bn = next(mod for mod in m.modules() if hasattr(mod, "running_mean"))
     x = _images(200)
-    logits_of(m, x, CPU, "fp32", optimize=True)
+    outputs_of(m, x, CPU, "fp32", optimize=True)
     with torch.no_grad():
         bn.running_mean.add_(0.5)
-    eager = logits_of(m, x, CPU, "fp32")  # the plain forward pass sees the new statistics
-    fast = logits_of(m, x, CPU, "fp32", optimize=True)
+    eager = outputs_of(m, x, CPU, "fp32")  # the plain forward pass sees the new statistics
+    fast = outputs_of(m, x, CPU, "fp32", optimize=True)
     torch.testing.assert_close(fast, eager, rtol=1e-4, atol=1e-4)
     bn.running_var = torch.full_like(bn.running_var, 4.0)  # replaced, not changed in place
-    torch.testing.assert_close(logits_of(m, x, CPU, "fp32", optimize=True), logits_of(m, x, CPU, "fp32"))
+    torch.testing.assert_close(outputs_of(m, x, CPU, "fp32", optimize=True), outputs_of(m, x, CPU, "fp32"))
 
 
 def test_threads_share_one_graph_and_agree():
@@ -65,10 +65,10 @@ def test_threads_share_one_graph_and_agree():
     torch.manual_seed(0)
     m = zoo.build("seed-mnist5x5").eval()
     xs = [_images(8, seed=i) for i in range(24)]
-    expected = [logits_of(m, x, CPU, "fp32") for x in xs]
+    expected = [outputs_of(m, x, CPU, "fp32") for x in xs]
     m.__dict__.pop("_cnnlab_frozen", None)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda x: logits_of(m, x, CPU, "fp32", optimize=True), xs))
+        got = list(pool.map(lambda x: outputs_of(m, x, CPU, "fp32", optimize=True), xs))
     for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
     assert len(m.__dict__["_cnnlab_frozen"]["graphs"]) == 1
@@ -87,7 +87,7 @@ def test_untraceable_model_falls_back_to_eager():
     m = Untraceable()
     assert frozen(m, torch.rand(4, 1, 28, 28), "fp32") is None
     x = _images(2000)
-    out = logits_of(m, x, CPU, "fp32", optimize=True)  # still answers, eagerly
+    out = outputs_of(m, x, CPU, "fp32", optimize=True)  # still answers, eagerly
     expected = torch.from_numpy(x.reshape(2000, -1)[:, :10].astype(np.float32) / 255 * 2)
     torch.testing.assert_close(out, expected)
     assert frozen_cached(m, torch.rand(4, 1, 28, 28), "fp32") is None

@@ -21,7 +21,7 @@ from torch import nn
 
 from cnnlab.arith.padding import axes_for, normalize_padding, pair
 from cnnlab.errors import InputError, ShapeError
-from cnnlab.nn import functional as tf
+from cnnlab.nn import functional
 
 ACTIVATIONS = {
     None: None,
@@ -185,7 +185,7 @@ class Conv2D(Layer):
         self.bias = nn.Parameter(torch.zeros(self.filters)) if self.use_bias else None
 
     def forward(self, x):
-        y = tf.conv2d_nchw(x, self.weight, self.bias, self.strides, self.padding, self.dilation_rate)
+        y = functional.conv2d_nchw(x, self.weight, self.bias, self.strides, self.padding, self.dilation_rate)
         return activate(y, self.activation)
 
     def config(self):
@@ -236,7 +236,7 @@ class _Pool(Layer):
         return (ah.out, aw.out, shape[2])
 
     def forward(self, x):
-        fn = tf.max_pool2d_nchw if self.mode == "max" else tf.avg_pool2d_nchw
+        fn = functional.max_pool2d_nchw if self.mode == "max" else functional.avg_pool2d_nchw
         return fn(x, self.pool_size, self.strides, self.padding)
 
     def config(self):

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnlab.train.inference import BATCH, logits_of, resolve_precision
+from cnnlab.train.inference import BATCH, outputs_of, resolve_precision
 
 
 def loss_and_accuracy(output: torch.Tensor, y: torch.Tensor, ends_in_softmax: bool = False) -> tuple[float, float]:
@@ -67,7 +67,7 @@ def evaluate(
     scale: float = 1 / 255,
     optimize: bool = True,
 ) -> Evaluation:
-    out = logits_of(model, x_u8, device, precision, BATCH if optimize else 1000, scale, optimize)
+    out = outputs_of(model, x_u8, device, precision, BATCH if optimize else 1000, scale, optimize)
     ends_in_softmax = getattr(model, "outputs_probabilities", False)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     loss, acc = loss_and_accuracy(out, yt, ends_in_softmax)

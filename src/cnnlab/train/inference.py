@@ -72,7 +72,7 @@ def frozen_cached(model, example: torch.Tensor, precision: str):
         return cache["graphs"][key]
 
 
-def logits_of(
+def outputs_of(
     model,
     x,
     device=torch.device("cpu"),
@@ -81,7 +81,8 @@ def logits_of(
     scale: float = 1 / 255,
     optimize: bool = False,
 ) -> torch.Tensor:
-    """The model's float32 output for ``x``, computed in no-grad batches.
+    """The model's float32 output for ``x``, computed in no-grad batches: logits, or probabilities for a model
+    that ends in softmax (``outputs_probabilities``), whatever its last layer gives.
 
     ``x`` is uint8 NHWC images (a NumPy array, scaled by ``scale`` one batch at a time) or the model's
     float input, an (N, C, H, W) tensor. ``optimize`` runs the frozen graph of :func:`frozen_cached`:
@@ -114,7 +115,7 @@ def probabilities_of(model, x, precision: str = "auto", batch_size: int = BATCH,
     """Class probabilities (N, classes) through the fast path: softmax of the output, or the output itself
     for a model that ends in softmax."""
     precision = resolve_precision(precision)
-    out = logits_of(model, x, torch.device("cpu"), precision, batch_size, scale, optimize=True)
+    out = outputs_of(model, x, torch.device("cpu"), precision, batch_size, scale, optimize=True)
     if getattr(model, "outputs_probabilities", False):
         return out.numpy()
     return torch.softmax(out, dim=1).numpy()

@@ -35,7 +35,7 @@ from cnnlab.train import run as rundir
 from cnnlab.train.config import TrainConfig, differences
 from cnnlab.train.engine import autocast, from_numpy, pick_device, pick_precision, set_threads, to_input
 from cnnlab.train.evaluate import loss_and_accuracy
-from cnnlab.train.inference import logits_of
+from cnnlab.train.inference import outputs_of
 from cnnlab.train.progress import LineReporter, SilentReporter
 
 
@@ -277,7 +277,7 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
 def evaluate_held(s: Setup) -> dict:
     """Loss and accuracy on the held-out split (validation, else test), keyed val_* or test_*."""
     name, x, y = s.held
-    out = logits_of(s.net, x, s.device, s.precision)
+    out = outputs_of(s.net, x, s.device, s.precision)
     loss, acc = loss_and_accuracy(out, torch.from_numpy(np.asarray(y)), s.ends_in_softmax)
     return {f"{name}_loss": loss, f"{name}_accuracy": acc}
 
