@@ -211,3 +211,22 @@ def test_forced_inversion_says_it_was_asked_for(digits_run, tmp_path):
     assert r.exit_code == 0 and "inverted" not in r.stdout
     r = runner.invoke(app, ["predict", str(digits_run), str(p), "--invert", "yes"])
     assert r.exit_code == 0 and "note: inverted (as asked)" in r.stdout and "dark-on-light" not in r.stdout
+
+
+def test_one_rule_for_classes_in_training_and_models_summary(tmp_path):
+    """A zoo model is built for the class count asked; a spec is the user's model, taken as written."""
+    spec = tmp_path / "ten.json"
+    spec.write_text(json.dumps({"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10}]}))
+    r = runner.invoke(app, ["models", "summary", "seed-mnist5x5", "--classes", "3", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["layers"][-1]["output_shape"] == "(None, 3)"
+    r = runner.invoke(app, ["models", "summary", str(spec), "--input", "8,8,1", "--classes", "3"])
+    assert (
+        r.exit_code == 2 and "ends in (10,) outputs but there are 3 classes. Make the last layer Dense(3)" in r.stderr
+    )
+    folder = tmp_path / "three"
+    for k in range(3):
+        (folder / f"c{k}").mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), 60 * k + i, np.uint8)).save(folder / f"c{k}" / f"{i}.png")
+    r = runner.invoke(app, ["train", "--data", str(folder), "--model", str(spec), "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2 and "Make the last layer Dense(3)" in r.stderr

@@ -12,7 +12,7 @@ from rich.table import Table
 from cnnlab.cli import app
 from cnnlab.cli.options import parse_ints, print_table
 from cnnlab.errors import InputError
-from cnnlab.nn import from_spec, read_spec, summarize, zoo
+from cnnlab.nn import from_spec, read_spec, resolve, summarize, zoo
 
 console = Console(highlight=False)
 models_app = typer.Typer(
@@ -25,11 +25,7 @@ def _model(name_or_spec: str, input_shape: str | None, classes: int | None):
     shape = parse_ints(input_shape, "--input") if input_shape else None
     if shape is not None and len(shape) != 3:
         raise InputError(f"--input {input_shape!r} is not H,W,C. Expected e.g. --input 28,28,1.")
-    if name_or_spec in zoo.ZOO:
-        return zoo.build(name_or_spec, shape, classes)
-    if Path(name_or_spec).suffix.lower() in (".json", ".toml"):
-        return from_spec(read_spec(name_or_spec), shape, classes)
-    raise InputError(f"Unknown model {name_or_spec!r}. Expected one of: {', '.join(zoo.ZOO)}, or a .json/.toml spec.")
+    return resolve(name_or_spec, shape, classes)
 
 
 @models_app.command("list")

@@ -17,6 +17,7 @@ from cnnlab.nn.layers import (
     Softmax,
 )
 from cnnlab.nn.model import Sequential
+from cnnlab.nn.resolve import resolve
 from cnnlab.nn.spec import from_spec, read_spec
 from cnnlab.nn.summary import summarize
 
@@ -38,6 +39,7 @@ __all__ = [
     "from_spec",
     "functional",
     "read_spec",
+    "resolve",
     "summarize",
     "zoo",
 ]

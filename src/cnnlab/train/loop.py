@@ -28,9 +28,8 @@ import cnnlab
 from cnnlab import data as datalib
 from cnnlab.data.images import border_mean
 from cnnlab.errors import InputError, RunError, TrainingError
-from cnnlab.nn import zoo
 from cnnlab.nn.model import Sequential
-from cnnlab.nn.spec import from_spec, read_spec
+from cnnlab.nn.resolve import resolve
 from cnnlab.train import run as rundir
 from cnnlab.train.config import TrainConfig, differences
 from cnnlab.train.engine import autocast, from_numpy, pick_device, pick_precision, set_threads, to_input
@@ -41,28 +40,6 @@ from cnnlab.train.progress import LineReporter, SilentReporter
 
 class TrainingInterrupted(TrainingError):
     exit_code = 130
-
-
-def build_model(name: str, input_shape, num_classes: int) -> Sequential:
-    """A zoo model by name, or a spec file, fitted to the dataset's input shape and class count."""
-    if name in zoo.ZOO:
-        return zoo.build(name, input_shape=input_shape, num_classes=num_classes)
-    if Path(name).suffix.lower() in (".json", ".toml"):
-        spec = read_spec(name)
-        declared = spec.get("input_shape")
-        if declared and tuple(declared) != tuple(input_shape):
-            raise InputError(
-                f"{name} declares input_shape {tuple(declared)} but the dataset's images are {tuple(input_shape)}. "
-                "Remove input_shape from the spec, or pass --size/--mode to convert the images."
-            )
-        model = from_spec(spec, input_shape=input_shape)
-        if model.output_shape != (num_classes,):
-            raise InputError(
-                f"{name} ends in {model.output_shape} outputs but the dataset has {num_classes} classes. "
-                f"Make the last layer Dense({num_classes})."
-            )
-        return model
-    raise InputError(f"Unknown model {name!r}. Expected one of: {', '.join(zoo.ZOO)}, or a .json/.toml spec file.")
 
 
 def _optimizer(cfg: TrainConfig, params):
@@ -153,7 +130,7 @@ def build(cfg: TrainConfig, out: Path, module: torch.nn.Module | None = None) ->
     precision = pick_precision(cfg.precision, device)
     ds = datalib.load(cfg.data, size=cfg.size, mode=cfg.mode)
     torch.manual_seed(cfg.seed)
-    net = module if module is not None else build_model(cfg.model, ds.image_shape, ds.num_classes)
+    net = module if module is not None else resolve(cfg.model, ds.image_shape, ds.num_classes)
     net = net.to(device).to(memory_format=torch.channels_last)
     n_val = int(round(len(ds.train) * cfg.validation_split))
     n_fit = len(ds.train) - n_val
