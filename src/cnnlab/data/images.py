@@ -82,12 +82,13 @@ def open_header(path: Path) -> tuple[str, tuple[int, int]]:
         return im.mode, (im.height, im.width)
 
 
-def decode(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
-    """Decode fully and convert to ``mode`` and ``size`` (H, W) -> uint8 (H, W, C); the file is opened once."""
+def decode(path: Path, mode: str | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode fully and convert to ``mode`` (default: the file's own, gray or rgb) and ``size`` (H, W) -> uint8
+    (H, W, C); the file is opened once."""
     with _open(path) as im:
         try:
             im.load()
-            return to_array(im, mode, size)
+            return to_array(im, mode or mode_of(im.mode), size)
         except (OSError, ValueError, SyntaxError) as e:
             raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
 

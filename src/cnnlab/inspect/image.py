@@ -23,7 +23,7 @@ def load_image(spec: str, run=None) -> tuple[np.ndarray, str, list[str]]:
     """An image from ``dataset:split:index`` or a file, fitted to ``run`` when given.
     Returns (uint8 (H, W, C), description, notes)."""
     from cnnlab.data import sample
-    from cnnlab.data.images import decode, mode_of, open_header
+    from cnnlab.data.images import decode
 
     if Path(spec).is_file() or ":" not in spec:
         path = Path(spec)
@@ -34,8 +34,7 @@ def load_image(spec: str, run=None) -> tuple[np.ndarray, str, list[str]]:
 
             img, notes = load_image_for(run, path)  # as cnnlab predict reads it: size, mode, inversion
             return img, path.name, notes
-        pil_mode, _ = open_header(path)
-        return decode(path, mode_of(pil_mode), None), path.name, []
+        return decode(path), path.name, []
     size = mode = None
     if run is not None:
         h, w, c = run.input_shape

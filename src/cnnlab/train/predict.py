@@ -37,8 +37,7 @@ def load_image_for(run: Run, path, invert: str = "auto") -> tuple[np.ndarray, li
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} does not exist. Expected an image file (PNG, JPEG, ...).")
-    pil_mode, _ = images.open_header(path)
-    return run.fit_image(images.decode(path, images.mode_of(pil_mode), None), invert, path.name)
+    return run.fit_image(images.decode(path), invert, path.name)  # opened once, in its own mode, then fitted
 
 
 def predict_files(run: Run, paths, invert: str = "auto", precision: str = "auto") -> list[Prediction]:
