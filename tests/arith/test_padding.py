@@ -80,3 +80,14 @@ def test_valid_kernel_larger_than_input():
 def test_values_below_one(field, args):
     with pytest.raises(InputError, match=rf"{field}=0 is not allowed\. Expected a whole number >= 1"):
         padding_for(*args)
+
+
+def test_huge_sizes_are_exact_integers():
+    """ceil(n / s) in floats is wrong past 2**53: out must be (n + s - 1) // s for any n."""
+    from cnnlab.arith import padding_for
+
+    for n in (10**26, 10**26 + 1, 2**53 + 1, 3 * 10**30 + 2):
+        for s in (1, 2, 3, 7):
+            a = padding_for(n, 3, s, 1, "same")
+            assert a.out == (n + s - 1) // s
+            assert a.before + a.after == max((a.out - 1) * s + 3 - n, 0)

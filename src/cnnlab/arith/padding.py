@@ -18,7 +18,6 @@ first; :class:`AxisPadding` says which case applies.
 from __future__ import annotations
 
 import functools
-import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -208,7 +207,7 @@ def padding_for(
             raise PaddingError(f"Padding {padding!r} has a negative count. Expected (before, after) >= 0.")
         mode = "explicit"
     if mode == "same":
-        out = math.ceil(size / stride)
+        out = -(-size // stride)  # ceil in exact integers: size / stride in floats is wrong past 2**53
         total = max((out - 1) * stride + ke - size, 0)
         before, after = total // 2, total - total // 2
     else:
