@@ -168,3 +168,9 @@ def test_python_dash_m_and_console_script_as_real_processes():
         text=True,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "ragged rows" in bad.stderr
+
+
+def test_absurd_padding_is_a_clear_error_not_a_memory_error():
+    r = run("conv", "--input", "1 2; 3 4", "--kernel", "1", "--padding", "0,30000,0,30000")
+    assert r.exit_code == 2
+    assert "This would take 900,120,004 padded input cells; the limit is 16,777,216" in r.stderr

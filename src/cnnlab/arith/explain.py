@@ -220,11 +220,38 @@ def _common_notes(axes, op: str) -> list[str]:
     return notes
 
 
-def explain_conv(x, kernel, strides=1, padding="valid", dilation=1) -> Explanation:
-    """Explain ``tf.nn.conv2d(x, kernel, strides, padding, dilations)``; ``x`` NHWC or HWC, kernel HWIO."""
+@dataclass(frozen=True)
+class Limits:
+    """How much work one explanation may take: cells of the padded input and of the output, and multiply-adds.
+    The defaults fit a batch of real images; the server passes smaller ones (one request must stay quick)."""
+
+    cells: int = 2**24
+    macs: int = 2**31
+
+    def check(self, xs: np.ndarray, axes, out_channels: int, reads_per_output: int) -> None:
+        (ah, aw), (n, c) = axes, (xs.shape[0], xs.shape[3])
+        padded = n * c * (ah.size + ah.before + ah.after) * (aw.size + aw.before + aw.after)
+        cells = n * out_channels * ah.out * aw.out
+        for what, value, limit in (
+            ("padded input cells", padded, self.cells),
+            ("output cells", cells, self.cells),
+            ("multiply-adds", cells * reads_per_output, self.macs),
+        ):
+            if value > limit:
+                raise InputError(
+                    f"This would take {value:,} {what}; the limit is {limit:,}. Expected a smaller input, padding, "
+                    f"dilation or window (padding {ah.before},{ah.after} x {aw.before},{aw.after}, "
+                    f"output {ah.out}x{aw.out})."
+                )
+
+
+def explain_conv(x, kernel, strides=1, padding="valid", dilation=1, limits: Limits = Limits()) -> Explanation:
+    """Explain ``tf.nn.conv2d(x, kernel, strides, padding, dilations)``; ``x`` NHWC or HWC, kernel HWIO.
+    Work beyond ``limits`` is refused before anything is allocated."""
     xs, _ = reference.as_images(x)
     k = reference.as_kernel(kernel, xs.shape[3])
     axes = axes_for(xs.shape[1], xs.shape[2], k.shape[:2], strides, dilation, padding)
+    limits.check(xs, axes, k.shape[3], k.shape[0] * k.shape[1] * k.shape[2])
     out = reference.conv2d(xs, k, strides, padding, dilation)
     notes = _common_notes(axes, "conv2d")
     if any(ax.total for ax in axes):
@@ -232,8 +259,10 @@ def explain_conv(x, kernel, strides=1, padding="valid", dilation=1) -> Explanati
     return Explanation("conv2d", xs, k, tuple(k.shape[:2]), axes, out, tuple(notes))
 
 
-def explain_pool(x, pool_size, strides=None, padding="valid", mode: str = "max") -> Explanation:
-    """Explain ``tf.nn.max_pool2d`` (mode 'max') or ``tf.nn.avg_pool2d`` (mode 'avg')."""
+def explain_pool(
+    x, pool_size, strides=None, padding="valid", mode: str = "max", limits: Limits = Limits()
+) -> Explanation:
+    """Explain ``tf.nn.max_pool2d`` (mode 'max') or ``tf.nn.avg_pool2d`` (mode 'avg'), within ``limits``."""
     mode = str(mode).lower()
     if mode not in ("max", "avg"):
         raise InputError(f"Unknown pooling mode {mode!r}. Expected 'max' or 'avg'.")
@@ -241,6 +270,7 @@ def explain_pool(x, pool_size, strides=None, padding="valid", mode: str = "max")
     size = pair(pool_size, "pool_size")
     strides = size if strides is None else strides
     axes = axes_for(xs.shape[1], xs.shape[2], size, strides, 1, padding)
+    limits.check(xs, axes, xs.shape[3], size[0] * size[1])  # a window reads one channel
     fn = reference.max_pool2d if mode == "max" else reference.avg_pool2d
     out = fn(xs, size, strides, padding)
     ex = Explanation(f"{mode}_pool2d", xs, None, size, axes, out)

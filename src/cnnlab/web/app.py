@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cnnlab.errors import CnnlabError, DataError, InputError, RunError
 from cnnlab.web import arithmetic, runs
-from cnnlab.web.requests import Limits, TooLarge
+from cnnlab.web.requests import BodyLimit, Limits, TooLarge
 from cnnlab.web.store import RunStore, UnknownRun
 
 STATIC = Path(__file__).parent / "static"
@@ -41,6 +41,7 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
     app.state.store = RunStore(root)
     app.state.limits = Limits(max_upload_bytes, max_pixels)
     app.add_exception_handler(CnnlabError, _error)
+    app.add_middleware(BodyLimit, limit=max_upload_bytes)
     app.add_api_route("/", lambda: FileResponse(STATIC / "index.html"), include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(runs.router)

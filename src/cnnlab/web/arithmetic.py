@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 
 from cnnlab import arith
 from cnnlab.errors import InputError
@@ -26,20 +27,31 @@ def _matrix(body: dict, key: str) -> np.ndarray:
         raise InputError(f"'{key}' must be {matrix}.") from None
 
 
-@router.post("/conv")
-async def conv(request: Request):
-    body = await json_object(request, BODY)
+# One request explains a playground-sized example, with every cell traced: far below the library's defaults
+LIMITS = arith.Limits(cells=250_000, macs=20_000_000)
+
+
+def _conv(body: dict) -> dict:
     x = arith.matrix.as_batch(_matrix(body, "input"), "input")
     kernel = _matrix(body, "kernel")
     strides, dilation = body.get("strides", 1), body.get("dilation", 1)
-    ex = arith.explain_conv(x, kernel, strides, body.get("padding", "valid"), dilation)
-    return arith.beside_pytorch(ex, lambda pad: arith.explain_conv(x, kernel, strides, pad, dilation))
+    ex = arith.explain_conv(x, kernel, strides, body.get("padding", "valid"), dilation, LIMITS)
+    return arith.beside_pytorch(ex, lambda pad: arith.explain_conv(x, kernel, strides, pad, dilation, LIMITS))
+
+
+def _pool(body: dict) -> dict:
+    x = arith.matrix.as_batch(_matrix(body, "input"), "input")
+    size, strides, mode = body.get("size", 2), body.get("strides"), body.get("mode", "max")
+    ex = arith.explain_pool(x, size, strides, body.get("padding", "valid"), mode, LIMITS)
+    return arith.beside_pytorch(ex, lambda pad: arith.explain_pool(x, size, strides, pad, mode, LIMITS))
+
+
+# The arithmetic runs in the threadpool, never on the event loop: other requests and Ctrl-C stay answered.
+@router.post("/conv")
+async def conv(request: Request):
+    return await run_in_threadpool(_conv, await json_object(request, BODY))
 
 
 @router.post("/pool")
 async def pool(request: Request):
-    body = await json_object(request, BODY)
-    x = arith.matrix.as_batch(_matrix(body, "input"), "input")
-    size, strides, mode = body.get("size", 2), body.get("strides"), body.get("mode", "max")
-    ex = arith.explain_pool(x, size, strides, body.get("padding", "valid"), mode)
-    return arith.beside_pytorch(ex, lambda pad: arith.explain_pool(x, size, strides, pad, mode))
+    return await run_in_threadpool(_pool, await json_object(request, BODY))

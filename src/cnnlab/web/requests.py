@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,10 +34,42 @@ def limits(request: Request) -> Limits:
     return request.app.state.limits
 
 
+class BodyLimit:
+    """ASGI middleware: every request body is counted while it streams in, chunked or not, and the request is
+    refused with a 413 as soon as it passes ``limit`` bytes (a declared Content-Length beyond it, at once).
+    Nothing past the limit is read, buffered or spooled to disk."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        try:
+            declared = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            declared = 0
+        received = 0
+
+        async def counted():
+            nonlocal received
+            if declared > self.limit:
+                raise TooLarge(f"The request is {declared:,} bytes; uploads are limited to {self.limit:,}.")
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise TooLarge(f"The request passed {self.limit:,} bytes; uploads are limited to {self.limit:,}.")
+            return message
+
+        await self.app(scope, counted, send)
+
+
 async def json_object(request: Request, expected: str) -> dict:
     """The request's JSON body, which must be an object; anything else is a 400 saying what was expected."""
+    raw = await request.body()  # a body over the limit stops here, with TooLarge
     try:
-        body = await request.json()
+        body = json.loads(raw)
     except ValueError:
         raise InputError(f"The body is not valid JSON. Expected {expected}.") from None
     if not isinstance(body, dict):
@@ -47,10 +80,7 @@ async def json_object(request: Request, expected: str) -> dict:
 async def read_image(request: Request) -> np.ndarray:
     """The image of a request: multipart field ``file``, JSON ``{"image": base64}`` or ``{"pixels": [...]}``,
     optionally ``"preprocess": "mnist"`` for a drawing (see images.prepare_drawing)."""
-    lim = limits(request)
-    length = int(request.headers.get("content-length") or 0)
-    if length > lim.max_upload_bytes:
-        raise TooLarge(f"The request is {length:,} bytes; uploads are limited to {lim.max_upload_bytes:,}.")
+    lim = limits(request)  # the body's size is enforced as it streams in (BodyLimit)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")

@@ -1,0 +1,71 @@
+"""Hostile requests against the real server on 127.0.0.1 (bounded in count, size and time): each is refused
+with a clear 4xx, and the server still answers a normal request within a second afterwards."""
+
+import io
+import threading
+import time
+
+import httpx
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+LIMIT = 200_000  # the test server's upload limit (tests/web/conftest.py)
+
+
+def chunks(total: int, size: int = 64 * 1024):
+    """A body sent with Transfer-Encoding: chunked, so no Content-Length announces its size."""
+    sent = 0
+    while sent < total:
+        n = min(size, total - sent)
+        sent += n
+        yield b" " * n
+
+
+def png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (28, 28)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def still_answers(base_url: str) -> None:
+    t0 = time.perf_counter()
+    r = httpx.post(f"{base_url}/api/runs/mnist/predict", files={"file": ("d.png", png())}, timeout=5)
+    assert r.status_code == 200 and time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize("path", ["/api/arith/conv", "/api/arith/pool", "/api/runs/mnist/predict"])
+def test_chunked_bodies_past_the_limit_are_413_while_streaming(base_url, path):
+    body = (b'{"input": "' + b"1 " * 10, *chunks(3 * 1024 * 1024))  # 3 MB of JSON-looking text, no length
+    r = httpx.post(base_url + path, content=iter(body), headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 413 and f"uploads are limited to {LIMIT:,}" in r.json()["error"]
+    still_answers(base_url)
+
+
+def test_a_chunked_multipart_upload_past_the_limit_is_413(base_url):
+    boundary = "cnnlabtest"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    body = iter((head, *chunks(2 * 1024 * 1024), f"\r\n--{boundary}--\r\n".encode()))
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    r = httpx.post(f"{base_url}/api/runs/mnist/predict", content=body, headers=headers, timeout=30)
+    assert r.status_code == 413
+    still_answers(base_url)
+
+
+def test_arithmetic_that_would_take_minutes_is_refused_and_never_blocks_others(base_url):
+    """A 2x2 input with 30,000 cells of padding a side: refused naming the limit, before any allocation."""
+    hostile = {"input": "1 2; 3 4", "kernel": "1", "padding": [[0, 30000], [0, 30000]]}
+    r = httpx.post(f"{base_url}/api/arith/conv", json=hostile, timeout=10)
+    assert r.status_code == 400 and "padded input cells; the limit is 250,000" in r.json()["error"]
+    r = httpx.post(f"{base_url}/api/arith/pool", json={"input": "1 2; 3 4", "size": [2000, 2000], "padding": "same"})
+    assert r.status_code == 400 and "the limit is" in r.json()["error"]
+    # a large but allowed explanation runs in the threadpool: a predict sent meanwhile is still answered at once
+    big = {"input": [[float(i % 7) for i in range(300)] for _ in range(300)], "kernel": "1 1 1; 1 1 1; 1 1 1"}
+    worker = threading.Thread(target=lambda: httpx.post(f"{base_url}/api/arith/conv", json=big, timeout=60))
+    worker.start()
+    time.sleep(0.05)
+    still_answers(base_url)
+    worker.join()
