@@ -18,6 +18,12 @@ from cnnlab.web.requests import BodyLimit, Limits, TooLarge
 from cnnlab.web.store import RunStore, UnknownRun
 
 STATIC = Path(__file__).parent / "static"
+# The page runs its own module script and nothing else: no inline script, no other origin. Inline style
+# attributes stay allowed (bar widths, kernel cell colours).
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 # Most specific first: what each kind of error says over HTTP
 HTTP_STATUS = (
@@ -42,7 +48,8 @@ def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 
     app.state.limits = Limits(max_upload_bytes, max_pixels)
     app.add_exception_handler(CnnlabError, _error)
     app.add_middleware(BodyLimit, limit=max_upload_bytes)
-    app.add_api_route("/", lambda: FileResponse(STATIC / "index.html"), include_in_schema=False)
+    page = lambda: FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP})  # noqa: E731
+    app.add_api_route("/", page, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(runs.router)
     app.include_router(arithmetic.router)

@@ -1,5 +1,11 @@
 // cnnlab's page: draws what the API returns; every number comes from the cnnlab library on the server.
 const $ = (sel) => document.querySelector(sel);
+// Text that came from the server (class and layer names, run ids, formulas, notes) is escaped wherever it is
+// put into HTML: a class folder named like markup must show as text, never run.
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const esc = (v) => String(v).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
+// A run id may hold slashes (runs in subfolders): each segment is URL-encoded on its own.
+const runPath = (id) => "/api/runs/" + id.split("/").map(encodeURIComponent).join("/");
 const state = { run: null, info: null, image: null, busy: false, pending: false, overlay: "none" };
 
 function showError(message) {
@@ -46,21 +52,21 @@ const num = (v) => Number(Number(v).toPrecision(4));
 async function loadRuns() {
   const { runs } = await api("/api/runs");
   const select = $("#run");
-  select.innerHTML = runs.map((r) => `<option value="${r.id}">${r.id === "." ? r.name : r.id}</option>`).join("");
+  select.innerHTML = runs.map((r) => `<option value="${esc(r.id)}">${esc(r.id === "." ? r.name : r.id)}</option>`).join("");
   if (runs.length) await selectRun(runs[0].id);
   else showError("No runs here. Train one with: cnnlab train --out runs/NAME");
 }
 
 async function selectRun(id) {
   state.run = id;
-  state.info = await api(`/api/runs/${id}`);
+  state.info = await api(runPath(id));
   const { input_shape: shape, config, metrics } = state.info;
   const last = metrics.at(-1) || {};
   const held = "val_accuracy" in last ? "val" : "test";
   $("#run-info").textContent = `${config.model || "model"} on ${config.data || "data"}, input ${shape.join("x")}` +
     (last[`${held}_accuracy`] !== undefined ? `, ${held} accuracy ${last[`${held}_accuracy`].toFixed(4)}` : "");
   renderSummary(state.info);
-  $("#curves").src = `/api/runs/${id}/curves.png`;
+  $("#curves").src = `${runPath(id)}/curves.png`;
   if (state.image) await refresh(true);
 }
 
@@ -68,12 +74,12 @@ function renderSummary(info) {
   const s = info.summary;
   $("#summary").innerHTML = !s ? "<p>Custom model (no summary).</p>" :
     `<table><tr><th>Layer (type)</th><th>Output Shape</th><th>Param #</th><th>formula</th><th>mult-adds</th></tr>` +
-    s.layers.map((r) => `<tr><td>${r.name} (${r.kind})</td><td>${r.output_shape}</td><td>${r.params.toLocaleString("en")}</td>` +
-      `<td>${r.formula}</td><td>${r.macs.toLocaleString("en")}</td></tr>`).join("") + "</table>" +
-    `<p>${s.closing_lines.join("<br>")}</p>`;
+    s.layers.map((r) => `<tr><td>${esc(r.name)} (${esc(r.kind)})</td><td>${esc(r.output_shape)}</td><td>${r.params.toLocaleString("en")}</td>` +
+      `<td>${esc(r.formula)}</td><td>${r.macs.toLocaleString("en")}</td></tr>`).join("") + "</table>" +
+    `<p>${s.closing_lines.map(esc).join("<br>")}</p>`;
   const m = info.metrics;
-  $("#metrics").innerHTML = !m.length ? "" : `<table><tr>${Object.keys(m[0]).map((k) => `<th>${k}</th>`).join("")}</tr>` +
-    m.map((row) => `<tr>${Object.values(row).map((v) => `<td>${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : v}</td>`).join("")}</tr>`).join("") + "</table>";
+  $("#metrics").innerHTML = !m.length ? "" : `<table><tr>${Object.keys(m[0]).map((k) => `<th>${esc(k)}</th>`).join("")}</tr>` +
+    m.map((row) => `<tr>${Object.values(row).map((v) => `<td>${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : esc(v)}</td>`).join("")}</tr>`).join("") + "</table>";
 }
 
 // ---- input: draw, upload, sample ----
@@ -101,7 +107,7 @@ $("#file").addEventListener("change", async (e) => {
 $("#sample-go").addEventListener("click", async () => {
   const index = Number($("#sample-index").value);
   try {
-    const s = await api(`/api/runs/${state.run}/sample/${index}`);
+    const s = await api(`${runPath(state.run)}/sample/${index}`);
     $("#sample-label").textContent = `${s.description}: label ${s.label}`;
     state.image = { kind: "pixels", pixels: s.pixels };
     await refresh(true);
@@ -130,10 +136,10 @@ async function refresh(full) {
   if (state.busy) { state.pending = state.pending || (full ? "full" : "fast"); return; }
   state.busy = true;
   try {
-    const p = await api(`/api/runs/${state.run}/predict`, requestFor());
+    const p = await api(`${runPath(state.run)}/predict`, requestFor());
     renderBars(p);
     if (full) {
-      const maps = await api(`/api/runs/${state.run}/feature-maps`, requestFor());
+      const maps = await api(`${runPath(state.run)}/feature-maps`, requestFor());
       renderInput(maps.input);
       renderMaps(maps.layers);
       state.heat = {};
@@ -146,8 +152,8 @@ async function refresh(full) {
 
 function renderBars(p) {
   const top = p.probabilities.indexOf(Math.max(...p.probabilities));
-  $("#bars").innerHTML = p.classes.map((c, i) => `<div class="bar${i === top ? " top" : ""}" data-class="${c}" data-probability="${p.probabilities[i]}">` +
-    `<span>${c}</span><div class="fill" style="width:${(p.probabilities[i] * 100).toFixed(1)}%"></div><span>${(p.probabilities[i] * 100).toFixed(1)}%</span></div>`).join("");
+  $("#bars").innerHTML = p.classes.map((c, i) => `<div class="bar${i === top ? " top" : ""}" data-class="${esc(c)}" data-probability="${p.probabilities[i]}">` +
+    `<span>${esc(c)}</span><div class="fill" style="width:${(p.probabilities[i] * 100).toFixed(1)}%"></div><span>${(p.probabilities[i] * 100).toFixed(1)}%</span></div>`).join("");
   $("#notes").textContent = (p.notes || []).join("; ");
 }
 
@@ -167,7 +173,7 @@ async function drawOverlay() {
   try {
     state.heat = state.heat || {};
     if (!state.heat[state.overlay]) {
-      state.heat[state.overlay] = await api(`/api/runs/${state.run}/explain?method=${state.overlay}`, requestFor());
+      state.heat[state.overlay] = await api(`${runPath(state.run)}/explain?method=${state.overlay}`, requestFor());
     }
     const e = state.heat[state.overlay];
     const h = e.heatmap.length, w = e.heatmap[0].length;
@@ -222,7 +228,7 @@ async function zoom(layer, k, values) {
   $("#zoom-range").textContent = `values ${num(layer.min[k])} .. ${num(layer.max[k])} (colours scaled to this range)`;
   $("#zoom").hidden = false;
   try {
-    const f = await api(`/api/runs/${state.run}/filters/${layer.name}?channel=${k}`);
+    const f = await api(`${runPath(state.run)}/filters/${encodeURIComponent(layer.name)}?channel=${k}`);
     $("#zoom-filter-title").textContent = `the filter that made it: ${f.layer} channel ${f.channel}, ${f.shape.join("x")}` +
       (f.shape[2] > 1 ? " (input channel 0 shown)" : "");
     const rows = f.kernel.map((row) => row.map((cell) => cell[0]));
@@ -276,7 +282,7 @@ function renderPlayground(r) {
   else $("#pg-torch").textContent = pt.error || "";
   const out = tf.output[0].map((row) => row.map((v) => v[0]));
   const outBox = cells($("#pg-out"), out, null, [0, 0], "out");
-  $("#pg-notes").innerHTML = tf.notes.map((t) => `<div>${t}</div>`).join("");
+  $("#pg-notes").innerHTML = tf.notes.map((t) => `<div>${esc(t)}</div>`).join("");
   const traces = tf.trace.filter((t) => t.channel === 0);
   outBox.querySelectorAll(".cell").forEach((cell) => cell.addEventListener("mouseenter", () => {
     const t = traces.find((x) => x.row === +cell.dataset.row && x.col === +cell.dataset.col);
