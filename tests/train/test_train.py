@@ -274,3 +274,41 @@ def test_the_library_draws_nothing_and_prints_plain_epoch_lines(tmp_path, spec_f
     code = "import sys, cnnlab.train.loop, cnnlab.inspect; print('rich' in sys.modules, 'matplotlib' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stdout.split() == ["False", "False"], r.stderr
+
+
+def test_interrupted_in_the_first_epoch_resumes_from_scratch(tmp_path, spec_file):
+    """Ctrl-C before the first checkpoint: the advice printed works, and gives the uninterrupted run's weights."""
+    fit(tmp_path / "straight", spec_file, epochs=2)
+    with pytest.raises(TrainingInterrupted, match=r"No epoch of .* had finished; continue with: cnnlab train --resume"):
+        fit(tmp_path / "cut", spec_file, epochs=2, reporter=StopAt(1))
+    assert not (tmp_path / "cut" / "state.pt").exists()
+    run = cnnlab.train(resume=tmp_path / "cut", verbose=False)
+    assert [r["epoch"] for r in run.metrics] == [1, 2]
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_kill_between_checkpoint_writes_loses_no_epoch(tmp_path, spec_file, monkeypatch):
+    """Killed after epoch 2's metrics and weights but before its state: resuming redoes epoch 2, every row is
+    there once, the weights equal an uninterrupted run's, and the killed write's temporary file is gone."""
+    from cnnlab.train import run as rundir
+
+    fit(tmp_path / "straight", spec_file, epochs=3)
+    real = rundir.save_state
+
+    def killed_at_2(path, epoch, *args):
+        if epoch == 2:
+            (path.parent / ".state.pt.abc123.tmp").write_bytes(b"half a checkpoint")
+            raise SystemExit("killed")  # stands for kill -9: no handler runs
+        return real(path, epoch, *args)
+
+    monkeypatch.setattr(rundir, "save_state", killed_at_2)
+    with pytest.raises(SystemExit):
+        fit(tmp_path / "cut", spec_file, epochs=3)
+    monkeypatch.setattr(rundir, "save_state", real)
+    assert [r["epoch"] for r in rundir.read_metrics(tmp_path / "cut" / "metrics.jsonl")] == [1, 2]
+    run = cnnlab.train(resume=tmp_path / "cut", verbose=False)
+    assert [r["epoch"] for r in run.metrics] == [1, 2, 3]
+    assert not list((tmp_path / "cut").glob(".*.tmp"))
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -193,7 +193,12 @@ def write_header(s: Setup, command_line: list[str] | None) -> None:
 
 
 def restore(s: Setup) -> tuple[int, list[dict]]:
-    """Weights and optimizer state of the last checkpoint; returns (its epoch, the metrics rows up to it)."""
+    """Weights and optimizer state of the last checkpoint; returns (its epoch, the metrics rows up to it).
+    A run stopped before its first checkpoint starts again from epoch 1 with its saved options."""
+    for stale in s.out.glob(".*.tmp"):  # what a kill -9 in the middle of an atomic write leaves behind
+        stale.unlink(missing_ok=True)
+    if not (s.out / rundir.STATE).is_file():
+        return 0, []
     state = rundir.load_state(s.out / rundir.STATE)
     s.net.load_state_dict(state["model"])
     s.optimizer.load_state_dict(state["optimizer"])
@@ -260,10 +265,12 @@ def evaluate_held(s: Setup) -> dict:
 
 
 def checkpoint(s: Setup, epoch: int, rows: list[dict]) -> None:
-    """The resume state, the weights and the metrics of every epoch so far."""
-    rundir.save_state(s.out / rundir.STATE, epoch, s.net, s.optimizer)
-    rundir.save_weights(s.out / rundir.WEIGHTS, s.net)
+    """The metrics of every epoch so far, the weights, then the resume state, in that order: a kill between
+    two writes leaves a state that is at most one epoch older than the metrics, and restore() keeps only
+    the rows up to the state's epoch, so no finished epoch's row is ever lost."""
     rundir.write_metrics(s.out / rundir.METRICS, rows)
+    rundir.save_weights(s.out / rundir.WEIGHTS, s.net)
+    rundir.save_state(s.out / rundir.STATE, epoch, s.net, s.optimizer)
 
 
 def train(
@@ -289,7 +296,10 @@ def train(
     start_epoch, rows = 0, []
     if resuming:
         start_epoch, rows = restore(s)
-        reporter.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
+        if start_epoch:
+            reporter.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
+        else:
+            reporter.message(f"{out} has no finished epoch: training it from epoch 1 with its saved options")
     else:
         write_header(s, command_line)
         reporter.message(
@@ -307,9 +317,9 @@ def train(
     except KeyboardInterrupt:
         reporter.stop()
         done = rows[-1]["epoch"] if rows else 0
+        kept = f"The checkpoint of epoch {done} is kept in {out}" if done else f"No epoch of {out} had finished"
         raise TrainingInterrupted(
-            f"Interrupted during epoch {done + 1}. The checkpoint of epoch {done} is kept in {out}; "
-            f"continue with: cnnlab train --resume {out}"
+            f"Interrupted during epoch {done + 1}. {kept}; continue with: cnnlab train --resume {out}"
         ) from None
     except BaseException:
         reporter.stop()
