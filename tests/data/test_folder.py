@@ -107,3 +107,17 @@ def test_convert_leaves_images_that_already_fit_alone():
     assert images.convert(x, (8, 8), "gray") is x  # no copy, no re-encoding
     assert images.convert(x, (4, 4), "gray").shape == (3, 4, 4, 1)
     assert images.convert(x, None, "rgb").shape == (3, 8, 8, 3)
+
+
+def test_a_folder_named_like_a_dataset_does_not_shadow_it(tmp_path, monkeypatch, home):
+    """`--out digits` makes a folder called digits; `digits` still means the dataset, `./digits` the folder."""
+    for k in range(2):
+        (tmp_path / "digits" / f"c{k}").mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((4, 4), 100 * k + i, np.uint8)).save(tmp_path / "digits" / f"c{k}" / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    ds = data.load("digits")
+    assert len(ds.train) + len(ds.test) == 1797 and ds.image_shape == (8, 8, 1)
+    folder = data.load("./digits")
+    assert folder.classes == ("c0", "c1") and len(folder.train) + len(folder.test) == 6
+    assert data.load(tmp_path / "digits").classes == ("c0", "c1")  # a Path is always a folder

@@ -312,3 +312,16 @@ def test_a_kill_between_checkpoint_writes_loses_no_epoch(tmp_path, spec_file, mo
     assert not list((tmp_path / "cut").glob(".*.tmp"))
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_out_must_be_a_new_or_empty_folder(tmp_path, spec_file):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "metrics.jsonl").write_text("mine\n")
+    with pytest.raises(RunError, match=r"already holds other files \(metrics.jsonl\); a run would write over them"):
+        fit(tmp_path / "notes", spec_file, epochs=1)
+    assert (tmp_path / "notes" / "metrics.jsonl").read_text() == "mine\n"  # untouched
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(RunError, match=r"is a file. Expected a new or empty folder"):
+        fit(tmp_path / "afile", spec_file, epochs=1)
+    (tmp_path / "empty").mkdir()
+    assert fit(tmp_path / "empty", spec_file, epochs=1).metrics  # an empty folder is fine

@@ -60,10 +60,13 @@ def load(
 
     ``name_or_path``: ``"mnist"``, ``"fashion-mnist"``, ``"digits"``, or an image folder.
     ``size`` (H, W) and ``mode`` ('gray'/'rgb') convert the images; for folders they also
-    settle mixed sizes and modes.
+    settle mixed sizes and modes. A registered name means the dataset even where a folder of that name
+    exists (a run directory called ``digits``, say); reach such a folder as ``./digits`` or a ``Path``.
     """
-    path = Path(str(name_or_path)).expanduser()
-    if path.is_dir():
+    text = str(name_or_path)
+    registered = not isinstance(name_or_path, Path) and "/" not in text and registry.is_registered(text)
+    path = Path(text).expanduser()
+    if not registered and path.is_dir():
         return load_folder(path, size, mode, test_fraction, seed)
     spec = registry.get(str(name_or_path))
     if spec.name == "digits":

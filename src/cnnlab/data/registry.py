@@ -42,8 +42,16 @@ def register(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
+def _key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def is_registered(name: str) -> bool:
+    return _key(name) in REGISTRY
+
+
 def get(name: str) -> DatasetSpec:
-    key = name.strip().lower().replace("_", "-")
+    key = _key(name)
     if key not in REGISTRY:
         raise InputError(
             f"Unknown dataset {name!r}. Expected one of {', '.join(sorted(REGISTRY))}, or the path of an "

@@ -78,6 +78,14 @@ def _resolve(resume, options: dict) -> tuple[TrainConfig, Path, bool]:
         )
         if (out / rundir.CONFIG).exists():
             raise RunError(f"{out} already holds a run. Use --resume {out} to continue it, or choose another --out.")
+        if out.exists() and not out.is_dir():
+            raise RunError(f"--out {out} is a file. Expected a new or empty folder for the run directory.")
+        if out.is_dir() and any(out.iterdir()):
+            found = ", ".join(sorted(p.name for p in out.iterdir())[:5])
+            raise RunError(
+                f"--out {out} already holds other files ({found}); a run would write over them. "
+                "Choose a new or empty folder."
+            )
         cfg.out = str(out)
         return cfg, out, False
     out = Path(resume)
