@@ -121,3 +121,19 @@ def test_a_folder_named_like_a_dataset_does_not_shadow_it(tmp_path, monkeypatch,
     folder = data.load("./digits")
     assert folder.classes == ("c0", "c1") and len(folder.train) + len(folder.test) == 6
     assert data.load(tmp_path / "digits").classes == ("c0", "c1")  # a Path is always a folder
+
+
+def test_an_empty_class_folder_is_refused_on_load_and_reported_by_check(tmp_path, home):
+    from typer.testing import CliRunner
+
+    from cnnlab.cli import app
+    from cnnlab.errors import DataError
+
+    for k, n in (("cat", 3), ("dog", 3), ("fox", 0)):
+        (tmp_path / "pets" / k).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((4, 4), 80 * i, np.uint8)).save(tmp_path / "pets" / k / f"{i}.png")
+    with pytest.raises(DataError, match=r"class folder\(s\) 'fox' hold no readable images"):
+        data.load(tmp_path / "pets")
+    r = CliRunner().invoke(app, ["data", "check", str(tmp_path / "pets")])
+    assert "'fox' hold no readable images" in r.output

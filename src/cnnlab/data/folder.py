@@ -59,6 +59,12 @@ class FolderScan:
             )
         if not self.records:
             out.append(f"{self.root} holds no readable images. Expected PNG, JPEG, BMP, GIF, TIFF or WebP files.")
+        elif 0 in self.counts():
+            empty = [name for name, n in zip(self.classes, self.counts(), strict=True) if n == 0]
+            out.append(
+                f"class folder(s) {', '.join(map(repr, empty))} hold no readable images: a class the model could "
+                "never learn. Add images to them, or remove the folders."
+            )
         if self.has_splits:
             for split in ("train", "test"):
                 if not any(r.split == split for r in self.records):
