@@ -69,3 +69,18 @@ def test_arithmetic_that_would_take_minutes_is_refused_and_never_blocks_others(b
     time.sleep(0.05)
     still_answers(base_url)
     worker.join()
+
+
+def test_only_this_machines_name_and_only_json_as_json(base_url):
+    """A page on another site can POST text/plain without asking, and can rebind its name to 127.0.0.1: the
+    server refuses both, while the page's own requests (application/json, Host 127.0.0.1) pass."""
+    body = '{"input": "1 2; 3 4", "kernel": "1"}'
+    r = httpx.post(f"{base_url}/api/arith/conv", content=body, headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and "Expected application/json" in r.json()["error"]
+    r = httpx.post(f"{base_url}/api/runs/mnist/predict", content='{"pixels": [[0]]}')  # no content type at all
+    assert r.status_code == 415
+    r = httpx.get(f"{base_url}/api/runs", headers={"host": "attacker.example"})
+    assert r.status_code == 400
+    r = httpx.get(f"{base_url}/api/runs", headers={"host": "localhost"})
+    assert r.status_code == 200
+    still_answers(base_url)

@@ -42,7 +42,9 @@ def serve(
     # several threads per tiny forward pass only spin and starve the event loop (p99 656 ms -> see README).
     torch.set_num_threads(1)
     keep_freed_memory()
-    application = create_app(runs, int(max_upload_mb * 1024 * 1024), max_pixels)
+    # on loopback, requests must name this machine (DNS rebinding); elsewhere any name may reach it
+    hosts = ("127.0.0.1", "localhost", "::1", "[::1]", host) if is_loopback(host) else ("*",)
+    application = create_app(runs, int(max_upload_mb * 1024 * 1024), max_pixels, hosts)
     # Everything loaded so far lives as long as the server: keep the garbage collector from re-scanning it on
     # every collection, and collect less often (it cut the p99 latency from ~150-500 ms to ~80 ms here).
     gc.collect()

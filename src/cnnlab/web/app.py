@@ -11,10 +11,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cnnlab.errors import CnnlabError, DataError, InputError, RunError
 from cnnlab.web import arithmetic, runs
-from cnnlab.web.requests import BodyLimit, Limits, TooLarge
+from cnnlab.web.requests import BodyLimit, Limits, NotJson, TooLarge
 from cnnlab.web.store import RunStore, UnknownRun
 
 STATIC = Path(__file__).parent / "static"
@@ -29,6 +30,7 @@ PAGE_CSP = (
 HTTP_STATUS = (
     (UnknownRun, 404),  # no such run in the served folder
     (TooLarge, 413),
+    (NotJson, 415),
     (InputError, 400),  # the request was wrong
     (DataError, 404),  # the data asked for is not there (a sample index outside the split, a dataset missing)
     (RunError, 409),  # the run exists, but its files cannot be used as they are (missing weights, corrupt)
@@ -41,13 +43,21 @@ async def _error(request, error: CnnlabError):
     return JSONResponse({"error": str(error)}, status_code=status)
 
 
-def create_app(root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 4096 * 4096) -> FastAPI:
-    """The app over the runs found in ``root``, with the upload limits given."""
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def create_app(
+    root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 4096 * 4096, hosts=LOOPBACK_NAMES
+) -> FastAPI:
+    """The app over the runs found in ``root``, with the upload limits given. Requests must name one of
+    ``hosts`` in their Host header (a web page that rebinds its own domain to 127.0.0.1 cannot use the API);
+    ``hosts=("*",)`` accepts any, for a server bound to a non-loopback address."""
     app = FastAPI(title="cnnlab", description="Predict, look inside and explain any run trained with cnnlab.")
     app.state.store = RunStore(root)
     app.state.limits = Limits(max_upload_bytes, max_pixels)
     app.add_exception_handler(CnnlabError, _error)
     app.add_middleware(BodyLimit, limit=max_upload_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
     page = lambda: FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP})  # noqa: E731
     app.add_api_route("/", page, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

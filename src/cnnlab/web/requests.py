@@ -65,8 +65,17 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+class NotJson(InputError):
+    """A body sent as something other than application/json (415)."""
+
+
 async def json_object(request: Request, expected: str) -> dict:
-    """The request's JSON body, which must be an object; anything else is a 400 saying what was expected."""
+    """The request's JSON body, which must be an object; anything else is a 400 saying what was expected.
+    Only ``application/json`` is read: a form or text/plain POST, which any web page can send to this server
+    without asking, is refused (415)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise NotJson(f"The body is sent as {kind or 'no content type'!r}. Expected application/json, {expected}.")
     raw = await request.body()  # a body over the limit stops here, with TooLarge
     try:
         body = json.loads(raw)
