@@ -119,3 +119,27 @@ def test_pickle_reader_refuses_anything_but_numpy():
 def test_pickle_with_wrong_hash_is_not_unpickled():
     with pytest.raises(ChecksumError, match=r"mnist.pkl.gz from here has SHA-256"):
         sources.mnist_from_pickle(b"anything", "here")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["npy_header", "info_list", "info_not_utf8"],
+)
+def test_any_damaged_cache_entry_is_dropped_and_fetched_again(home, tiny, server, damage):
+    """Damage a verifier cannot parse (a garbled .npy header, info.json a list or not UTF-8) is a cache miss:
+    load fetches again, and listing the cache never crashes on it."""
+    spec, payloads, arrays = tiny
+    cache.write(spec, payloads, "first")
+    folder = cache.dataset_dir("tiny")
+    if damage == "npy_header":
+        raw = bytearray((folder / "train_x.npy").read_bytes())
+        raw[20:40] = b"(" * 20  # the header is a Python literal: this one never closes
+        (folder / "train_x.npy").write_bytes(bytes(raw))
+    elif damage == "info_list":
+        (folder / "info.json").write_text("[1, 2]")
+    else:
+        (folder / "info.json").write_bytes(b"\xff\xfe{")
+    assert cache.peek("tiny") is None or damage == "npy_header"
+    got, info = datasets._idx_dataset(spec, [MirrorSource(f"{server}/good/")])
+    assert info["cache"] == "written"
+    np.testing.assert_array_equal(got["train_x"], arrays["train_x"])

@@ -47,10 +47,12 @@ def read(spec: DatasetSpec) -> tuple[dict[str, np.ndarray], dict] | None:
     info_path = folder / "info.json"
     if not info_path.is_file():
         return None
+    info = peek(spec.name)
+    if info is None:
+        return None
     try:
-        info = json.loads(info_path.read_text())
         arrays = {f.key: np.load(folder / f"{f.key}.npy", allow_pickle=False) for f in spec.files}
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - any damage (a garbled .npy header raises tokenize.TokenError): refetch
         return None
     for f in spec.files:
         if _payload_sha256(arrays[f.key]) != f.sha256:
@@ -94,8 +96,10 @@ def write(spec: DatasetSpec, payloads: dict[str, bytes], source: str) -> dict[st
 
 
 def peek(name: str) -> dict | None:
-    """The cached info.json of a dataset without verifying its arrays (for listings); None if absent."""
+    """The cached info.json of a dataset without verifying its arrays (for listings); None if absent or
+    damaged (not UTF-8, not JSON, not an object): such an entry is fetched again."""
     try:
-        return json.loads((dataset_dir(name) / "info.json").read_text())
-    except (OSError, ValueError):
+        info = json.loads((dataset_dir(name) / "info.json").read_text())
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
+    return info if isinstance(info, dict) else None
