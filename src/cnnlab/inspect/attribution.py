@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import InputError
-from cnnlab.inspect.capture import evaluating, forward_capturing, model_and_input, named_layers, select
+from cnnlab.inspect.capture import forward_capturing, model_and_input, named_layers, select
+from cnnlab.train.engine import evaluating
 
 
 @dataclass(frozen=True)
@@ -179,10 +180,14 @@ METHODS: dict[str, Callable] = {
 }
 
 
-def explain(model_or_run, image, method: str = "gradcam", target: int | None = None, **options) -> Attribution:
-    """Attribution of one image (H, W, C) by ``method`` (see ``METHODS``) for ``target`` (default: the prediction)."""
+def check_method(method: str) -> None:
     if method not in METHODS:
         raise InputError(f"Unknown method {method!r}. Expected one of: {', '.join(METHODS)}.")
+
+
+def explain(model_or_run, image, method: str = "gradcam", target: int | None = None, **options) -> Attribution:
+    """Attribution of one image (H, W, C) by ``method`` (see ``METHODS``) for ``target`` (default: the prediction)."""
+    check_method(method)
     model, x, classes, notes = model_and_input(model_or_run, image)
     if x.shape[0] != 1:
         raise InputError(f"explain() takes one image; received {x.shape[0]}. Pass images[i].")

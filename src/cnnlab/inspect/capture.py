@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import InputError
+from cnnlab.train.engine import evaluating, modes_restored
 
 
 def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -62,19 +63,6 @@ def _hook_lock(model: nn.Module) -> threading.Lock:
         return model.__dict__.setdefault("_cnnlab_hook_lock", threading.Lock())
 
 
-@contextlib.contextmanager
-def evaluating(model: nn.Module):
-    """Eval mode for the block; afterwards every submodule's train/eval mode is as it was, also after an error."""
-    modes = [(m, m.training) for m in model.modules()]
-    if model.training:  # eval() walks every module: skip it when already in eval mode (a server calls this a lot)
-        model.eval()
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
-
-
 def _sequential_body(model: nn.Module):
     body = getattr(model, "body", None)
     return body if isinstance(body, nn.ModuleList) and all(hasattr(m, "name") for m in body) else None
@@ -115,7 +103,6 @@ def capturing(model: nn.Module, layers: list[tuple[str, nn.Module]], keep_graph:
     """
     outputs: dict[str, torch.Tensor] = {}
     handles = []
-    was_training = model.training
 
     def hook_for(name):
         def hook(module, inputs, output):
@@ -123,14 +110,14 @@ def capturing(model: nn.Module, layers: list[tuple[str, nn.Module]], keep_graph:
 
         return hook
 
-    try:
-        for name, module in layers:
-            handles.append(module.register_forward_hook(hook_for(name)))
-        yield outputs
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    with modes_restored(model):
+        try:
+            for name, module in layers:
+                handles.append(module.register_forward_hook(hook_for(name)))
+            yield outputs
+        finally:
+            for h in handles:
+                h.remove()
 
 
 def to_numpy_nhwc(t: torch.Tensor) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import InputError
-from cnnlab.inspect.attribution import METHODS, Attribution, explain
+from cnnlab.inspect.attribution import Attribution, check_method, explain
 from cnnlab.inspect.capture import conv_layers, feature_maps, select
 from cnnlab.inspect.filters import Filters, filters
 from cnnlab.inspect.maximize import Maximized, maximize
@@ -59,9 +59,8 @@ def inspect_image(run, image: np.ndarray, layers=None, methods=("gradcam",), max
     and a maximized input per (layer, channel). Every name is checked before anything is computed."""
     select(run.model, layers)
     select(run.model, [layer for layer, _ in maximize_])
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise InputError(f"Unknown method {unknown[0]!r}. Expected one of: {', '.join(METHODS)}.")
+    for method in methods:
+        check_method(method)
     convs = conv_layers(run.model)
     return Inspection(
         image,

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import InputError
-from cnnlab.inspect.capture import evaluating, forward_capturing, select
+from cnnlab.inspect.capture import forward_capturing, select
+from cnnlab.train.engine import evaluating
 
 
 @dataclass(frozen=True)

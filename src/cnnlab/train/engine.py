@@ -101,3 +101,24 @@ def as_uint8_or_float(images) -> tuple[np.ndarray, bool]:
     if a.ndim != 4:
         raise InputError(f"Expected images (N, H, W, C) or one (H, W, C); received shape {a.shape}.")
     return a, a.dtype == np.uint8
+
+
+@contextlib.contextmanager
+def modes_restored(model: torch.nn.Module):
+    """Whatever the block does to train/eval mode, every submodule's mode is as it was afterwards, also after
+    an error (a model can be shared: by the server's requests, or by a user who is still training it)."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module):
+    """Eval mode for the block, and every submodule's mode as it was afterwards (:func:`modes_restored`)."""
+    with modes_restored(model):
+        if model.training:  # eval() walks every module: skip it when already in eval mode (a server calls this a lot)
+            model.eval()
+        yield model

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from cnnlab.errors import InputError
-from cnnlab.train.engine import autocast, from_numpy, pick_precision, to_input
+from cnnlab.train.engine import autocast, evaluating, from_numpy, pick_precision, to_input
 
 PRECISIONS = ("auto", "bf16", "fp32")
 # Images per forward pass of the fast path: seed-fashion's bf16 graph on this project's 2-core machine did
@@ -88,8 +88,11 @@ def outputs_of(
     float input, an (N, C, H, W) tensor. ``optimize`` runs the frozen graph of :func:`frozen_cached`:
     for a trained model, not for the per-epoch evaluation of one that is still training.
     """
-    if model.training:  # eval() walks every module: skip it when already in eval mode (a server calls this a lot)
-        model.eval()
+    with evaluating(model):  # the model's train/eval mode is as it was afterwards
+        return _outputs(model, x, device, precision, batch_size, scale, optimize)
+
+
+def _outputs(model, x, device, precision: str, batch_size: int, scale: float, optimize: bool) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         xs, prepare = x, (lambda b: b.to(device))
     else:
