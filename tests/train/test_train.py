@@ -176,6 +176,42 @@ def test_corrupt_or_missing_run_files(tmp_path, spec_file):
         cnnlab.Run.load(tmp_path / "nothing")
 
 
+def _edit_model_json(run_dir, change):
+    path = run_dir / "model.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps(change(meta)))
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda m: [m], r"model.json holds a JSON list, not an object"),
+        (lambda m: {k: v for k, v in m.items() if k != "classes"}, r"model.json has no 'classes'"),
+        (lambda m: {**m, "classes": "0123456789"}, r"model.json has no 'classes'"),
+        (lambda m: {k: v for k, v in m.items() if k != "preprocessing"}, r"has no 'preprocessing' with an 'input"),
+        (lambda m: {**m, "preprocessing": {"input_shape": [8, -8, 1]}}, r"has no 'preprocessing' with an 'input"),
+        (lambda m: {**m, "classes": m["classes"][:7]}, r"names 7 classes but the model gives \(10,\) outputs"),
+        (lambda m: {**m, "preprocessing": {**m["preprocessing"], "input_shape": [8, 8, 3]}}, r"does not take 8x8x3"),
+    ],
+    ids=["list", "no-classes", "classes-text", "no-preprocessing", "negative-shape", "7-of-10", "rgb-for-gray"],
+)
+def test_a_damaged_model_json_is_one_clear_error(tmp_path, spec_file, change, says):
+    fit(tmp_path / "r", spec_file, epochs=1)
+    _edit_model_json(tmp_path / "r", change)
+    with pytest.raises(RunError, match=says):
+        cnnlab.Run.load(tmp_path / "r")
+
+
+@pytest.mark.parametrize(
+    "damage", [b"\xff\xfe not utf-8\n", b"[1, 2]\n", b'{"epoch": 1}\n"text"\n'], ids=["bytes", "list", "string"]
+)
+def test_a_damaged_metrics_file_is_one_clear_error(tmp_path, spec_file, damage):
+    fit(tmp_path / "r", spec_file, epochs=1)
+    (tmp_path / "r" / "metrics.jsonl").write_bytes(damage)
+    with pytest.raises(RunError, match=r"metrics.jsonl line \d is not a JSON object; the metrics file is corrupt"):
+        cnnlab.Run.load(tmp_path / "r")
+
+
 def test_unknown_model_and_option(tmp_path):
     with pytest.raises(InputError, match=r"Unknown model 'resnet'. Expected one of: seed-fashion"):
         cnnlab.train(data="digits", model="resnet", out=str(tmp_path / "x"), verbose=False)

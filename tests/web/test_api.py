@@ -319,7 +319,7 @@ def test_each_run_is_loaded_on_its_first_request_and_kept(runs_root, monkeypatch
 
     loads = []
     real = store_module.Run.load
-    monkeypatch.setattr(store_module.Run, "load", lambda path: loads.append(path) or real(path))
+    monkeypatch.setattr(store_module.Run, "load", lambda path, **kw: loads.append(path) or real(path, **kw))
     store = store_module.RunStore(runs_root)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda _: store.get("mnist"), range(32)))

@@ -84,3 +84,44 @@ def test_only_this_machines_name_and_only_json_as_json(base_url):
     r = httpx.get(f"{base_url}/api/runs", headers={"host": "localhost"})
     assert r.status_code == 200
     still_answers(base_url)
+
+
+DEEP = 90_000  # 180 kB: under the test server's 200 kB limit
+HOSTILE_JSON = [
+    # (path, body, the field the error must name, what it must say)
+    ("/api/runs/mnist/predict", '{"pixels": [[NaN, 0], [0, 0]]}', "pixels", "NaN"),
+    ("/api/runs/mnist/feature-maps", '{"pixels": [[0, Infinity], [0, 0]]}', "pixels", "Infinity"),
+    ("/api/runs/mnist/explain", '{"pixels": [[-Infinity]]}', "pixels", "-Infinity"),
+    ("/api/runs/mnist/predict", '{"pixels": [[' + "9" * 400 + "]]}", "pixels", "a 400-digit integer"),
+    ("/api/runs/mnist/predict", '{"pixels": [[1e400]]}', "pixels", "beyond float64"),
+    ("/api/runs/mnist/predict", '{"pixels": ' + "[" * DEEP + "]" * DEEP + "}", "pixels", "90,000 levels deep"),
+    ("/api/arith/conv", '{"input": "1 2; 3 4", "kernel": [[NaN]]}', "kernel", "NaN"),
+    ("/api/arith/conv", '{"input": "1 2; 3 4", "kernel": "1", "strides": ' + "9" * 400 + "}", "strides", "400-digit"),
+    ("/api/arith/conv", '{"input": "1 2", "kernel": "1", "padding": [[0, Infinity], [0, 0]]}', "padding", "Infinity"),
+    ("/api/arith/conv", '{"kernel": "1", "input": ' + "[" * DEEP + "]" * DEEP + "}", "input", "levels deep"),
+    ("/api/arith/pool", '{"input": "1 2; 3 4", "size": 1e400}', "size", "beyond float64"),
+    ("/api/arith/pool", '{"input": "[[1]]", "note": "]]]]", "size": ' + "[" * 5000 + "]" * 5000 + "}", "size", "5,000"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "says"), HOSTILE_JSON, ids=[f"{p}:{f}" for p, _, f, _ in HOSTILE_JSON]
+)
+def test_json_that_no_field_accepts_is_400_naming_the_field(base_url, path, body, field, says):
+    r = httpx.post(base_url + path, content=body, headers={"content-type": "application/json"}, timeout=10)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error.startswith(f"'{field}' ") and says in error
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", '"text"', "7", "null", "true"])
+@pytest.mark.parametrize("path", ["/api/runs/mnist/predict", "/api/arith/conv", "/api/arith/pool"])
+def test_a_body_that_is_not_an_object_is_400(base_url, path, body):
+    r = httpx.post(base_url + path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not an object" in r.json()["error"]
+
+
+def test_the_server_answers_after_every_hostile_body(base_url):
+    for path, body, _, _ in HOSTILE_JSON:
+        httpx.post(base_url + path, content=body, headers={"content-type": "application/json"}, timeout=10)
+    still_answers(base_url)

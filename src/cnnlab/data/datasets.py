@@ -88,9 +88,12 @@ def sample(spec: str, size=None, mode=None) -> tuple[np.ndarray, str, str]:
     parts = spec.rsplit(":", 2)
     if len(parts) != 3 or not parts[2].lstrip("-").isdigit():
         raise DataError(f"{spec!r} is not dataset:split:index. Expected e.g. mnist:test:3.")
-    name, split, index = parts[0], parts[1], int(parts[2])
-    ds = load(name, size=size, mode=mode)
+    return pick(load(parts[0], size=size, mode=mode), parts[1], int(parts[2]))
+
+
+def pick(ds: Dataset, split: str, index: int) -> tuple[np.ndarray, str, str]:
+    """Image ``index`` of a split: (uint8 image (H, W, C), class name, description)."""
     part = ds.split(split)
     if not 0 <= index < len(part):
-        raise DataError(f"{spec}: index {index} is outside the {split} split (0..{len(part) - 1}).")
+        raise DataError(f"{ds.name}:{split}:{index}: index {index} is outside the {split} split (0..{len(part) - 1}).")
     return part.x[index], ds.classes[part.y[index]], f"{ds.name} {split}[{index}]"

@@ -39,14 +39,60 @@ CONFIG, METRICS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
 )
 
 
+class OutsideRoot(RunError):
+    """A run file that is a link leading out of the folder it may be read from."""
+
+
+def confined(path: Path, root: Path | None) -> Path:
+    """``path`` with its links resolved, refused when ``root`` is given and it leads outside ``root``:
+    what a server reads from a run it reads through this, so a link to /etc is never followed."""
+    if root is None:
+        return path
+    real = path.resolve()
+    if real != root and root not in real.parents:
+        raise OutsideRoot(f"{path.name} of run {path.parent.name!r} is a link out of the served folder; refused.")
+    return real
+
+
 def read_json(path: Path) -> dict:
     """A run file's JSON, or a RunError saying it is missing or corrupt and what to do."""
     if not path.is_file():
         raise RunError(f"{path} is missing. A run directory needs {MODEL_JSON} and {WEIGHTS}; is this a cnnlab run?")
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunError(f"{path} is corrupt ({e}). Restore it, or retrain into a new directory.") from None
+    if not isinstance(value, dict):
+        raise RunError(f"{path} holds a JSON {type(value).__name__}, not an object; it is not a cnnlab run file.")
+    return value
+
+
+def _checked_meta(meta: dict, path: Path) -> tuple[tuple[str, ...], dict]:
+    """model.json's class names and preprocessing, or a RunError naming what is missing or malformed."""
+    classes, prep = meta.get("classes"), meta.get("preprocessing")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise RunError(f"{path} has no 'classes' (a list of class names); it is damaged. Retrain the run.")
+    shape = prep.get("input_shape") if isinstance(prep, dict) else None
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)):
+        raise RunError(
+            f"{path} has no 'preprocessing' with an 'input_shape' [height, width, channels]; it is damaged."
+        )
+    return tuple(classes), prep
+
+
+def _check_outputs(model: torch.nn.Module, classes: tuple[str, ...], prep: dict, path: Path) -> None:
+    """One forward pass of a blank image: the model must take the run's input and give one score a class."""
+    h, w, c = prep["input_shape"]
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, c, h, w).to(memory_format=torch.channels_last))
+    except (RuntimeError, ValueError) as e:  # torch's shape errors, cnnlab's ShapeError
+        raise RunError(f"{path}: the model does not take {h}x{w}x{c} input ({str(e).splitlines()[0]}).") from None
+    if out.shape != (1, len(classes)):
+        raise RunError(
+            f"{path} names {len(classes)} classes but the model gives {tuple(out.shape[1:])} outputs an image; "
+            "the run is damaged. Retrain it."
+        )
 
 
 def state_dict_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -93,12 +139,15 @@ def read_metrics(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(path.read_bytes().splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise RunError(f"{path} line {i} is not JSON; the metrics file is corrupt.") from None
+                row = json.loads(line.decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                row = None
+            if not isinstance(row, dict):
+                raise RunError(f"{path} line {i} is not a JSON object; the metrics file is corrupt.")
+            rows.append(row)
     return rows
 
 
@@ -117,30 +166,40 @@ class Run:
     preprocessing: dict
     config: dict = field(default_factory=dict)
     metrics: list[dict] = field(default_factory=list)
+    within: Path | None = None  # the folder every file of the run must lie in (a served folder)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.preprocessing["input_shape"])
 
     @classmethod
-    def load(cls, path, model: torch.nn.Module | None = None) -> Run:
-        """Rebuild the model from model.json (or take ``model`` for a custom nn.Module) and load its weights."""
+    def load(cls, path, model: torch.nn.Module | None = None, within: Path | None = None) -> Run:
+        """Rebuild the model from model.json (or take ``model`` for a custom nn.Module) and load its weights.
+        ``within``: every file read must lie inside this folder, links resolved (what a server shows)."""
         from cnnlab.nn.spec import from_spec
 
         path = Path(path)
         if not path.is_dir():
             raise RunError(f"{path} is not a run directory. Expected the --out folder of cnnlab train.")
-        meta = read_json(path / MODEL_JSON)
+        meta = read_json(confined(path / MODEL_JSON, within))
         if meta.get("format") != FORMAT:
             raise RunError(f"{path / MODEL_JSON} has format {meta.get('format')!r}; expected {FORMAT!r}.")
+        classes, prep = _checked_meta(meta, path / MODEL_JSON)
         if model is None:
             if not meta.get("spec"):
                 raise RunError(f"{path} holds a custom model; pass it: Run.load(path, model=MyNet()).")
             model = from_spec(meta["spec"])
-        load_weights(path / WEIGHTS, model)
+        load_weights(confined(path / WEIGHTS, within), model)
         model = model.to(memory_format=torch.channels_last).eval()  # the fast layout for oneDNN
-        config = read_json(path / CONFIG) if (path / CONFIG).is_file() else {}
-        return cls(path, model, tuple(meta["classes"]), meta["preprocessing"], config, read_metrics(path / METRICS))
+        _check_outputs(model, classes, prep, path / MODEL_JSON)
+        config = read_json(confined(path / CONFIG, within)) if (path / CONFIG).is_file() else {}
+        metrics = read_metrics(confined(path / METRICS, within))
+        return cls(path, model, classes, prep, config, metrics, within)
+
+    def file(self, name: str) -> Path | None:
+        """One of the run's files (``CURVES``, say) if it exists, with the same confinement as ``load``."""
+        path = self.path / name
+        return confined(path, self.within) if path.is_file() else None
 
     @property
     def train_config(self) -> dict:

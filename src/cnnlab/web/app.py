@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cnnlab.errors import CnnlabError, DataError, InputError, RunError
+from cnnlab.train.run import OutsideRoot
 from cnnlab.web import arithmetic, runs
 from cnnlab.web.requests import BodyLimit, Limits, NotJson, TooLarge
 from cnnlab.web.store import RunStore, UnknownRun
@@ -29,6 +30,7 @@ PAGE_CSP = (
 # Most specific first: what each kind of error says over HTTP
 HTTP_STATUS = (
     (UnknownRun, 404),  # no such run in the served folder
+    (OutsideRoot, 403),  # a run file or dataset linked out of the served folder
     (TooLarge, 413),
     (NotJson, 415),
     (InputError, 400),  # the request was wrong

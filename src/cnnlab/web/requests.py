@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,20 +70,89 @@ class NotJson(InputError):
     """A body sent as something other than application/json (415)."""
 
 
+DEEPEST = 3  # no field nests deeper: pixels are rows, columns, channels; padding is pairs inside a list
+MAX_DIGITS = 18  # the longest whole number any field needs (well past float64's exact integers)
+
+
+class _Bad:
+    """A JSON value no field accepts (NaN, Infinity, a number beyond float64), left in place while parsing
+    so that the error can name the field that holds it."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+
+def _strict_loads(raw: bytes):
+    """``json.loads`` that marks NaN, Infinity and overlong numbers; returns (value, whether any was marked)."""
+    marked = []
+
+    def bad(what: str) -> _Bad:
+        marked.append(what)
+        return _Bad(what)
+
+    def number(text: str):
+        value = float(text)
+        return value if abs(value) != float("inf") else bad(f"{text}, which is beyond float64")
+
+    def whole(text: str):
+        digits = len(text.lstrip("-"))
+        return int(text) if digits <= MAX_DIGITS else bad(f"a {digits}-digit integer")
+
+    return json.loads(raw, parse_constant=bad, parse_float=number, parse_int=whole), bool(marked)
+
+
+def _holds_bad(value) -> _Bad | None:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, _Bad):
+            return v
+        if isinstance(v, (list, dict)):
+            stack.extend(v.values() if isinstance(v, dict) else v)
+    return None
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _too_deep(raw: bytes) -> InputError:
+    """Which top-level field of ``raw`` nests too deep for the parser, found without parsing."""
+    text = np.frombuffer(raw, dtype=np.uint8).copy()
+    strings = [(m.start(), m.end()) for m in _STRING.finditer(raw)]
+    for a, b in strings:
+        text[a:b] = ord("_")  # brackets inside strings do not nest
+    opens = np.isin(text, (ord("["), ord("{"))).astype(np.int64)
+    depth = np.cumsum(opens - np.isin(text, (ord("]"), ord("}"))))
+    first = int(np.argmax(depth > DEEPEST + 1))  # +1: the body's own object
+    keys = [(a, b) for a, b in strings if a < first and depth[a] == 1 and raw[b:].lstrip()[:1] == b":"]
+    where = f"'{raw[keys[-1][0] + 1 : keys[-1][1] - 1].decode(errors='replace')}'" if keys else "The body"
+    return InputError(
+        f"{where} nests {int(depth.max()) - 1:,} levels deep. No field goes deeper than {DEEPEST} "
+        "(pixels: rows, columns, channels)."
+    )
+
+
 async def json_object(request: Request, expected: str) -> dict:
     """The request's JSON body, which must be an object; anything else is a 400 saying what was expected.
     Only ``application/json`` is read: a form or text/plain POST, which any web page can send to this server
-    without asking, is refused (415)."""
+    without asking, is refused (415). NaN, Infinity, numbers beyond float64 and nesting too deep to parse
+    are refused naming the field."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise NotJson(f"The body is sent as {kind or 'no content type'!r}. Expected application/json, {expected}.")
     raw = await request.body()  # a body over the limit stops here, with TooLarge
     try:
-        body = json.loads(raw)
+        body, marked = _strict_loads(raw)
+    except RecursionError:
+        raise _too_deep(raw) from None
     except ValueError:
         raise InputError(f"The body is not valid JSON. Expected {expected}.") from None
     if not isinstance(body, dict):
         raise InputError(f"The body is a JSON {type(body).__name__}, not an object. Expected {expected}.")
+    for key, value in body.items() if marked else ():
+        bad = _holds_bad(value)
+        if bad is not None:
+            raise InputError(f"'{key}' holds {bad.what}. Expected finite numbers, as float64 holds them.")
     return body
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from cnnlab import inspect
 from cnnlab.errors import InputError
+from cnnlab.train.run import CURVES
 from cnnlab.web.requests import read_input, store
 from cnnlab.web.store import RunStore, UnknownRun
 
@@ -48,14 +49,8 @@ def runs_list(runs: RunStore = Depends(store)):
 
 @router.get("/{run_id:path}/sample/{index}")
 def sample(run_id: str, index: int, split: str = "test", runs: RunStore = Depends(store)):
-    from cnnlab.data import sample as data_sample
-
-    run = runs.get(run_id)
-    h, w, c = run.input_shape
-    img, label, desc = data_sample(
-        f"{run.train_config.get('data')}:{split}:{index}", (h, w), "gray" if c == 1 else "rgb"
-    )
-    return {"pixels": img[:, :, 0].tolist() if c == 1 else img.tolist(), "label": label, "description": desc}
+    img, label, desc = runs.sample(run_id, split, index)
+    return {"pixels": img[:, :, 0].tolist() if img.shape[2] == 1 else img.tolist(), "label": label, "description": desc}
 
 
 @router.get("/{run_id:path}/filters/{layer}")
@@ -79,8 +74,8 @@ def filter_of(run_id: str, layer: str, channel: int = 0, runs: RunStore = Depend
 @router.get("/{run_id:path}/curves.png")
 def curves(run_id: str, runs: RunStore = Depends(store)):
     run = runs.get(run_id)
-    path = run.path / "curves.png"
-    if path.is_file():  # cnnlab train draws it after every epoch
+    path = run.file(CURVES)  # links out of the served folder refused
+    if path is not None:  # cnnlab train draws it after every epoch
         return FileResponse(path, media_type="image/png")
     if not run.metrics:
         raise UnknownRun(f"Run {run_id!r} has no finished epoch yet, so no curves.")

@@ -1,58 +1,130 @@
-"""Which runs the server may show, and each run loaded once, shared by all requests.
+"""Which runs the server may show, each run loaded once and shared by all requests until its files change.
 
 A run id is accepted only if it is one of the ids discovered inside the served folder:
 ``..``, absolute paths, encoded variants and symlinks that lead out of the folder never
-match, whatever their spelling, because nothing is looked up by the raw text.
+match, whatever their spelling, because nothing is looked up by the raw text. Every file of a
+run is read through :func:`cnnlab.train.run.confined`, so a file linked out of the folder is refused too.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
-from cnnlab.train.run import MODEL_JSON, Run
+from cnnlab.train.run import CONFIG, METRICS, MODEL_JSON, WEIGHTS, OutsideRoot, Run, confined
 
 
 class UnknownRun(CnnlabError):
     exit_code = 1
 
 
+def _signature(folder: Path) -> tuple | None:
+    """What changes when a run is retrained, resumed or replaced; None once its model.json is gone."""
+    marks = []
+    for name in (MODEL_JSON, WEIGHTS, CONFIG, METRICS):
+        try:
+            st = os.stat(folder / name)
+        except OSError:
+            if name == MODEL_JSON:
+                return None
+            st = None
+        marks.append(st and (st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(marks)
+
+
 class RunStore:
+    SAMPLE_DATASETS = 2  # test splits kept converted for /sample (a folder's may be large)
+
     def __init__(self, root, max_depth: int = 3):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise CnnlabError(f"{root} is not a folder. Expected a run directory or a folder of runs.")
         self.max_depth = max_depth
-        self._runs: dict[str, Run] = {}
+        self._runs: dict[str, tuple[tuple, Run]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._datasets: dict[tuple, object] = {}
+
+    def _folders(self):
+        """Every folder down to max_depth, links to folders followed; one that vanishes mid-scan is skipped."""
+        level = [self.root]
+        for depth in range(self.max_depth + 1):
+            yield from level
+            if depth == self.max_depth:
+                return
+            below = []
+            for folder in level:
+                try:
+                    with os.scandir(folder) as entries:
+                        below += sorted(Path(e.path) for e in entries if e.is_dir())
+                except OSError:  # removed or unreadable while we looked
+                    continue
+            level = below
 
     def ids(self) -> dict[str, Path]:
         """Run ids (paths relative to the root, '.' for the root itself) -> folders, symlinks out excluded."""
         found = {}
-        patterns = [MODEL_JSON] + ["*/" * depth + MODEL_JSON for depth in range(1, self.max_depth + 1)]
-        for meta in (m for pattern in patterns for m in sorted(self.root.glob(pattern))):
-            folder = meta.parent.resolve()  # a symlink resolves to where it really points
-            if folder == self.root or self.root in folder.parents:
-                rel = folder.relative_to(self.root).as_posix()
-                found[rel] = folder
-        return found
+        for folder in self._folders():
+            if not (folder / MODEL_JSON).is_file():
+                continue
+            real = folder.resolve()  # a symlink resolves to where it really points
+            if real == self.root or self.root in real.parents:
+                found.setdefault(real.relative_to(self.root).as_posix(), real)
+        return dict(sorted(found.items(), key=lambda kv: (kv[0].count("/"), kv[0])))
 
     def get(self, run_id: str) -> Run:
-        loaded = self._runs.get(run_id)  # ids are checked against the folder once, when first loaded
-        if loaded is not None:
-            return loaded
-        folder = self.ids().get(run_id)
-        if folder is None:
+        """The run, loaded on first use and again whenever its files change; UnknownRun once it is deleted."""
+        cached = self._runs.get(run_id)
+        if cached is not None:
+            signature = _signature(cached[1].path)
+            if signature == cached[0]:
+                return cached[1]
+        folder = cached[1].path if cached else self.ids().get(run_id)
+        signature = _signature(folder) if folder is not None else None
+        if signature is None:
+            self._runs.pop(run_id, None)
             raise UnknownRun(f"No run {run_id!r} here. Runs: {', '.join(self.ids()) or 'none'}.")
         with self._guard:
-            if run_id not in self._runs:
-                self._runs[run_id] = Run.load(folder)
-                self._locks[run_id] = threading.Lock()
-        return self._runs[run_id]
+            current = self._runs.get(run_id)
+            if current is None or current[0] != signature:
+                self._runs[run_id] = (signature, Run.load(folder, within=self.root))
+                self._locks.setdefault(run_id, threading.Lock())
+            return self._runs[run_id][1]
 
     def lock(self, run_id: str) -> threading.Lock:
         """One model, one forward pass at a time: requests queue instead of oversubscribing the cores."""
         self.get(run_id)
         return self._locks[run_id]
+
+    def sample(self, run_id: str, split: str, index: int):
+        """Image ``index`` of the run's own dataset, in the run's size and mode: (uint8 HxWxC, class, text).
+
+        Only a built-in dataset or an image folder inside the served folder is read; the converted split is
+        kept, so the next request is an index into memory."""
+        from cnnlab import data
+        from cnnlab.data.datasets import pick
+        from cnnlab.data.registry import is_registered
+
+        run = self.get(run_id)
+        name = str(run.train_config.get("data", ""))
+        if not is_registered(name):
+            try:
+                confined(Path(name).expanduser(), self.root)
+            except OutsideRoot:
+                raise OutsideRoot(
+                    f"Run {run_id!r} was trained on a folder outside the served folder; its test images are "
+                    "not shown. Serve a folder that contains both the run and its data."
+                ) from None
+        h, w, c = run.input_shape
+        key = (name, (h, w), "gray" if c == 1 else "rgb")
+        with self._guard:
+            ds = self._datasets.get(key)
+        if ds is None:
+            ds = data.load(name, size=key[1], mode=key[2])
+            with self._guard:
+                self._datasets[key] = ds
+                while len(self._datasets) > self.SAMPLE_DATASETS:
+                    self._datasets.pop(next(iter(self._datasets)))
+        return pick(ds, split, index)
