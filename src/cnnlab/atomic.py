@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from cnnlab.errors import OutputError
+
 
 def _read_umask() -> int:
     mask = os.umask(0)  # the only way to read it is to set it: done once, at import, before any thread writes
@@ -26,12 +28,29 @@ def default_permissions(path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~UMASK)
 
 
+def _cannot_write(path, e: OSError) -> OutputError:
+    return OutputError(f"Cannot write {path}: {e.strerror or e}. Choose a folder you can write to.")
+
+
+def make_folder(path) -> Path:
+    """``mkdir -p``, with a folder that cannot be made (no permission, a file in the way) one clear error."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_writer(path, mode: str = "wb"):
     """``with atomic_writer("a.json", "w") as f: f.write(...)`` -> ``a.json`` appears whole or not at all."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_folder(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -39,6 +58,9 @@ def atomic_writer(path, mode: str = "wb"):
             os.fsync(f.fileno())
         default_permissions(tmp)
         os.replace(tmp, path)
+    except IsADirectoryError:
+        os.unlink(tmp)
+        raise OutputError(f"Cannot write {path}: it is a folder. Name a file.") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

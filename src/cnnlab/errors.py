@@ -43,6 +43,10 @@ class FetchError(DataError):
     """No source could provide a dataset."""
 
 
+class OutputError(CnnlabError):
+    """A file cannot be written where it was asked to go (no such folder, no permission, a folder there)."""
+
+
 class RunError(CnnlabError):
     """A run directory is missing files, is corrupt, or does not match what was asked (exit code 1)."""
 

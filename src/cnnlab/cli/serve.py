@@ -27,7 +27,7 @@ def is_loopback(host: str) -> bool:
 def serve(
     runs: Path = typer.Argument(Path("runs"), help="A run directory, or a folder holding several."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
-    port: int = typer.Option(8000, "--port"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port, 1-65535."),
     max_upload_mb: float = typer.Option(5.0, "--max-upload-mb", help="Largest accepted upload."),
     max_pixels: int = typer.Option(4096 * 4096, "--max-pixels", help="Largest accepted image, in pixels."),
 ) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.atomic import atomic_writer, default_permissions, write_text
+from cnnlab.atomic import atomic_writer, default_permissions, make_folder, write_text
 from cnnlab.data import idx
 from cnnlab.data.registry import DatasetSpec
 from cnnlab.errors import DataError
@@ -72,7 +72,7 @@ def write(spec: DatasetSpec, payloads: dict[str, bytes], source: str) -> dict[st
                 "Expected one label per image; the files do not belong together."
             )
     final = dataset_dir(spec.name)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(final.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=final.parent))
     try:
         for key, a in arrays.items():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.atomic import make_folder
 from cnnlab.data import cache, images, registry, sources
 from cnnlab.data.folder import load_folder, stratified_split
 from cnnlab.data.types import Dataset, Split
@@ -18,7 +19,7 @@ def _idx_dataset(spec: registry.DatasetSpec, source_list=None, progress=None) ->
         arrays, info = cached
         return arrays, {**info, "cache": "hit"}
     home = cache.home()
-    home.mkdir(parents=True, exist_ok=True)
+    make_folder(home)
     payloads, source = sources.fetch(spec, source_list, workroot=home, progress=progress)
     arrays = cache.write(spec, payloads, source)
     return arrays, {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from pathlib import Path
 
@@ -51,7 +52,17 @@ def check_size(size) -> tuple[int, int] | None:
         raise InputError(f"size={size!r} is not (height, width). Expected e.g. size=(32, 32).") from None
     if h < 1 or w < 1:
         raise InputError(f"size={size!r} must be at least 1x1. Expected e.g. size=(32, 32).")
+    if h * w > MAX_PIXELS:
+        raise InputError(
+            f"size={h}x{w} is {h * w:,} pixels an image, above the limit of {MAX_PIXELS:,}. "
+            "Expected e.g. size=(32, 32)."
+        )
     return h, w
+
+
+def _memory() -> int:
+    """Bytes of physical memory on this machine."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 @contextlib.contextmanager
@@ -113,6 +124,13 @@ def convert(x: np.ndarray, size=None, mode: str | None = None) -> np.ndarray:
     if (size is None or size == tuple(x.shape[1:3])) and (mode is None or mode == current_mode):
         return x
     target_mode = mode or current_mode
+    h, w = size or x.shape[1:3]
+    need = len(x) * h * w * (1 if target_mode == "gray" else 3)
+    if need > _memory() // 2:
+        raise InputError(
+            f"{len(x):,} images at {h}x{w} {target_mode} take {need / 1e9:,.1f} GB, more than half of this "
+            f"machine's {_memory() / 1e9:.1f} GB. Choose a smaller size."
+        )
     out = [to_array(Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img), target_mode, size) for img in x]
     return np.stack(out)
 

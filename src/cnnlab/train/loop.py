@@ -17,6 +17,7 @@ import math
 import platform
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 
 import cnnlab
 from cnnlab import data as datalib
+from cnnlab.atomic import make_folder
 from cnnlab.data.images import border_mean
 from cnnlab.errors import InputError, RunError, TrainingError
 from cnnlab.nn.model import Sequential
@@ -70,7 +72,7 @@ def _versions() -> dict:
     }
 
 
-def _resolve(resume, options: dict) -> tuple[TrainConfig, Path, bool]:
+def _resolve(resume, options: dict) -> tuple[TrainConfig, Path, bool, str | None]:
     if resume is None:
         cfg = TrainConfig.from_dict(options)
         out = Path(
@@ -87,9 +89,12 @@ def _resolve(resume, options: dict) -> tuple[TrainConfig, Path, bool]:
                 "Choose a new or empty folder."
             )
         cfg.out = str(out)
-        return cfg, out, False
+        return cfg, out, False, uuid.uuid4().hex
     out = Path(resume)
-    saved = rundir.read_json(out / rundir.CONFIG)["config"]
+    header = rundir.read_json(out / rundir.CONFIG)
+    saved = header.get("config")
+    if not isinstance(saved, dict):
+        raise RunError(f"{out / rundir.CONFIG} has no 'config' with the run's options; the run cannot be resumed.")
     asked = TrainConfig.from_dict({**saved, **options}).to_dict()
     diff = differences(saved, {k: asked[k] for k in options})
     if saved.get("lr_schedule", "constant") != "constant" and asked["epochs"] != saved["epochs"]:
@@ -104,7 +109,8 @@ def _resolve(resume, options: dict) -> tuple[TrainConfig, Path, bool]:
             + "\nResume with the saved options (only --epochs may grow, and only with a constant learning rate),"
             " or start a new run."
         )
-    return TrainConfig.from_dict({**saved, "epochs": asked["epochs"], "out": str(out)}), out, True
+    resumed = TrainConfig.from_dict({**saved, "epochs": asked["epochs"], "out": str(out)})
+    return resumed, out, True, header.get("run_id")
 
 
 @dataclass
@@ -121,6 +127,7 @@ class Setup:
     x_fit: torch.Tensor  # uint8 (N, H, W, C), shared with NumPy
     y_fit: torch.Tensor  # int64 (N,)
     held: tuple[str, np.ndarray, np.ndarray]  # ("val" or "test", uint8 images, labels)
+    run_id: str | None = None  # config.json's: the checkpoint names it, so another run's is refused
 
     @property
     def n_fit(self) -> int:
@@ -162,7 +169,7 @@ def build(cfg: TrainConfig, out: Path, module: torch.nn.Module | None = None) ->
 def write_header(s: Setup, command_line: list[str] | None) -> None:
     """config.json (how the run was made) and model.json (what it needs to load), before the first epoch."""
     ds = s.ds
-    s.out.mkdir(parents=True, exist_ok=True)
+    make_folder(s.out)
     dataset = {
         "name": ds.name,
         "classes": list(ds.classes),
@@ -176,6 +183,7 @@ def write_header(s: Setup, command_line: list[str] | None) -> None:
         s.out / rundir.CONFIG,
         {
             "config": s.cfg.to_dict(),
+            "run_id": s.run_id,
             "command_line": command_line or sys.argv,
             "versions": _versions(),
             "device": str(s.device),
@@ -207,11 +215,8 @@ def restore(s: Setup) -> tuple[int, list[dict]]:
         stale.unlink(missing_ok=True)
     if not (s.out / rundir.STATE).is_file():
         return 0, []
-    state = rundir.load_state(s.out / rundir.STATE)
-    s.net.load_state_dict(state["model"])
-    s.optimizer.load_state_dict(state["optimizer"])
-    epoch = int(state["epoch"])
-    return epoch, [r for r in rundir.read_metrics(s.out / rundir.METRICS) if r["epoch"] <= epoch]
+    epoch = rundir.load_state(s.out / rundir.STATE, s.net, s.optimizer, s.run_id)
+    return epoch, [r for r in rundir.read_metrics(s.out / rundir.METRICS) if r.get("epoch", 0) <= epoch]
 
 
 def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
@@ -278,7 +283,7 @@ def checkpoint(s: Setup, epoch: int, rows: list[dict]) -> None:
     the rows up to the state's epoch, so no finished epoch's row is ever lost."""
     rundir.write_metrics(s.out / rundir.METRICS, rows)
     rundir.save_weights(s.out / rundir.WEIGHTS, s.net)
-    rundir.save_state(s.out / rundir.STATE, epoch, s.net, s.optimizer)
+    rundir.save_state(s.out / rundir.STATE, epoch, s.net, s.optimizer, s.run_id)
 
 
 def train(
@@ -298,9 +303,10 @@ def train(
     ``verbose``); each of ``callbacks`` is called as ``callback(run_dir, rows)`` after every epoch's
     checkpoint (``cnnlab train`` passes the one that draws curves.png).
     """
-    cfg, out, resuming = _resolve(resume, options)
+    cfg, out, resuming, run_id = _resolve(resume, options)
     reporter = reporter or (LineReporter() if verbose else SilentReporter())
     s = build(cfg, out, module)
+    s.run_id = run_id
     start_epoch, rows = 0, []
     if resuming:
         start_epoch, rows = restore(s)

@@ -74,9 +74,7 @@ def _checked_meta(meta: dict, path: Path) -> tuple[tuple[str, ...], dict]:
         raise RunError(f"{path} has no 'classes' (a list of class names); it is damaged. Retrain the run.")
     shape = prep.get("input_shape") if isinstance(prep, dict) else None
     if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)):
-        raise RunError(
-            f"{path} has no 'preprocessing' with an 'input_shape' [height, width, channels]; it is damaged."
-        )
+        raise RunError(f"{path} has no 'preprocessing' with an 'input_shape' [height, width, channels]; it is damaged.")
     return tuple(classes), prep
 
 
@@ -116,19 +114,42 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
         raise RunError(f"{path} does not fit the architecture in {MODEL_JSON}: {str(e).splitlines()[0]}") from None
 
 
-def save_state(path: Path, epoch: int, model: torch.nn.Module, optimizer) -> None:
+def save_state(path: Path, epoch: int, model: torch.nn.Module, optimizer, run_id: str | None = None) -> None:
     buf = io.BytesIO()
-    torch.save({"epoch": epoch, "model": state_dict_for_saving(model), "optimizer": optimizer.state_dict()}, buf)
+    state = {"epoch": epoch, "model": state_dict_for_saving(model), "optimizer": optimizer.state_dict()}
+    torch.save({**state, "run": run_id} if run_id else state, buf)
     write_bytes(path, buf.getvalue())
 
 
-def load_state(path: Path) -> dict:
+def load_state(path: Path, model: torch.nn.Module, optimizer, run_id: str | None = None) -> int:
+    """Put the checkpoint's weights and optimizer state into ``model`` and ``optimizer``; its epoch.
+    A damaged file, or one that is not this run's checkpoint (``run_id``: config.json's), is a RunError."""
     if not path.is_file():
         raise RunError(f"{path} is missing: nothing to resume from (no epoch has finished yet).")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated or damaged archive
         raise RunError(f"{path} is corrupt ({type(e).__name__}); it cannot be resumed. Start a new run.") from None
+    if not isinstance(state, dict):
+        raise RunError(f"{path} holds a {type(state).__name__}, not a cnnlab checkpoint; it cannot be resumed.")
+    epoch = state.get("epoch")
+    lacking = [k for k in ("model", "optimizer") if not isinstance(state.get(k), dict)]
+    lacking = (["epoch"] if not (isinstance(epoch, int) and epoch >= 1) else []) + lacking
+    if lacking:
+        raise RunError(
+            f"{path} has no valid {', '.join(lacking)}: it is not a cnnlab checkpoint and cannot be resumed."
+        )
+    if run_id and state.get("run", run_id) != run_id:
+        raise RunError(f"{path} is another run's checkpoint (copied here?); it cannot resume this run.")
+    try:
+        model.load_state_dict(state["model"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise RunError(
+            f"{path} is the checkpoint of a different model or optimizer ({str(e).splitlines()[0][:200]}); "
+            "it cannot resume this run. Start a new run."
+        ) from None
+    return epoch
 
 
 def write_metrics(path: Path, rows: list[dict]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.atomic import write_text
+from cnnlab.atomic import make_folder, write_text
 
 
 def _entry(file: Path, kind: str, layer, shape, meaning: str) -> dict:
@@ -28,7 +28,7 @@ def write_inspection(ins, out, channels: int = 8, description: str = "") -> list
     from cnnlab.viz.train import probability_bars
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     probs, top = ins.probabilities, int(np.argmax(ins.probabilities))
     title = f"{description}: {ins.classes[top]} ({probs[top]:.1%})"
     f = probability_bars(probs, ins.classes, out / "probabilities.png", title)
@@ -57,7 +57,7 @@ def write_random_filters(rf, image: np.ndarray, out, description: str = "") -> l
     from cnnlab.viz import layers as draw
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     f = draw.random_filters(rf, image, out / "random_filters.png")
     n = rf.pooled.shape[-1]
     meaning = (
