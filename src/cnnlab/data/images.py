@@ -14,7 +14,7 @@ from cnnlab.errors import DataError, InputError
 
 MAX_PIXELS = 40_000_000  # larger images are refused as possible decompression bombs
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 MODES = ("gray", "rgb")
 
 
@@ -87,24 +87,70 @@ def _open(path: Path):
         yield im
 
 
+EXIF_ORIENTATION = 0x0112  # 1: upright; 2-8: mirrored and/or turned, as a phone camera records it
+HIGH_DEPTH = {"I": "32-bit", "I;16": "16-bit", "I;16B": "16-bit", "I;16L": "16-bit", "I;16N": "16-bit", "F": "float"}
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(EXIF_ORIENTATION, 1))
+    except (TypeError, ValueError, SyntaxError, OSError):  # a damaged EXIF block: taken as upright
+        return 1
+
+
 def open_header(path: Path) -> tuple[str, tuple[int, int]]:
-    """(pil_mode, (height, width)) from the file header, without decoding; DataError if not an image."""
+    """(pil_mode, (height, width)) from the file header, without decoding, as the image stands upright
+    (EXIF orientation applied); DataError if not an image."""
     with _open(path) as im:
-        return im.mode, (im.height, im.width)
+        turned = _orientation(im) in (5, 6, 7, 8)  # a quarter turn swaps height and width
+        return im.mode, ((im.width, im.height) if turned else (im.height, im.width))
 
 
-def decode(path: Path, mode: str | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+def decode(path: Path, mode: str | None = None, size: tuple[int, int] | None = None, notes=None) -> np.ndarray:
     """Decode fully and convert to ``mode`` (default: the file's own, gray or rgb) and ``size`` (H, W) -> uint8
-    (H, W, C); the file is opened once."""
+    (H, W, C); the file is opened once. What was done to it besides (see :func:`to_array`) goes to ``notes``."""
     with _open(path) as im:
         try:
             im.load()
-            return to_array(im, mode or mode_of(im.mode), size)
+            return to_array(im, mode or mode_of(im.mode), size, notes, path.name)
         except (OSError, ValueError, SyntaxError) as e:
             raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
 
 
-def to_array(im: Image.Image, mode: str, size: tuple[int, int] | None) -> np.ndarray:
+def _to_8bit(im: Image.Image, notes: list, name: str) -> Image.Image:
+    """A 16-bit, 32-bit or float gray image as 8-bit "L". Values already within 0..255 are kept, floats
+    within [0, 1] are scaled by 255 (the convention of float pixels everywhere in cnnlab), and anything
+    else is stretched from its own range [min, max] to 0..255, with a note: clipping at 255 would turn
+    a 12- or 16-bit image white."""
+    a = np.asarray(im, dtype=np.float64)
+    finite = a[np.isfinite(a)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    a = np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo)
+    depth = HIGH_DEPTH[im.mode]
+    if lo >= 0 and hi <= 255 and (im.mode != "F" or hi > 1):
+        out = a
+    elif im.mode == "F" and lo >= 0 and hi <= 1:
+        out = a * 255
+        notes.append(f"{name} is a float image with values in [0, 1]; scaled by 255")
+    else:
+        out = (a - lo) * (255 / (hi - lo)) if hi > lo else np.zeros_like(a)
+        notes.append(f"{name} is a {depth} image (values {lo:g}..{hi:g}); scaled to 0..255")
+    return Image.fromarray(np.clip(np.round(out), 0, 255).astype(np.uint8), "L")
+
+
+def to_array(im: Image.Image, mode: str, size: tuple[int, int] | None, notes=None, name: str = "the image"):
+    """A Pillow image as uint8 (H, W, C) in ``mode`` and ``size``: turned upright as its EXIF orientation
+    says, 16-bit/32-bit/float values scaled to 8 bits (:func:`_to_8bit`), transparency over white.
+    ``notes`` (a list), when given, receives a line for each change a user would want to know about."""
+    from PIL import ImageOps
+
+    notes = notes if notes is not None else []
+    orientation = _orientation(im)
+    if orientation != 1:
+        im = ImageOps.exif_transpose(im)
+        notes.append(f"{name} turned upright, as its EXIF orientation ({orientation}) says")
+    if im.mode in HIGH_DEPTH:
+        im = _to_8bit(im, notes, name)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         # transparent pixels over white, as an image viewer shows them
         im = im.convert("RGBA")
@@ -181,7 +227,7 @@ def mnist_style(gray: np.ndarray, threshold: int = 10) -> np.ndarray:
     return out[:, :, None]
 
 
-def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = 4096 * 4096) -> np.ndarray:
+def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = 4096 * 4096, notes=None) -> np.ndarray:
     """Decode an uploaded image with Pillow only, refusing anything that is not an image or is larger than
     ``max_pixels``; returns uint8 (H, W, C) in its own mode (gray -> C=1, else RGB)."""
     import io
@@ -196,7 +242,7 @@ def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = 4096 * 409
                         f"{name} is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}. Send a smaller image."
                     )
                 im.load()
-                return to_array(im, mode_of(im.mode), None)
+                return to_array(im, mode_of(im.mode), None, notes, name)
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -208,7 +254,7 @@ def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = 4096 * 409
         ) from None
 
 
-def decode_base64(text: str, name: str = "image", max_pixels: int = 4096 * 4096) -> np.ndarray:
+def decode_base64(text: str, name: str = "image", max_pixels: int = 4096 * 4096, notes=None) -> np.ndarray:
     """A base64 image (a data: URL too) decoded as :func:`decode_bytes` decodes a file."""
     import base64
     import binascii
@@ -217,7 +263,7 @@ def decode_base64(text: str, name: str = "image", max_pixels: int = 4096 * 4096)
         data = base64.b64decode(str(text).split(",", 1)[-1], validate=True)
     except (binascii.Error, ValueError):
         raise InputError(f"'{name}' is not valid base64.") from None
-    return decode_bytes(data, name, max_pixels)
+    return decode_bytes(data, name, max_pixels, notes)
 
 
 def from_pixels(values, name: str = "pixels", max_pixels: int = 4096 * 4096) -> np.ndarray:

@@ -37,7 +37,10 @@ def load_image_for(run: Run, path, invert: str = "auto") -> tuple[np.ndarray, li
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} does not exist. Expected an image file (PNG, JPEG, ...).")
-    return run.fit_image(images.decode(path), invert, path.name)  # opened once, in its own mode, then fitted
+    notes: list[str] = []
+    img = images.decode(path, notes=notes)  # opened once, upright, in its own mode, then fitted
+    fitted, more = run.fit_image(img, invert, path.name)
+    return fitted, notes + more
 
 
 def predict_files(run: Run, paths, invert: str = "auto", precision: str = "auto") -> list[Prediction]:

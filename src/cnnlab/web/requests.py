@@ -156,10 +156,11 @@ async def json_object(request: Request, expected: str) -> dict:
     return body
 
 
-async def read_image(request: Request) -> np.ndarray:
-    """The image of a request: multipart field ``file``, JSON ``{"image": base64}`` or ``{"pixels": [...]}``,
-    optionally ``"preprocess": "mnist"`` for a drawing (see images.prepare_drawing)."""
+async def read_image(request: Request) -> tuple[np.ndarray, list[str]]:
+    """The image of a request and notes on its decoding: multipart field ``file``, JSON ``{"image": base64}``
+    or ``{"pixels": [...]}``, optionally ``"preprocess": "mnist"`` for a drawing (see images.prepare_drawing)."""
     lim = limits(request)  # the body's size is enforced as it streams in (BodyLimit)
+    notes: list[str] = []
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
@@ -168,18 +169,20 @@ async def read_image(request: Request) -> np.ndarray:
         data = await upload.read(lim.max_upload_bytes + 1)
         if len(data) > lim.max_upload_bytes:
             raise TooLarge(f"The file is larger than the {lim.max_upload_bytes:,}-byte limit.")
-        img = images.decode_bytes(data, upload.filename or "upload", lim.max_pixels)
-        return images.prepare_drawing(img, form.get("preprocess"))
+        img = images.decode_bytes(data, upload.filename or "upload", lim.max_pixels, notes)
+        return images.prepare_drawing(img, form.get("preprocess")), notes
     body = await json_object(request, IMAGE_BODY)
     if "image" in body:
-        img = images.decode_base64(body["image"], "image", lim.max_pixels)
+        img = images.decode_base64(body["image"], "image", lim.max_pixels, notes)
     elif "pixels" in body:
         img = images.from_pixels(body["pixels"], "pixels", lim.max_pixels)
     else:
         raise InputError("The JSON has neither 'image' (base64) nor 'pixels'.")
-    return images.prepare_drawing(img, body.get("preprocess"))
+    return images.prepare_drawing(img, body.get("preprocess")), notes
 
 
 async def read_input(request: Request, run) -> tuple[np.ndarray, list[str]]:
     """The request's image fitted to the run as a file would be on the command line (size, mode, inversion)."""
-    return run.fit_image(await read_image(request), "auto", "the upload")
+    img, notes = await read_image(request)
+    fitted, more = run.fit_image(img, "auto", "the upload")
+    return fitted, notes + more
