@@ -42,6 +42,30 @@ def test_models_check(tmp_path):
     assert r.exit_code == 2 and "Dense 'dense1' receives a 28x28x1 feature map" in r.stderr
 
 
+def test_models_check_counts_a_model_too_large_for_any_machine_without_allocating_it(tmp_path):
+    """Dense(10**9) on a 28x28 image: 784e9 + 1e9 weights and biases, then 10 units on top: 3 TB of float32
+    that check and summary count, layer by layer, without allocating a byte of it."""
+    spec = tmp_path / "huge.json"
+    layers = [{"type": "Flatten"}, {"type": "Dense", "units": 10**9}, {"type": "Dense", "units": 10}]
+    spec.write_text(json.dumps({"input_shape": [28, 28, 1], "layers": layers}))
+    expected = (784 * 10**9 + 10**9) + (10**9 * 10 + 10)
+    r = runner.invoke(app, ["models", "check", str(spec)])
+    assert r.exit_code == 0, r.output
+    assert f"{expected:,} params" in r.stdout.replace("\n", "")
+    r = runner.invoke(app, ["models", "summary", str(spec), "--json"])
+    assert json.loads(r.stdout)["total_params"] == expected
+    r = runner.invoke(app, ["models", "summary", str(spec)], terminal_width=200)
+    assert f"Total params: {expected:,} ({expected * 4 / 1024**4:.2f} TB)" in r.stdout
+
+
+@pytest.mark.parametrize("shape", [[-28, 28, 1], [28, 0, 1], [28, 28], [28.5, 28, 1], ["28", 28, 1], 784])
+def test_an_input_shape_that_is_not_three_positive_whole_numbers_is_refused(tmp_path, shape):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"input_shape": shape, "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}]}))
+    r = runner.invoke(app, ["models", "check", str(spec)])
+    assert r.exit_code == 2 and "Expected (height, width, channels)" in r.stderr, r.output
+
+
 @pytest.mark.parametrize(
     "layer,message",
     [

@@ -12,7 +12,8 @@ from rich.table import Table
 from cnnlab.cli import app
 from cnnlab.cli.options import parse_ints, print_table
 from cnnlab.errors import InputError
-from cnnlab.nn import from_spec, read_spec, resolve, summarize, zoo
+from cnnlab.nn import zoo
+from cnnlab.nn.summary import describe
 
 console = Console(highlight=False)
 models_app = typer.Typer(
@@ -21,11 +22,11 @@ models_app = typer.Typer(
 app.add_typer(models_app, name="models")
 
 
-def _model(name_or_spec: str, input_shape: str | None, classes: int | None):
+def _described(name_or_spec: str, input_shape: str | None = None, classes: int | None = None):
     shape = parse_ints(input_shape, "--input") if input_shape else None
     if shape is not None and len(shape) != 3:
         raise InputError(f"--input {input_shape!r} is not H,W,C. Expected e.g. --input 28,28,1.")
-    return resolve(name_or_spec, shape, classes)
+    return describe(name_or_spec, shape, classes)
 
 
 @models_app.command("list")
@@ -33,7 +34,7 @@ def list_() -> None:
     """The zoo: the tutorials' architectures and cnnlab's own."""
     table = Table("name", "input", "params", "about")
     for entry in zoo.ZOO.values():
-        s = summarize(zoo.build(entry.name))
+        s = describe(entry.name)
         table.add_row(entry.name, "x".join(map(str, entry.input_shape)), f"{s.total:,}", entry.about)
     print_table(console, table)
 
@@ -46,7 +47,7 @@ def summary(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Layer names, output shapes, parameters with their formulas and multiply-adds, as Keras counts them."""
-    s = summarize(_model(model, input, classes))
+    s = _described(model, input, classes)
     if json_out:
         print(json.dumps(s.to_dict()))
         return
@@ -62,7 +63,7 @@ def summary(
 @models_app.command()
 def check(spec: Path = typer.Argument(..., help="A .json or .toml model spec.")) -> None:
     """Validate a spec file: every layer, argument and shape, with the same messages as training."""
-    s = summarize(from_spec(read_spec(spec)))
+    s = _described(str(spec))
     console.print(
         f"[green]ok[/]: {spec} builds '{s.name}': {len(s.rows)} layers, input {s.input_shape}, "
         f"output {s.rows[-1].output_shape}, {s.total:,} params"

@@ -14,6 +14,7 @@ epsilon 1e-3; Flatten flattens in HWC order so Dense weights line up with Keras'
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -482,8 +483,11 @@ class Input:
     kind = "Input"
 
     def __init__(self, shape, name: str | None = None):
-        shape = tuple(int(v) for v in shape)
-        if len(shape) != 3 or min(shape) < 1:
+        dims = tuple(shape) if isinstance(shape, (list, tuple)) else (shape,)
+        if len(dims) != 3 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in dims):
+            raise InputError(f"Input shape={shape!r}. Expected (height, width, channels), e.g. Input((28, 28, 1)).")
+        shape = tuple(int(v) for v in dims)
+        if min(shape) < 1:
             raise InputError(f"Input shape={shape!r}. Expected (height, width, channels), e.g. Input((28, 28, 1)).")
         self.shape = shape
         self.name = name

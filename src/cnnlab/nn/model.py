@@ -53,7 +53,7 @@ class Sequential(nn.Module):
         if not layers:
             raise InputError("Sequential needs at least one layer after the Input.")
         self.name = name
-        self.input_shape = tuple(int(v) for v in input_shape)
+        self.input_shape = Input(input_shape).shape  # one check: three whole numbers, each at least 1
         self._name_layers(layers)
         self.body = nn.ModuleList()
         shape = self.input_shape

@@ -34,11 +34,13 @@ class Summary:
         return sum(r.macs for r in self.rows)
 
     def closing_lines(self) -> list[str]:
-        def size(n):  # float32 bytes, as Keras reports them
-            b = n * 4
-            if b >= 1024**2:
-                return f"{b / 1024**2:.2f} MB"
-            return f"{b / 1024:.2f} KB" if b >= 1024 else f"{b:.2f} B"
+        def size(n):  # float32 bytes, in units of 1024, as Keras reports them
+            b, unit = float(n * 4), "B"
+            for bigger in ("KB", "MB", "GB", "TB"):
+                if b < 1024:
+                    break
+                b, unit = b / 1024, bigger
+            return f"{b:.2f} {unit}"
 
         return [
             f"Total params: {self.total:,} ({size(self.total)})",
@@ -60,6 +62,17 @@ class Summary:
 
 def keras_shape(shape) -> str:
     return "(" + ", ".join(["None", *map(str, shape)]) + ")"
+
+
+def describe(name: str, input_shape=None, num_classes: int | None = None) -> Summary:
+    """The summary of a zoo model or spec file, built on PyTorch's "meta" device: shapes and counts are
+    computed and every layer is checked, but no weight is allocated (Dense(10**9) costs nothing)."""
+    import torch
+
+    from cnnlab.nn.resolve import resolve
+
+    with torch.device("meta"):
+        return summarize(resolve(name, input_shape, num_classes))
 
 
 def summarize(model: Sequential) -> Summary:
