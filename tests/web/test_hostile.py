@@ -1,13 +1,20 @@
 """Hostile requests against the real server on 127.0.0.1 (bounded in count, size and time): each is refused
 with a clear 4xx, and the server still answers a normal request within a second afterwards."""
 
+import contextlib
 import io
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
 import httpx
 import pytest
 from PIL import Image
+
+from servers import free_port
 
 pytestmark = pytest.mark.slow
 LIMIT = 200_000  # the test server's upload limit (tests/web/conftest.py)
@@ -59,16 +66,63 @@ def test_arithmetic_that_would_take_minutes_is_refused_and_never_blocks_others(b
     """A 2x2 input with 30,000 cells of padding a side: refused naming the limit, before any allocation."""
     hostile = {"input": "1 2; 3 4", "kernel": "1", "padding": [[0, 30000], [0, 30000]]}
     r = httpx.post(f"{base_url}/api/arith/conv", json=hostile, timeout=10)
-    assert r.status_code == 400 and "padded input cells; the limit is 250,000" in r.json()["error"]
+    assert r.status_code == 400 and "padded input cells; the limit is 4,096" in r.json()["error"]
     r = httpx.post(f"{base_url}/api/arith/pool", json={"input": "1 2; 3 4", "size": [2000, 2000], "padding": "same"})
     assert r.status_code == 400 and "the limit is" in r.json()["error"]
     # a large but allowed explanation runs in the threadpool: a predict sent meanwhile is still answered at once
-    big = {"input": [[float(i % 7) for i in range(300)] for _ in range(300)], "kernel": "1 1 1; 1 1 1; 1 1 1"}
+    big = {"input": [[float(i % 7) for i in range(60)] for _ in range(60)], "kernel": "1 1 1; 1 1 1; 1 1 1"}
     worker = threading.Thread(target=lambda: httpx.post(f"{base_url}/api/arith/conv", json=big, timeout=60))
     worker.start()
     time.sleep(0.05)
     still_answers(base_url)
     worker.join()
+
+
+def test_a_small_input_with_a_large_kernel_is_refused_by_its_multiply_adds(base_url):
+    """64x64 (within the 4,096 cells) and a 10x10 kernel: 55 x 55 outputs x 100 reads = 302,500 multiply-adds."""
+    body = {"input": [[1.0] * 64 for _ in range(64)], "kernel": [[1.0] * 10 for _ in range(10)]}
+    r = httpx.post(f"{base_url}/api/arith/conv", json=body, timeout=10)
+    assert r.status_code == 400 and "302,500 multiply-adds; the limit is 100,000" in r.json()["error"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_cnnlab_serve_stops_on_a_signal_while_the_largest_request_runs(runs_root, tmp_path, sig):
+    """The real command in its own process: a signal sent while the largest allowed explanation is being
+    computed ends the process (bounded wait: the request takes about a second)."""
+    port = free_port()
+    env = {**os.environ, "HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", "serve", str(runs_root), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{url}/api/runs", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        largest = {"input": [[float(i % 7) for i in range(62)] for _ in range(62)], "kernel": "1 1 1; 1 1 1; 1 1 1"}
+
+        def largest_request():
+            with contextlib.suppress(httpx.HTTPError):  # the server may close it as it stops
+                httpx.post(f"{url}/api/arith/conv", json=largest, timeout=60)
+
+        worker = threading.Thread(target=largest_request)
+        worker.start()
+        time.sleep(0.2)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) is not None
+        worker.join(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
 
 
 def test_only_this_machines_name_and_only_json_as_json(base_url):

@@ -141,3 +141,14 @@ def test_the_converted_test_split_is_kept_between_requests(served, monkeypatch):
     ds = real_load("mnist")
     for i, (img, label, desc) in enumerate(first):
         assert np.array_equal(img, ds.test.x[i]) and label == ds.classes[ds.test.y[i]] and desc == f"mnist test[{i}]"
+
+
+def test_a_run_whose_class_names_do_not_match_its_outputs_is_a_409(served):
+    root, _ = served
+    meta_path = root / "mnist" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["classes"] = meta["classes"][:9]
+    meta_path.write_text(json.dumps(meta))
+    with Server(create_app(root)) as url:
+        r = predict(url)
+        assert r.status_code == 409 and "names 9 classes but the model gives (10,) outputs" in r.json()["error"]
