@@ -55,11 +55,13 @@ def feature_maps(name: str, maps: np.ndarray, path, channels: int = 8, cols: int
     return save(fig, path)
 
 
-def filter_grid(f, path, limit: int = 32):
-    """First-layer (or any conv) kernels after the layer-wide min-max scaling; RGB when they have 3 inputs."""
-    imgs = f.images()
+def filter_figure(f, limit: int = 32):
+    """First-layer (or any conv) kernels after the layer-wide min-max scaling, each kh x kw as it is: in
+    colour when they read 3 input channels (RGB), else input channel 0 in gray."""
+    imgs = f.images()  # (out, kh, kw, 3) for RGB kernels, else (out, in, kh, kw)
     n = min(limit, imgs.shape[0])
-    rgb = imgs.ndim == 4 and imgs.shape[-1] == 3
+    kh, kw, cin, cout = f.kernels.shape
+    rgb = cin == 3  # from the kernels, never from the array's last axis (a 3x3x1 kernel also ends in 3)
     cols = min(8, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.3 * rows + 0.5), squeeze=False)
@@ -74,7 +76,6 @@ def filter_grid(f, path, limit: int = 32):
         else:
             _gray(ax, imgs[i, 0], cmap="gray", vmin=0, vmax=1)  # input channel 0
         ax.set_title(str(i), fontsize=7)
-    kh, kw, cin, cout = f.kernels.shape
     fig.suptitle(
         f"{f.layer}: {cout} filters {kh}x{kw}x{cin}, first {n} "
         f"(min-max over the layer: {f.kernels.min():.3g}..{f.kernels.max():.3g}"
@@ -82,7 +83,12 @@ def filter_grid(f, path, limit: int = 32):
         fontsize=9,
     )
     fig.tight_layout()
-    return save(fig, path)
+    return fig
+
+
+def filter_grid(f, path, limit: int = 32):
+    """:func:`filter_figure` written to ``path`` (PNG)."""
+    return save(filter_figure(f, limit), path)
 
 
 def heatmap_overlay(image: np.ndarray, a, path):

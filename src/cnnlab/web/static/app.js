@@ -35,7 +35,7 @@ function colour(v, stops = STOPS) {
 
 function paint(canvas, values, h, w, { stops = STOPS, alpha = 255, scale = 1, gray = false } = {}) {
   canvas.width = w; canvas.height = h;
-  canvas.style.width = `${w * scale}px`; canvas.style.height = `${h * scale}px`;
+  canvas.style.width = `${w * scale}px`; canvas.style.height = "auto";  // the height follows, even when shrunk to fit
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(w, h);
   for (let i = 0; i < h * w; i++) {
@@ -182,6 +182,8 @@ async function drawOverlay() {
   } catch (err) { showError(err.message); }
 }
 
+const VECTOR_COLUMNS = 64;
+
 function renderMaps(layers) {
   $("#maps").innerHTML = "";
   for (const layer of layers) {
@@ -192,14 +194,16 @@ function renderMaps(layers) {
     section.append(title);
     const holder = document.createElement("div");
     if (layer.values) {
+      // a vector is wrapped into rows of at most VECTOR_COLUMNS cells, so a Flatten of 3,136 values is a
+      // 64x49 block, never a strip wider than the page
       holder.className = "vector";
-      const lo = Math.min(...layer.values), hi = Math.max(...layer.values);
+      const n = layer.values.length, lo = Math.min(...layer.values), hi = Math.max(...layer.values);
+      const cols = Math.min(n, VECTOR_COLUMNS), rows = Math.ceil(n / cols);
+      const padded = Array.from({ length: rows * cols }, (_, i) => (i < n && hi > lo ? (layer.values[i] - lo) / (hi - lo) * 255 : 0));
       const c = document.createElement("canvas");
       c.className = "fmap";
-      paint(c, layer.values.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 0) * 255), 1, layer.values.length,
-        { scale: Math.max(2, Math.floor(600 / layer.values.length)) });
-      c.style.height = "18px";
-      c.title = `${layer.values.length} values, ${lo.toFixed(3)} .. ${hi.toFixed(3)}`;
+      paint(c, padded, rows, cols, { scale: Math.max(2, Math.min(24, Math.floor(512 / cols))) });
+      c.title = `${n} values${rows > 1 ? ` in rows of ${cols}` : ""}, ${lo.toFixed(3)} .. ${hi.toFixed(3)}`;
       holder.append(c);
     } else {
       holder.className = "maps";

@@ -1,0 +1,38 @@
+"""Issue 15 #1: the page fits the window at 1400, 600 and 375 px, the Flatten vector included."""
+
+import pytest
+
+from browser import artifact, launch
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("width", [1400, 600, 375])
+def test_no_horizontal_scroll_at_any_width_with_every_layer_shown(browser, base_url, width):
+    page = browser.new_page(viewport={"width": width, "height": 900}, bypass_csp=True)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base_url + "/")
+    page.wait_for_selector("#summary table")
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", "0")
+    page.click("#sample-go")
+    page.wait_for_selector(".layer[data-layer='flatten'] canvas")
+    page.wait_for_selector(".layer[data-layer='logits'] canvas")
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= width, f"the page is {wide} px wide in a {width} px window"
+    flatten = page.locator(".layer[data-layer='flatten'] canvas").bounding_box()
+    assert flatten["x"] + flatten["width"] <= width and flatten["height"] > 20  # wrapped into rows, not a strip
+    page.screenshot(path=str(artifact(f"page-{width}.png")), full_page=True)
+    assert errors == []
+    page.close()
