@@ -36,3 +36,23 @@ def test_no_horizontal_scroll_at_any_width_with_every_layer_shown(browser, base_
     page.screenshot(path=str(artifact(f"page-{width}.png")), full_page=True)
     assert errors == []
     page.close()
+
+
+def test_api_docs_render_with_no_other_origin_reachable(browser, base_url):
+    """Issue 15 #6: /docs draws every endpoint from files this server sends; any other origin is cut off."""
+    page = browser.new_page()
+    elsewhere = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(base_url):
+            return route.continue_()
+        elsewhere.append(route.request.url)
+        return route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(base_url + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=20000)
+    paths = page.eval_on_selector_all(".opblock-summary-path", "ps => ps.map(p => p.textContent)")
+    assert "/api/runs/{run_id}/predict" in " ".join(paths) and "/api/arith/conv" in " ".join(paths)
+    assert elsewhere == []
+    page.close()

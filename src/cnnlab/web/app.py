@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from swagger_ui_bundle import swagger_ui_path
 
 from cnnlab.errors import CnnlabError, DataError, InputError, RunError
 from cnnlab.train.run import OutsideRoot
@@ -45,6 +47,17 @@ async def _error(request, error: CnnlabError):
     return JSONResponse({"error": str(error)}, status_code=status)
 
 
+def _docs():
+    """The API's interactive docs, with Swagger UI's files from the installed package, not a CDN."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="cnnlab API",
+        swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs-assets/swagger-ui.css",
+        swagger_favicon_url="/docs-assets/favicon-32x32.png",
+    )
+
+
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -54,7 +67,12 @@ def create_app(
     """The app over the runs found in ``root``, with the upload limits given. Requests must name one of
     ``hosts`` in their Host header (a web page that rebinds its own domain to 127.0.0.1 cannot use the API);
     ``hosts=("*",)`` accepts any, for a server bound to a non-loopback address."""
-    app = FastAPI(title="cnnlab", description="Predict, look inside and explain any run trained with cnnlab.")
+    app = FastAPI(
+        title="cnnlab",
+        description="Predict, look inside and explain any run trained with cnnlab.",
+        docs_url=None,  # FastAPI's own /docs loads Swagger UI from a CDN: blank without internet
+        redoc_url=None,
+    )
     app.state.store = RunStore(root)
     app.state.limits = Limits(max_upload_bytes, max_pixels)
     app.add_exception_handler(CnnlabError, _error)
@@ -63,6 +81,8 @@ def create_app(
     page = lambda: FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP})  # noqa: E731
     app.add_api_route("/", page, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    app.add_api_route("/docs", _docs, include_in_schema=False)
     app.include_router(runs.router)
     app.include_router(arithmetic.router)
     return app
