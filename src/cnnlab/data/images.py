@@ -27,6 +27,12 @@ def border_mean(x: np.ndarray) -> float:
     return float(np.concatenate([e.ravel() for e in edges]).mean())
 
 
+def is_blank(img: np.ndarray) -> bool:
+    """Every pixel the same (an empty canvas, an all-black or all-white image): nothing to recognise."""
+    a = np.asarray(img)
+    return a.size == 0 or bool(a.min() == a.max())
+
+
 def mode_of(pil_mode: str) -> str:
     return "gray" if pil_mode in GRAY_MODES else "rgb"
 

@@ -191,6 +191,11 @@ def explain(model_or_run, image, method: str = "gradcam", target: int | None = N
     model, x, classes, notes = model_and_input(model_or_run, image)
     if x.shape[0] != 1:
         raise InputError(f"explain() takes one image; received {x.shape[0]}. Pass images[i].")
+    if float(x.amax()) == float(x.amin()):
+        raise InputError(
+            f"The image is blank (every value {float(x.amin()):.3g}): there is nothing in it to explain. "
+            "Draw something, or choose an image with content."
+        )
     with evaluating(model):
         with torch.no_grad():
             probs = _probs(model, x)[0].float()

@@ -253,7 +253,7 @@ class Run:
         the model was trained on light-on-dark (``invert="auto"``), or as told (``"yes"``, ``"no"``).
 
         The one rule for every way an image arrives: a file (predict, inspect), an upload (the server)."""
-        from cnnlab.data.images import border_mean, convert
+        from cnnlab.data.images import border_mean, convert, is_blank
 
         if invert not in ("auto", "yes", "no"):
             raise InputError(f"invert={invert!r}. Expected auto, yes or no.")
@@ -271,6 +271,8 @@ class Run:
         elif invert == "auto" and self.preprocessing.get("background", "dark") == "dark" and light:
             img = 255 - img
             notes.append("inverted (dark-on-light image; the model was trained on light-on-dark)")
+        if is_blank(img):
+            notes.append(f"{name} is blank (every pixel {int(img.flat[0])}): there is nothing to recognise")
         return img, notes
 
     def prepare(self, images) -> tuple[torch.Tensor, list[str]]:

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from cnnlab import inspect
+from cnnlab.data.images import is_blank
 from cnnlab.errors import InputError
 from cnnlab.train.run import CURVES
 from cnnlab.web.requests import read_input, store
@@ -94,9 +95,8 @@ async def predict(run_id: str, request: Request, runs: RunStore = Depends(store)
     order = np.argsort(-probs)
     top = [{"class": run.classes[i], "probability": round(float(probs[i]), 6)} for i in order[:3]]
     # JSONResponse: the payload is plain lists and strings, so FastAPI's encoder walk is not needed
-    return JSONResponse(
-        {"classes": list(run.classes), "probabilities": probs.round(6).tolist(), "top": top, "notes": notes}
-    )
+    payload = {"classes": list(run.classes), "probabilities": probs.round(6).tolist(), "top": top, "notes": notes}
+    return JSONResponse({**payload, "blank": is_blank(img)})  # the page shows "nothing drawn", not the bars
 
 
 @router.post("/{run_id:path}/feature-maps")

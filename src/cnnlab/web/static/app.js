@@ -6,16 +6,32 @@ const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&
 const esc = (v) => String(v).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
 // A run id may hold slashes (runs in subfolders): each segment is URL-encoded on its own.
 const runPath = (id) => "/api/runs/" + id.split("/").map(encodeURIComponent).join("/");
-const state = { run: null, info: null, image: null, busy: false, pending: false, overlay: "none" };
+// Every panel shows the current run and the current input, or an empty state that says what to do. `gen` counts
+// input and run changes: a response that comes back after the input changed is dropped, never drawn.
+const state = { run: null, info: null, tab: "draw", inputs: {}, busy: false, pending: false, overlay: "none", gen: 0 };
+const current = () => state.inputs[state.tab] || null;
+const HINTS = {
+  draw: "Draw a digit in the box (or pick a test sample).",
+  upload: "Choose an image file to see what the model makes of it.",
+  sample: "Pick a test image by its index and press Show (or Enter).",
+};
 
+let lastError = "";
 function showError(message) {
+  if (message === lastError) return;  // a stopped server is reported once, not once per pen move
+  lastError = message;
   const box = $("#error");
   box.textContent = message;
   box.hidden = !message;
 }
 
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch {
+    throw new Error(`The cnnlab server at ${location.origin} is not answering. Start it again with: cnnlab serve`);
+  }
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
   if (!response.ok) throw new Error(body?.error || `${response.status} ${response.statusText}`);
   showError("");
@@ -33,13 +49,15 @@ function colour(v, stops = STOPS) {
   return stops[i].map((c, k) => Math.round(c + f * (stops[i + 1][k] - c)));
 }
 
-function paint(canvas, values, h, w, { stops = STOPS, alpha = 255, scale = 1, gray = false } = {}) {
+// values: h*w numbers 0..255 (one channel), or with rgb: 3*h*w bytes, channel after channel (C, H, W)
+function paint(canvas, values, h, w, { stops = STOPS, alpha = 255, scale = 1, gray = false, rgb = false } = {}) {
   canvas.width = w; canvas.height = h;
   canvas.style.width = `${w * scale}px`; canvas.style.height = "auto";  // the height follows, even when shrunk to fit
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(w, h);
   for (let i = 0; i < h * w; i++) {
-    const [r, g, b] = gray ? [values[i], values[i], values[i]] : colour(values[i] / 255, stops);
+    const [r, g, b] = rgb ? [values[i], values[h * w + i], values[2 * h * w + i]]
+      : gray ? [values[i], values[i], values[i]] : colour(values[i] / 255, stops);
     img.data.set([r, g, b, alpha], i * 4);
   }
   ctx.putImageData(img, 0, 0);
@@ -59,15 +77,22 @@ async function loadRuns() {
 
 async function selectRun(id) {
   state.run = id;
-  state.info = await api(runPath(id));
-  const { input_shape: shape, config, metrics } = state.info;
+  state.info = null;
+  const gen = ++state.gen;
+  resetOutputs();
+  const info = await api(runPath(id));
+  if (gen !== state.gen) return;
+  state.info = info;
+  const { input_shape: shape, config, metrics } = info;
   const last = metrics.at(-1) || {};
   const held = "val_accuracy" in last ? "val" : "test";
   $("#run-info").textContent = `${config.model || "model"} on ${config.data || "data"}, input ${shape.join("x")}` +
     (last[`${held}_accuracy`] !== undefined ? `, ${held} accuracy ${last[`${held}_accuracy`].toFixed(4)}` : "");
-  renderSummary(state.info);
+  renderSummary(info);
   $("#curves").src = `${runPath(id)}/curves.png`;
-  if (state.image) await refresh(true);
+  // a test sample belongs to its run: the same index is fetched again from the new run's own test split
+  if (state.inputs.sample) await showSample(state.inputs.sample.index, false);
+  await refresh(true);
 }
 
 function renderSummary(info) {
@@ -82,10 +107,26 @@ function renderSummary(info) {
     m.map((row) => `<tr>${Object.values(row).map((v) => `<td>${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : esc(v)}</td>`).join("")}</tr>`).join("") + "</table>";
 }
 
-// ---- input: draw, upload, sample ----
-const pad = $("#pad"), padCtx = pad.getContext("2d");
+// Everything computed from an input, emptied: the empty state says what to do instead
+function resetOutputs(message) {
+  $("#bars").innerHTML = "";
+  const empty = document.createElement("p");
+  empty.className = "empty meta";
+  empty.textContent = message || HINTS[state.tab];
+  $("#bars").append(empty);
+  $("#notes").textContent = "";
+  $("#maps").innerHTML = "";
+  for (const id of ["#seen", "#overlay"]) $(id).getContext("2d").clearRect(0, 0, $(id).width, $(id).height);
+  $("#seen-shape").textContent = "";
+  $("#overlay-reason").textContent = "";
+  state.heat = {};
+}
+
+// ---- input: draw, upload, sample; each tab keeps its own input ----
+const pad = $("#pad"), padCtx = pad.getContext("2d", { willReadFrequently: true });
 function clearPad() { padCtx.fillStyle = "#000"; padCtx.fillRect(0, 0, pad.width, pad.height); }
 clearPad();
+const padHasInk = () => padCtx.getImageData(0, 0, pad.width, pad.height).data.some((v, i) => i % 4 !== 3 && v > 0);
 let drawing = false, last = null;
 pad.addEventListener("pointerdown", (e) => { drawing = true; last = [e.offsetX, e.offsetY]; pad.setPointerCapture(e.pointerId); stroke(e); });
 pad.addEventListener("pointermove", (e) => { if (drawing) stroke(e); });
@@ -94,58 +135,88 @@ function stroke(e) {
   padCtx.strokeStyle = "#fff"; padCtx.lineWidth = 18; padCtx.lineCap = "round"; padCtx.lineJoin = "round";
   padCtx.beginPath(); padCtx.moveTo(...last); padCtx.lineTo(e.offsetX, e.offsetY); padCtx.stroke();
   last = [e.offsetX, e.offsetY];
-  state.image = { kind: "drawing" };
+  if (!state.inputs.draw) { state.inputs.draw = { kind: "drawing" }; state.gen++; }  // a new input; later strokes refine it
   refresh(false);
 }
-$("#clear").addEventListener("click", () => { clearPad(); state.image = null; $("#bars").innerHTML = ""; $("#maps").innerHTML = ""; });
+$("#clear").addEventListener("click", () => { clearPad(); state.inputs.draw = null; state.gen++; resetOutputs(); });
 
 $("#file").addEventListener("change", async (e) => {
-  if (!e.target.files.length) return;
-  state.image = { kind: "file", file: e.target.files[0] };
+  const file = e.target.files[0];
+  e.target.value = "";  // choosing the same file again is a new choice
+  if (!file) return;
+  state.inputs.upload = { kind: "file", file };
+  $("#file-name").textContent = file.name;
+  state.gen++;
   await refresh(true);
 });
-$("#sample-go").addEventListener("click", async () => {
-  const index = Number($("#sample-index").value);
+
+async function showSample(index, go = true) {
+  const gen = ++state.gen;
+  state.inputs.sample = null;
+  $("#sample-label").textContent = "";
+  resetOutputs("Loading the test image...");
   try {
     const s = await api(`${runPath(state.run)}/sample/${index}`);
+    if (gen !== state.gen) return;
     $("#sample-label").textContent = `${s.description}: label ${s.label}`;
-    state.image = { kind: "pixels", pixels: s.pixels };
-    await refresh(true);
-  } catch (err) { showError(err.message); }
-});
-document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
-  document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("active", x === b));
-  document.querySelectorAll("[data-pane]").forEach((p) => { p.hidden = p.dataset.pane !== b.dataset.tab; });
-}));
+    state.inputs.sample = { kind: "pixels", pixels: s.pixels, index };
+    if (go && state.tab === "sample") await refresh(true);
+  } catch (err) { if (gen === state.gen) { resetOutputs(); showError(err.message); } }
+}
+$("#sample-go").addEventListener("click", () => showSample(Number($("#sample-index").value)));
+$("#sample-index").addEventListener("keydown", (e) => { if (e.key === "Enter") showSample(Number($("#sample-index").value)); });
+
+function selectTab(tab) {
+  state.tab = tab;
+  document.querySelectorAll(".tabs button").forEach((x) => {
+    x.classList.toggle("active", x.dataset.tab === tab);
+    x.setAttribute("aria-selected", String(x.dataset.tab === tab));
+  });
+  document.querySelectorAll("[data-pane]").forEach((p) => { p.hidden = p.dataset.pane !== tab; });
+  state.gen++;
+  resetOutputs();
+  refresh(true);
+}
+document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));
 document.querySelectorAll("input[name=overlay]").forEach((r) => r.addEventListener("change", () => {
-  state.overlay = r.value; drawOverlay();
+  state.overlay = r.value; drawOverlay(state.gen);
 }));
 
 function gray28() { return state.info && state.info.input_shape.join("x") === "28x28x1"; }
 
-function requestFor() {
-  const img = state.image;
+function requestFor(img) {
   if (img.kind === "file") { const form = new FormData(); form.append("file", img.file); return { method: "POST", body: form }; }
   if (img.kind === "pixels") return json({ pixels: img.pixels });
   return json({ image: pad.toDataURL("image/png"), preprocess: gray28() ? "mnist" : "none" });
 }
 
-// Predictions follow the pen: one request in flight, the newest drawing sent as soon as it returns.
+// Predictions follow the pen: one request in flight, the newest input sent as soon as it returns.
 async function refresh(full) {
-  if (!state.image || !state.run) return;
-  if (state.busy) { state.pending = state.pending || (full ? "full" : "fast"); return; }
+  const img = current();
+  if (!state.run || !state.info) return;
+  if (!img) { resetOutputs(); return; }
+  if (img.kind === "drawing" && !padHasInk()) { resetOutputs("Nothing drawn yet: " + HINTS.draw); return; }
+  if (state.busy) { state.pending = state.pending === "full" || full ? "full" : "fast"; return; }
   state.busy = true;
+  const gen = state.gen;
   try {
-    const p = await api(`${runPath(state.run)}/predict`, requestFor());
-    renderBars(p);
-    if (full) {
-      const maps = await api(`${runPath(state.run)}/feature-maps`, requestFor());
-      renderInput(maps.input);
-      renderMaps(maps.layers);
-      state.heat = {};
-      await drawOverlay();
+    const p = await api(`${runPath(state.run)}/predict`, requestFor(img));
+    if (gen === state.gen) {
+      if (p.blank) resetOutputs(`Nothing to recognise: ${p.notes.join("; ")}.`);
+      else renderBars(p);
+      if (full && !p.blank) {
+        const maps = await api(`${runPath(state.run)}/feature-maps`, requestFor(img));
+        if (gen === state.gen) {
+          renderInput(maps.input);
+          renderMaps(maps.layers);
+          state.heat = {};
+          await drawOverlay(gen);
+        }
+      }
     }
-  } catch (err) { showError(err.message); }
+  } catch (err) {
+    if (gen === state.gen) { resetOutputs(); showError(err.message); }
+  }
   state.busy = false;
   if (state.pending) { const again = state.pending === "full"; state.pending = false; refresh(again); }
 }
@@ -159,27 +230,28 @@ function renderBars(p) {
 
 function renderInput(input) {
   const [h, w, c] = input.shape;
-  const data = decode(input.data).slice(0, h * w);  // first channel
-  paint($("#seen"), data, h, w, { gray: true, scale: 196 / w });
+  const data = decode(input.data);  // (C, H, W) bytes: gray, or RGB in colour
+  paint($("#seen"), data, h, w, { gray: c === 1, rgb: c === 3, scale: 196 / w });
   $("#seen-shape").textContent = `${h}x${w}x${c}`;
 }
 
-async function drawOverlay() {
+async function drawOverlay(gen) {
   const canvas = $("#overlay");
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   $("#overlay-reason").textContent = "";
-  if (state.overlay === "none" || !state.image) return;
+  const img = current();
+  if (state.overlay === "none" || !img || !$("#seen-shape").textContent) return;
+  const method = state.overlay;
   try {
     state.heat = state.heat || {};
-    if (!state.heat[state.overlay]) {
-      state.heat[state.overlay] = await api(`${runPath(state.run)}/explain?method=${state.overlay}`, requestFor());
-    }
-    const e = state.heat[state.overlay];
+    const e = state.heat[method] || await api(`${runPath(state.run)}/explain?method=${method}`, requestFor(img));
+    if (gen !== state.gen || method !== state.overlay) return;
+    state.heat[method] = e;
     const h = e.heatmap.length, w = e.heatmap[0].length;
     paint(canvas, e.heatmap.flat().map((v) => v * 255), h, w, { stops: JET, alpha: 120, scale: 196 / w });
     $("#overlay-reason").textContent = `${e.method} for '${e.class}' (p = ${e.probability.toFixed(2)}): ${e.reason}`;
-  } catch (err) { showError(err.message); }
+  } catch (err) { if (gen === state.gen) showError(err.message); }
 }
 
 const VECTOR_COLUMNS = 64;
@@ -204,6 +276,7 @@ function renderMaps(layers) {
       c.className = "fmap";
       paint(c, padded, rows, cols, { scale: Math.max(2, Math.min(24, Math.floor(512 / cols))) });
       c.title = `${n} values${rows > 1 ? ` in rows of ${cols}` : ""}, ${lo.toFixed(3)} .. ${hi.toFixed(3)}`;
+      c.setAttribute("aria-label", `${layer.name}: ${c.title}`);
       holder.append(c);
     } else {
       holder.className = "maps";
@@ -216,7 +289,11 @@ function renderMaps(layers) {
         const values = bytes.subarray(k * h * w, (k + 1) * h * w);
         paint(c, values, h, w, { scale });
         c.title = `channel ${k}: ${num(layer.min[k])} .. ${num(layer.max[k])}`;
-        c.addEventListener("click", () => zoom(layer, k, values));
+        c.setAttribute("aria-label", `${layer.name} ${c.title}`);
+        c.tabIndex = 0;
+        const open = () => zoom(layer, k, values, c);
+        c.addEventListener("click", open);
+        c.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } });
         holder.append(c);
       }
     }
@@ -225,37 +302,100 @@ function renderMaps(layers) {
   }
 }
 
-async function zoom(layer, k, values) {
+function kernelTable(rows, lo, hi) {
+  return `<table class="kernel">${rows.map((r) => `<tr>${r.map((v) => {
+    const t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+    const [R, G, B] = colour(t);
+    return `<td style="background:rgb(${R},${G},${B});color:${t > 0.6 ? "#000" : "#fff"}">${v.toFixed(3)}</td>`;
+  }).join("")}</tr>`).join("")}</table>`;
+}
+
+const KERNEL_CHANNELS = 8;  // input channels of a kernel shown as tables; the rest are counted
+let zoomOpener = null;
+async function zoom(layer, k, values, opener) {
   const [h, w] = layer.shape;
+  const gen = state.gen;
+  zoomOpener = opener || null;
   $("#zoom-title").textContent = `${layer.name} channel ${k} (${h}x${w})`;
   paint($("#zoom-map"), values, h, w, { scale: Math.floor(280 / w) });
   $("#zoom-range").textContent = `values ${num(layer.min[k])} .. ${num(layer.max[k])} (colours scaled to this range)`;
+  $("#zoom-filter-title").textContent = "";
+  $("#zoom-filter").innerHTML = "";
   $("#zoom").hidden = false;
+  $("#zoom-close").focus();
   try {
     const f = await api(`${runPath(state.run)}/filters/${encodeURIComponent(layer.name)}?channel=${k}`);
+    if (gen !== state.gen || $("#zoom").hidden) return;
+    const [kh, kw, cin] = f.shape;
     $("#zoom-filter-title").textContent = `the filter that made it: ${f.layer} channel ${f.channel}, ${f.shape.join("x")}` +
-      (f.shape[2] > 1 ? " (input channel 0 shown)" : "");
-    const rows = f.kernel.map((row) => row.map((cell) => cell[0]));
-    $("#zoom-filter").innerHTML = `<table class="kernel">${rows.map((r) => `<tr>${r.map((v) => {
-      const t = f.max > f.min ? (v - f.min) / (f.max - f.min) : 0.5;
-      const [R, G, B] = colour(t);
-      return `<td style="background:rgb(${R},${G},${B});color:${t > 0.6 ? "#000" : "#fff"}">${v.toFixed(3)}</td>`;
-    }).join("")}</tr>`).join("")}</table>`;
+      (cin > KERNEL_CHANNELS ? ` (input channels 0-${KERNEL_CHANNELS - 1} of ${cin} shown)` : "");
+    const parts = [];
+    if (cin === 3) {  // an RGB kernel in colour, min-max scaled over the kernel, as filter figures show it
+      parts.push(`<div class="kernel-part"><div class="meta small">in colour (R, G, B)</div><canvas id="zoom-rgb" aria-label="the kernel in colour"></canvas></div>`);
+    }
+    for (let i = 0; i < Math.min(cin, KERNEL_CHANNELS); i++) {
+      const label = cin === 1 ? "" : cin === 3 ? `input channel ${i} (${"RGB"[i]})` : `input channel ${i}`;
+      parts.push(`<div class="kernel-part"><div class="meta small">${label}</div>${kernelTable(f.kernel.map((row) => row.map((cell) => cell[i])), f.min, f.max)}</div>`);
+    }
+    $("#zoom-filter").innerHTML = `<div class="kernel-parts">${parts.join("")}</div>`;
+    if (cin === 3) {
+      const bytes = new Uint8Array(3 * kh * kw);
+      for (let ch = 0; ch < 3; ch++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
+        bytes[ch * kh * kw + y * kw + x] = Math.round((f.kernel[y][x][ch] - f.min) / ((f.max - f.min) || 1) * 255);
+      }
+      paint($("#zoom-rgb"), bytes, kh, kw, { rgb: true, scale: Math.floor(120 / kw) });
+    }
   } catch (err) { $("#zoom-filter-title").textContent = err.message; $("#zoom-filter").innerHTML = ""; }
 }
-$("#zoom-close").addEventListener("click", () => { $("#zoom").hidden = true; });
+function closeZoom() {
+  if ($("#zoom").hidden) return;
+  $("#zoom").hidden = true;
+  if (zoomOpener) zoomOpener.focus();
+}
+$("#zoom-close").addEventListener("click", closeZoom);
+$("#zoom").addEventListener("click", (e) => { if (e.target === $("#zoom")) closeZoom(); });  // outside the box
+document.addEventListener("keydown", (e) => {
+  if ($("#zoom").hidden) return;
+  if (e.key === "Escape") { closeZoom(); return; }
+  if (e.key === "Tab") {  // focus stays inside the dialog while it is open
+    const items = [...$("#zoom").querySelectorAll("button, [tabindex]")];
+    const first = items[0], lastItem = items.at(-1);
+    if (e.shiftKey && document.activeElement === first) { e.preventDefault(); lastItem.focus(); }
+    else if (!e.shiftKey && document.activeElement === lastItem) { e.preventDefault(); first.focus(); }
+  }
+});
 
 // ---- convolution playground: the same cnnlab.arith results as `cnnlab conv` ----
+// A number field holds what it says: a value outside its min..max is set back to the nearest one allowed.
+function fieldValue(id) {
+  const field = $(id), lo = Number(field.min), hi = Number(field.max);
+  const v = Math.round(Number(field.value));
+  const kept = Number.isFinite(v) ? Math.min(Math.max(v, lo), hi) : lo;
+  if (String(kept) !== field.value) field.value = String(kept);
+  return kept;
+}
+
+let playgroundGen = 0;
+function clearPlayground(message = "") {
+  for (const id of ["#pg-tf", "#pg-torch", "#pg-out", "#pg-torch-out"]) $(id).innerHTML = "";
+  $("#pg-padding").textContent = message;
+  $("#pg-trace").textContent = "Hover an output cell.";
+  $("#pg-torch-trace").textContent = "";
+  $("#pg-notes").innerHTML = "";
+}
+
 async function playground() {
-  const n = Number($("#pg-size").value), k = Number($("#pg-kernel").value), s = Number($("#pg-stride").value);
+  const n = fieldValue("#pg-size"), k = fieldValue("#pg-kernel"), s = fieldValue("#pg-stride");
   const op = $("#pg-op").value, padding = $("#pg-padding-mode").value;
   const input = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => i * n + j + 1));
+  const gen = ++playgroundGen;
+  clearPlayground("Computing...");
   try {
     const r = op === "conv"
       ? await api("/api/arith/conv", json({ input, kernel: Array.from({ length: k }, () => Array(k).fill(1)), strides: s, padding }))
       : await api("/api/arith/pool", json({ input, size: k, strides: s, padding, mode: op }));
-    renderPlayground(r);
-  } catch (err) { showError(err.message); }
+    if (gen === playgroundGen) renderPlayground(r);
+  } catch (err) { if (gen === playgroundGen) clearPlayground(err.message); }
 }
 
 function cells(holder, grid, mask, origin, cls = "") {
@@ -276,29 +416,46 @@ function cells(holder, grid, mask, origin, cls = "") {
   return box;
 }
 
+// One output cell at (row, col), hovered in either output grid: each side's window lit in its own padded input,
+// so PyTorch's "every window one cell earlier" is there to see.
+function lightWindows(sides, row, col) {
+  for (const side of sides) {
+    const t = side.traces.find((x) => x.row === row && x.col === col);
+    side.input.querySelectorAll(".cell").forEach((c) => c.classList.toggle("hit",
+      Boolean(t) && t.terms.some((term) => term.row === +c.dataset.row && term.col === +c.dataset.col)));
+    side.output.querySelectorAll(".cell").forEach((c) => c.classList.toggle("hit", +c.dataset.row === row && +c.dataset.col === col));
+    side.text.textContent = t ? `${side.name}: ${t.text}` : `${side.name}: no output cell (${row}, ${col})`;
+  }
+}
+
 function renderPlayground(r) {
   const tf = r.tensorflow, pt = r.pytorch, p = tf.padding;
   $("#pg-padding").textContent = `TensorFlow pads top ${p.top}, bottom ${p.bottom}, left ${p.left}, right ${p.right}` +
     ` -> output ${tf.output_shape[1]}x${tf.output_shape[2]}` +
     (pt.padding ? ` | PyTorch padding=${pt.padding.top} -> ${pt.output_shape[1]}x${pt.output_shape[2]}${pt.same_as_tensorflow ? " (the same)" : ""}` : "");
-  const tfBox = cells($("#pg-tf"), tf.padded, tf.padded_mask, [p.top, p.left]);
-  if (pt.padded) cells($("#pg-torch"), pt.padded, pt.padded_mask, [pt.padding.top, pt.padding.left]);
-  else $("#pg-torch").textContent = pt.error || "";
-  const out = tf.output[0].map((row) => row.map((v) => v[0]));
-  const outBox = cells($("#pg-out"), out, null, [0, 0], "out");
+  const grid = (e) => e.output[0].map((row) => row.map((v) => v[0]));
+  const sides = [{
+    name: "TensorFlow", text: $("#pg-trace"), traces: tf.trace.filter((t) => t.channel === 0),
+    input: cells($("#pg-tf"), tf.padded, tf.padded_mask, [p.top, p.left]),
+    output: cells($("#pg-out"), grid(tf), null, [0, 0], "out"),
+  }];
+  if (pt.padded) {
+    sides.push({
+      name: "PyTorch", text: $("#pg-torch-trace"), traces: pt.trace.filter((t) => t.channel === 0),
+      input: cells($("#pg-torch"), pt.padded, pt.padded_mask, [pt.padding.top, pt.padding.left]),
+      output: cells($("#pg-torch-out"), grid(pt), null, [0, 0], "out"),
+    });
+  } else $("#pg-torch").textContent = pt.error || "";
   $("#pg-notes").innerHTML = tf.notes.map((t) => `<div>${esc(t)}</div>`).join("");
-  const traces = tf.trace.filter((t) => t.channel === 0);
-  outBox.querySelectorAll(".cell").forEach((cell) => cell.addEventListener("mouseenter", () => {
-    const t = traces.find((x) => x.row === +cell.dataset.row && x.col === +cell.dataset.col);
-    tfBox.querySelectorAll(".cell").forEach((c) => c.classList.toggle("hit",
-      t.terms.some((term) => term.row === +c.dataset.row && term.col === +c.dataset.col)));
-    outBox.querySelectorAll(".cell").forEach((c) => c.classList.toggle("hit", c === cell));
-    $("#pg-trace").textContent = t.text;
-  }));
+  for (const side of sides) {
+    side.output.querySelectorAll(".cell").forEach((cell) => cell.addEventListener("mouseenter",
+      () => lightWindows(sides, +cell.dataset.row, +cell.dataset.col)));
+  }
 }
 ["#pg-op", "#pg-size", "#pg-kernel", "#pg-stride", "#pg-padding-mode"].forEach((id) => $(id).addEventListener("change", playground));
-$("#run").addEventListener("change", (e) => selectRun(e.target.value));
+$("#run").addEventListener("change", (e) => selectRun(e.target.value).catch((err) => showError(err.message)));
 
 loadRuns().catch((err) => showError(err.message));
 playground();
 window.cnnlab = { state, refresh };
+resetOutputs();

@@ -1,0 +1,246 @@
+"""Issue 15 #3, #4, #5, #7, #8 in Debian's Chromium against real servers: every panel shows the current run and
+the current input (or an empty state that says what to do), RGB runs in colour, the playground's two sides."""
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cnnlab
+from browser import artifact, launch
+from cnnlab.web import create_app
+from servers import Server
+
+pytestmark = pytest.mark.slow
+COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, runs_root, real_home):
+    """The real MNIST run, and an RGB run trained on a folder of coloured 16x16 images."""
+    root = tmp_path_factory.mktemp("state")
+    shutil.copytree(runs_root / "mnist", root / "runs" / "mnist")
+    rng = np.random.default_rng(0)
+    for name, rgb in COLOURS.items():
+        (root / "runs" / "colours" / name).mkdir(parents=True)  # inside the served folder: samples may be read
+        for i in range(8):
+            img = np.clip(np.array(rgb) + rng.normal(0, 25, (16, 16, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / "runs" / "colours" / name / f"{i}.png")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNNLAB_HOME", str(real_home))  # the session's one copy of MNIST, for the tests that read it
+        mp.chdir(root)  # the server reads the run's folder dataset by the path it was trained with
+        cnnlab.train(data="runs/colours", model="seed-fashion", epochs=1, out="runs/rgb", verbose=False)
+        with Server(create_app(root / "runs")) as url:
+            yield url, root
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    url, _ = served
+    pg = browser.new_page(viewport={"width": 1300, "height": 1000}, bypass_csp=True)
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.goto(url + "/")
+    pg.wait_for_selector("#summary table")
+    yield pg
+    assert pg.errors == []  # no uncaught errors, no unhandled promise rejections
+    pg.close()
+
+
+def draw_stroke(page):
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 120, box["y"] + 40)
+    page.mouse.down()
+    for i in range(20):
+        page.mouse.move(box["x"] + 120 + i * 2, box["y"] + 40 + i * 9)
+    page.mouse.up()
+
+
+def empty_state(page) -> str:
+    return page.locator("#bars .empty").text_content() if page.locator("#bars .empty").count() else ""
+
+
+def seen_pixels(page):
+    """The 'what the model sees' canvas as (H, W, 3) RGB, read back from the browser."""
+    h, w, data = page.evaluate(
+        "() => { const c = document.querySelector('#seen'); const d = c.getContext('2d').getImageData(0, 0, c.width,"
+        " c.height).data; return [c.height, c.width, Array.from(d)]; }"
+    )
+    return np.array(data, np.uint8).reshape(h, w, 4)[:, :, :3]
+
+
+def choose_run(page, run_id):
+    page.select_option("#run", run_id)
+    page.wait_for_function(f"document.querySelector('#run-info').textContent.includes('{run_id}')")
+
+
+def test_an_rgb_run_shows_its_input_and_kernels_in_colour(page, served):
+    _, root = served
+    page.select_option("#run", "rgb")
+    page.wait_for_function("document.querySelector('#run-info').textContent.includes('input 16x16x3')")
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", "1")
+    page.click("#sample-go")
+    page.wait_for_function("document.querySelector('#seen-shape').textContent === '16x16x3'")
+    ds = cnnlab.data.load(root / "runs" / "colours")
+    assert np.array_equal(seen_pixels(page), ds.test.x[1])  # every channel, not channel 0 in gray
+    page.locator(".layer[data-layer='conv1'] canvas.fmap").first.click()
+    page.wait_for_selector("#zoom-filter table")
+    assert page.locator("#zoom-filter table").count() == 3  # one table per input channel
+    labels = page.locator("#zoom-filter .kernel-part .meta").all_text_contents()
+    assert labels[1:] == ["input channel 0 (R)", "input channel 1 (G)", "input channel 2 (B)"]
+    assert page.locator("#zoom-rgb").count() == 1
+    page.screenshot(path=str(artifact("page-rgb.png")))
+    page.keyboard.press("Escape")
+
+
+def test_each_tab_shows_only_its_own_input(page):
+    draw_stroke(page)
+    page.wait_for_selector(".bar.top")
+    page.wait_for_function("document.querySelector('#seen-shape').textContent === '28x28x1'")
+    page.click("button[data-tab=upload]")  # nothing uploaded yet: the drawing's results must not stay
+    assert page.locator(".bar").count() == 0 and "Choose an image file" in empty_state(page)
+    assert page.locator("#maps .layer").count() == 0 and page.locator("#seen-shape").text_content() == ""
+    page.click("button[data-tab=draw]")  # the drawing is still there, and so are its results
+    page.wait_for_selector(".bar.top")
+
+
+def test_the_same_file_chosen_twice_is_sent_twice_and_a_bad_file_clears_the_panels(page, tmp_path):
+    digit = tmp_path / "digit.png"
+    Image.fromarray(cnnlab.data.load("mnist").test.x[0, :, :, 0]).save(digit)
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/predict") else None)
+    page.click("button[data-tab=upload]")
+    page.set_input_files("#file", str(digit))
+    page.wait_for_selector(".bar.top")
+    page.wait_for_function("document.querySelector('#seen-shape').textContent === '28x28x1'")
+    page.set_input_files("#file", str(digit))
+    page.wait_for_function("document.querySelector('#seen-shape').textContent === '28x28x1'")
+    page.wait_for_selector(".bar.top")
+    assert len(sent) == 2 and page.locator("#file-name").text_content() == "digit.png"
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_function("document.querySelector('#error').textContent.includes('not an image')")
+    assert page.locator(".bar").count() == 0 and page.locator("#maps .layer").count() == 0
+
+
+def test_clear_empties_every_panel(page):
+    draw_stroke(page)
+    page.wait_for_function("document.querySelector('#seen-shape').textContent === '28x28x1'")
+    page.locator("input[value=gradcam]").check()
+    page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('gradcam')")
+    page.click("#clear")
+    assert page.locator("#overlay-reason").text_content() == "" and page.locator("#seen-shape").text_content() == ""
+    assert page.locator(".bar").count() == 0 and "Draw a digit" in empty_state(page)
+    assert not seen_pixels(page).any()
+    page.locator("input[value=none]").check()
+
+
+def test_a_sample_follows_the_run_it_is_shown_with(page, served):
+    _, root = served
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", "2")
+    page.press("#sample-index", "Enter")  # Enter shows it, as the button does
+    page.wait_for_function("document.querySelector('#sample-label').textContent.startsWith('mnist test[2]')")
+    page.wait_for_selector(".bar.top")
+    page.select_option("#run", "rgb")
+    page.wait_for_function("document.querySelector('#sample-label').textContent.startsWith('colours test[2]')")
+    page.wait_for_function("document.querySelector('#seen-shape').textContent === '16x16x3'")
+    ds = cnnlab.data.load(root / "runs" / "colours")
+    assert np.array_equal(seen_pixels(page), ds.test.x[2])
+    classes = page.eval_on_selector_all(".bar", "bs => bs.map(b => b.dataset.class)")
+    assert classes == list(ds.classes)
+
+
+def test_an_all_black_upload_says_there_is_nothing_to_recognise(page, tmp_path, served):
+    import httpx
+
+    url, _ = served
+    black = tmp_path / "black.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(black)
+    page.click("button[data-tab=upload]")
+    page.set_input_files("#file", str(black))
+    page.wait_for_function("document.querySelector('#bars .empty')?.textContent.startsWith('Nothing to recognise')")
+    assert page.locator(".bar").count() == 0 and page.locator("#maps .layer").count() == 0
+    r = httpx.post(f"{url}/api/runs/mnist/explain", files={"file": ("black.png", black.read_bytes())})
+    assert r.status_code == 400 and "blank" in r.json()["error"]
+    r = httpx.post(f"{url}/api/runs/mnist/predict", files={"file": ("black.png", black.read_bytes())})
+    assert r.json()["blank"] is True and any("blank" in n for n in r.json()["notes"])
+
+
+def test_the_map_dialog_holds_focus_and_closes_on_escape_or_outside(page):
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", "0")
+    page.click("#sample-go")
+    page.wait_for_selector(".layer[data-layer='conv1'] canvas.fmap")
+    opener = page.locator(".layer[data-layer='conv1'] canvas.fmap").nth(1)
+    opener.focus()
+    page.keyboard.press("Enter")  # the maps open from the keyboard too
+    page.wait_for_selector("#zoom-filter table")
+    assert page.evaluate("document.activeElement.id") == "zoom-close"
+    for _ in range(3):  # Tab and Shift+Tab stay inside the dialog
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.getElementById('zoom').contains(document.activeElement)")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.getElementById('zoom').contains(document.activeElement)")
+    page.keyboard.press("Escape")
+    assert page.locator("#zoom").is_hidden()
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')").startswith("conv1 channel 1")
+    opener.click()
+    page.wait_for_selector("#zoom:not([hidden])")
+    page.mouse.click(5, 5)  # outside the box
+    assert page.locator("#zoom").is_hidden()
+
+
+def test_playground_fields_keep_their_limits_and_both_sides_show_their_windows(page):
+    page.locator("#playground").scroll_into_view_if_needed()
+    page.fill("#pg-size", "3")
+    page.dispatch_event("#pg-size", "change")
+    page.fill("#pg-kernel", "2")
+    page.dispatch_event("#pg-kernel", "change")
+    page.select_option("#pg-padding-mode", "SAME")
+    page.wait_for_function("document.querySelectorAll('#pg-torch-out .cell').length === 16")  # PyTorch: 4x4
+    page.locator("#pg-out .cell").first.hover()  # output (0, 0): TF's window starts at (0, 0), PyTorch's at (-1, -1)
+    tf = page.eval_on_selector_all("#pg-tf .cell.hit", "cs => cs.map(c => [+c.dataset.row, +c.dataset.col])")
+    pt = page.eval_on_selector_all("#pg-torch .cell.hit", "cs => cs.map(c => [+c.dataset.row, +c.dataset.col])")
+    assert sorted(tf) == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert sorted(pt) == [[-1, -1], [-1, 0], [0, -1], [0, 0]]
+    assert page.locator("#pg-torch-trace").text_content().startswith("PyTorch: ")
+    page.fill("#pg-size", "50")  # above the field's maximum of 9
+    page.dispatch_event("#pg-size", "change")
+    assert page.input_value("#pg-size") == "9"
+    assert page.locator("#pg-trace").text_content() == "Hover an output cell."  # the old trace is gone
+    page.wait_for_function("document.querySelectorAll('#pg-out .cell').length === 81")
+    page.fill("#pg-kernel", "5")
+    page.dispatch_event("#pg-kernel", "change")
+    page.fill("#pg-size", "3")
+    page.dispatch_event("#pg-size", "change")
+    page.select_option("#pg-padding-mode", "VALID")  # a 5x5 window on a 3x3 input: an error, and no old grids
+    page.wait_for_function("document.querySelector('#pg-padding').textContent.includes('larger than the VALID')")
+    assert page.locator("#pg-tf .cell").count() == 0 and page.locator("#pg-out .cell").count() == 0
+
+
+def test_a_stopped_server_is_reported_once_in_words(browser, runs_root):
+    page = browser.new_page(bypass_csp=True)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with Server(create_app(runs_root)) as url:
+        page.goto(url + "/")
+        page.wait_for_selector("#summary table")
+    draw_stroke(page)  # the server is gone: every pen move fails
+    page.wait_for_function("document.querySelector('#error').textContent.includes('is not answering')")
+    assert page.locator("#error").text_content().startswith(f"The cnnlab server at {url} is not answering")
+    assert page.locator(".bar").count() == 0 and errors == []
+    page.close()
