@@ -63,3 +63,39 @@ def test_opens_in_headless_chromium_with_no_missing_image_or_console_error(repor
         browser.close()
     assert total >= 10 and broken == 0
     assert errors == []
+
+
+def test_every_image_says_what_it_shows_and_the_gradcam_titles_are_readable(report):
+    """Issue 15 #8: alt text on every figure; the mistakes' Grad-CAM figures are shown at their own size, so
+    their 9 pt titles (13.75 px at 110 dpi) are not shrunk to ~4 px as they were in a narrower card."""
+    from playwright.sync_api import sync_playwright
+
+    path, html = report
+    alts = re.findall(r'<img src="data:image/png;base64,[^"]*" alt="([^"]*)"', html)
+    assert len(alts) >= 10 and all(len(a) > 10 for a in alts)
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        shown = page.eval_on_selector_all(".card img", "imgs => imgs.map(i => [i.width, i.naturalWidth])")
+        browser.close()
+    assert shown and all(width >= 0.98 * natural for width, natural in shown), shown
+
+
+def test_a_dead_channel_is_called_dead_not_drawn_as_a_pattern():
+    """A ReLU channel with zero weights and a negative bias is 0 for every input: no start can make it fire."""
+    import torch
+
+    from cnnlab.inspect import maximize
+    from cnnlab.nn import Conv2D, Dense, Flatten, Sequential
+
+    model = Sequential([Conv2D(2, 3, activation="relu"), Flatten(), Dense(2)], input_shape=(8, 8, 1))
+    with torch.no_grad():
+        model.body[0].weight[1].zero_()
+        model.body[0].bias[1] = -1.0
+    dead = maximize(model, (8, 8, 1), "conv1", 1, steps=10)
+    assert dead.activation == 0 and "does not fire for any of them, a dead unit" in dead.note
+    model.body[0].bias[0].data.fill_(0.5)
+    live = maximize(model, (8, 8, 1), "conv1", 0, steps=10)
+    assert live.note == "" and live.activation > 0

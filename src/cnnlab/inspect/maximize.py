@@ -26,6 +26,7 @@ class Maximized:
     image: np.ndarray  # (H, W, C) in [0, 1]
     activation: float  # the channel's mean activation for that image
     start_activation: float  # ... and for the gray start
+    note: str = ""  # what a person should know: a channel that never fires from any start is dead
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -53,11 +54,36 @@ def maximize(
     decay: float = 1e-3,
     seed: int = 0,
 ) -> Maximized:
-    """Gradient ascent on the mean activation of ``channel`` in ``layer``; ``input_shape`` is (H, W, C)."""
+    """Gradient ascent on the mean activation of ``channel`` in ``layer``; ``input_shape`` is (H, W, C).
+
+    A ReLU channel that is 0 for the gray start gives no gradient to climb: the ascent is tried again
+    from noisier starts (``STARTS`` in all), and if the channel stays at 0 from every one, the result
+    says it is dead for these starts instead of showing a flat image as if it meant something."""
     ((name, _),) = select(model, layer)
+    best = None
+    for attempt, noise in enumerate(STARTS):
+        m = _ascend(
+            model, name, input_shape, channel, steps, lr, jitter, blur_every, blur_sigma, decay, seed + attempt, noise
+        )
+        if best is None or m.activation > best.activation:
+            best = m
+        if m.activation != m.start_activation or m.activation != 0:
+            return m
+    tried = ", ".join(f"{n:g}" for n in STARTS)
+    note = (
+        f"channel {channel} of '{name}' stays at {best.activation:g} from {len(STARTS)} starts (gray with noise "
+        f"{tried}): it does not fire for any of them, a dead unit for these inputs"
+    )
+    return Maximized(best.layer, best.channel, best.image, best.activation, best.start_activation, note)
+
+
+STARTS = (0.01, 0.25, 0.5)  # the noise around gray of each start; the first is nearly plain gray
+
+
+def _ascend(model, name, input_shape, channel, steps, lr, jitter, blur_every, blur_sigma, decay, seed, noise):
     h, w, c = input_shape
     g = torch.Generator().manual_seed(seed)
-    x = (0.5 + 0.01 * torch.randn((1, c, h, w), generator=g)).requires_grad_(True)
+    x = (0.5 + noise * torch.randn((1, c, h, w), generator=g)).clamp(0, 1).requires_grad_(True)
 
     def objective(img):
         _, out = forward_capturing(model, img, [name], keep_graph=True)

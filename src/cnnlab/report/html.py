@@ -24,20 +24,20 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; margin: 4px 0; }
 .meta { color: #555; } .grid { display: flex; flex-wrap: wrap; gap: 12px; }
-.card { border: 1px solid #ddd; padding: 6px; border-radius: 4px; width: 520px; font-size: 13px; }
+.card { border: 1px solid #ddd; padding: 6px; border-radius: 4px; width: 740px; max-width: 100%; font-size: 13px; }
 code, pre { background: #f6f6f6; padding: 1px 4px; border-radius: 3px; }
 pre { padding: 8px; overflow-x: auto; }
 .big { font-size: 1.6em; font-weight: 600; }
 """
 
 
-def _png(draw, *args, **kwargs) -> str:
+def _png(draw, *args, alt: str, **kwargs) -> str:
     """Run a cnnlab.viz drawing function (whose next positional argument is the path) into memory;
-    return an <img> with the PNG inlined."""
+    return an <img> with the PNG inlined and ``alt`` saying what it shows, for a reader who cannot see it."""
     buf = io.BytesIO()
     draw(*args, buf, **kwargs)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="">'
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 def _table(header: list[str], rows: list[list], left: int = 1) -> str:
@@ -103,8 +103,9 @@ def _mistakes_section(run, ev, x_test, limit: int) -> str:
     cards = []
     for i in np.flatnonzero(ev.labels != ev.predictions)[:limit]:
         a = inspect.explain(run, x_test[i], "gradcam")
+        figure = _png(draw.heatmap_overlay, x_test[i], a, alt=f"test image {i}, its Grad-CAM heat map, both overlaid")
         cards.append(
-            f'<div class="card">{_png(draw.heatmap_overlay, x_test[i], a)}<br>test image {i}: true '
+            f'<div class="card">{figure}<br>test image {i}: true '
             f"<b>{html.escape(ev.classes[ev.labels[i]])}</b>, predicted <b>{html.escape(a.target_name)}</b>"
             f" ({ev.probabilities[i, ev.predictions[i]]:.2f})</div>"
         )
@@ -123,13 +124,14 @@ def _inside_section(run, ds, x_test, images: int) -> str:
     convs = inspect.conv_layers(run.model)
     if convs:
         out += f"<h2>First-layer filters ({html.escape(convs[0])})</h2>" + _png(
-            draw.filter_grid, inspect.filters(run.model, convs[0])
+            draw.filter_grid, inspect.filters(run.model, convs[0]), alt=f"the kernels of {convs[0]}, min-max scaled"
         )
     out += "<h2>Feature maps through every layer</h2>"
     for i in range(min(images, len(x_test))):
         maps = inspect.feature_maps(run, x_test[i])
         out += f"<h3>test image {i} (label {html.escape(ds.classes[ds.test.y[i]])})</h3>" + "".join(
-            _png(draw.feature_maps, name, m[0]) for name, m in maps.items()
+            _png(draw.feature_maps, name, m[0], alt=f"feature maps of {name} for test image {i}")
+            for name, m in maps.items()
         )
     return out
 
@@ -158,12 +160,19 @@ def build_report(run, out, data: str | None = None, feature_images: int = 2, mis
     parts.append(
         "<h2>Data</h2>" + f"<p>{len(ds.train):,} training and {len(ds.test):,} test images of "
         f"{h}x{w}x{c}, {ds.num_classes} classes; source: {html.escape(str(ds.info.get('source')))}.</p>"
-        + _png(sample_grid, ds.test.x[:24], ds.test.y[:24], ds.classes, title="first 24 test images")
+        + _png(
+            sample_grid,
+            ds.test.x[:24],
+            ds.test.y[:24],
+            ds.classes,
+            title="first 24 test images",
+            alt="the first 24 test images with their labels",
+        )
     )
     if run.metrics:
         parts.append(
             "<h2>Training</h2>"
-            + _png(curves, run.metrics)
+            + _png(curves, run.metrics, alt="loss and accuracy per epoch, training and held-out")
             + _table(
                 list(run.metrics[0]),
                 [[round(v, 4) if isinstance(v, float) else v for v in r.values()] for r in run.metrics],
@@ -177,7 +186,7 @@ def build_report(run, out, data: str | None = None, feature_images: int = 2, mis
     parts.append(
         "<h2>Test metrics</h2>"
         + _table(["class", "precision", "recall", "F1", "support"], per_class)
-        + _png(confusion, ev.confusion, ev.classes)
+        + _png(confusion, ev.confusion, ev.classes, alt="confusion matrix of the test set: true class by predicted")
     )
 
     parts.append(_mistakes_section(run, ev, x_test, misclassified))

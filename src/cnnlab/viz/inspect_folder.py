@@ -46,7 +46,7 @@ def write_inspection(ins, out, channels: int = 8, description: str = "") -> list
         index.append(_entry(f, "attribution", a.layer, a.heatmap.shape, meaning))
     for m in ins.maximized:
         f = draw.maximized(m, out / f"maximize_{m.layer}_{m.channel}.png")
-        meaning = f"an input that maximizes channel {m.channel} of {m.layer}"
+        meaning = m.note or f"an input that maximizes channel {m.channel} of {m.layer}"
         index.append(_entry(f, "maximize", m.layer, m.image.shape, meaning))
     write_text(out / "index.json", json.dumps({"image": description, "figures": index}, indent=2))
     return index

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 
@@ -93,7 +94,7 @@ def filter_grid(f, path, limit: int = 32):
 
 def heatmap_overlay(image: np.ndarray, a, path):
     """The image, the heat map and both overlaid, titled with the method, the class and the layer."""
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 3, figsize=(6.6, 2.8))  # 726 px at 110 dpi: shown at its own size in the report
     _show_image(axes[0], image)
     axes[0].set_title("input", fontsize=9)
     _gray(axes[1], a.heatmap, cmap="jet", vmin=0, vmax=1)
@@ -102,7 +103,9 @@ def heatmap_overlay(image: np.ndarray, a, path):
     axes[2].imshow(a.heatmap, cmap="jet", alpha=0.45, vmin=0, vmax=1)
     axes[2].set_title("overlay", fontsize=9)
     p = float(a.probabilities[a.target])
-    fig.suptitle(f"explaining '{a.target_name}' (p = {p:.2f}); {a.reason}", fontsize=9)
+    # wrapped to the figure's width: one long line made bbox_inches="tight" widen the PNG, and every title
+    # shrank with it wherever the image is shown at a fixed width (the report's cards: ~4 px text)
+    fig.suptitle(textwrap.fill(f"explaining '{a.target_name}' (p = {p:.2f}); {a.reason}", 100), fontsize=9)
     fig.tight_layout()
     return save(fig, path)
 
@@ -110,9 +113,10 @@ def heatmap_overlay(image: np.ndarray, a, path):
 def maximized(m, path):
     fig, ax = plt.subplots(figsize=(3.6, 3.9))
     _show_image(ax, m.image)
-    ax.set_title(
-        f"{m.layer} channel {m.channel}\nmean activation {m.start_activation:.3g} -> {m.activation:.3g}", fontsize=9
-    )
+    title = f"{m.layer} channel {m.channel}\nmean activation {m.start_activation:.3g} -> {m.activation:.3g}"
+    if m.note:  # a dead channel: say so rather than let a flat image pass for a pattern
+        title = f"{m.layer} channel {m.channel}: dead\n" + textwrap.fill(m.note, 44)
+    ax.set_title(title, fontsize=9)
     return save(fig, path)
 
 
