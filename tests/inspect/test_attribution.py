@@ -147,13 +147,13 @@ def test_methods_for_rgb_models_and_targets():
 def test_gradcam_without_a_spatial_layer_suggests_occlusion():
     mlp = Sequential([Input((8, 8, 1)), Flatten(), Dense(3)])
     with pytest.raises(InputError, match=r"Grad-CAM needs a layer with a spatial map.*Use method='occlusion'"):
-        explain(mlp, np.zeros((8, 8, 1)), "gradcam")
+        explain(mlp, np.random.default_rng(0).random((8, 8, 1)), "gradcam")
     assert explain(mlp, np.random.default_rng(0).random((8, 8, 1)), "occlusion").heatmap.shape == (8, 8)
 
 
 def test_bad_method_target_and_layer():
     m = zoo.build("seed-fashion")
-    img = np.zeros((28, 28, 1))
+    img = np.random.default_rng(0).random((28, 28, 1))  # not blank: a blank image has nothing to explain
     with pytest.raises(InputError, match=r"Unknown method 'lime'. Expected one of: saliency, smoothgrad"):
         explain(m, img, "lime")
     with pytest.raises(InputError, match=r"target=12 is not a class index"):
@@ -184,3 +184,15 @@ def test_gradcam_mean_form_for_a_global_pooling_head(tmp_path):
     assert a.layer == "conv2" and "HiResCAM" not in a.reason
     share = share_of_peaks_inside(run, ds, boxes, "gradcam", 2)
     assert share > 0.8, f"{share:.0%} of peaks inside the patch"
+
+
+def test_a_blank_image_has_nothing_to_explain():
+    from cnnlab.inspect.attribution import explain
+    from cnnlab.nn import Conv2D, Dense, Flatten, Sequential
+
+    model = Sequential([Conv2D(2, 3), Flatten(), Dense(3)], input_shape=(8, 8, 1))
+    for value in (0.0, 0.7):
+        with pytest.raises(
+            InputError, match=r"The image is blank \(every value .*\): there is nothing in it to explain"
+        ):
+            explain(model, np.full((8, 8, 1), value), "gradcam")

@@ -244,3 +244,67 @@ def test_a_stopped_server_is_reported_once_in_words(browser, runs_root):
     assert page.locator("#error").text_content().startswith(f"The cnnlab server at {url} is not answering")
     assert page.locator(".bar").count() == 0 and errors == []
     page.close()
+
+
+def click_cell(page, row, col, size):
+    box = page.locator("#zoom-map").bounding_box()
+    page.mouse.click(box["x"] + (col + 0.5) * box["width"] / size, box["y"] + (row + 0.5) * box["height"] / size)
+
+
+def test_a_click_on_a_map_shows_how_that_cell_was_computed(page, runs_root):
+    """conv1 of seed-mnist5x5 is 5x5 VALID (24x24 maps): the page shows the cell the map holds, its 5x5 patch
+    and kernel, and the sum + bias; the playground then takes that patch and kernel."""
+    ds = cnnlab.data.load("mnist")
+    run = cnnlab.Run.load(runs_root / "mnist")
+    maps = cnnlab.inspect.feature_maps(run, ds.test.x[4:5])
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", "4")
+    page.click("#sample-go")
+    page.wait_for_selector(".layer[data-layer='conv1'] canvas.fmap")
+    page.locator(".layer[data-layer='conv1'] canvas.fmap").nth(3).click()
+    page.wait_for_selector("#zoom:not([hidden])")
+    click_cell(page, 10, 7, 24)
+    page.wait_for_selector("#zoom-cell h4")
+    expected = maps["conv1"][0, 10, 7, 3]
+    title = page.locator("#zoom-cell h4").text_content()
+    assert title.startswith("cell (10, 7) of conv1 channel 3 = ")
+    assert float(title.rsplit("= ", 1)[1]) == pytest.approx(expected, abs=1e-3)
+    assert page.locator("#zoom-cell table.cellgrid").count() == 3  # patch, kernel, products
+    assert page.locator("#zoom-cell table.cellgrid").first.locator("td").count() == 25
+    page.click("#to-playground")
+    page.wait_for_function("document.querySelector('#pg-source').textContent.startsWith('Your model')")
+    page.wait_for_function("document.querySelectorAll('#pg-out .cell').length === 1")
+    shown = float(page.locator("#pg-out .cell").text_content())
+    weight = run.model.body[0].weight.detach().numpy()[3, 0]  # (kh, kw) of output channel 3
+    patch = ds.test.x[4, 10:15, 7:12, 0] / 255
+    assert shown == pytest.approx(float((patch * weight).sum()), abs=2e-3)  # the sum of products, no bias
+
+
+def test_pooling_and_softmax_are_explained_too(page, runs_root):
+    ds = cnnlab.data.load("mnist")
+    run = cnnlab.Run.load(runs_root / "mnist")
+    maps = cnnlab.inspect.feature_maps(run, ds.test.x[4:5])
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", "4")
+    page.click("#sample-go")
+    page.wait_for_selector(".layer[data-layer='pool1'] canvas.fmap")
+    page.locator(".layer[data-layer='pool1'] canvas.fmap").nth(3).click()
+    page.wait_for_selector("#zoom:not([hidden])")
+    click_cell(page, 5, 5, 12)
+    page.wait_for_selector("#zoom-cell td.win")
+    window = maps["conv1"][0, 10:12, 10:12, 3]
+    assert float(page.locator("#zoom-cell td.win").text_content()) == pytest.approx(window.max(), abs=1e-3)
+    page.keyboard.press("Escape")
+    page.locator(".layer[data-layer='logits'] canvas").click()
+    page.wait_for_selector("#zoom-cell table.softmax")
+    rows = page.locator("#zoom-cell table.softmax tr").count()
+    assert rows == 1 + 10 + 1  # header, one per class, the sum
+    probs = run.predict(ds.test.x[4:5])[0]
+    shown = [
+        float(t)
+        for t in page.eval_on_selector_all(
+            "#zoom-cell table.softmax tr td:nth-child(4)", "tds => tds.map(t => t.textContent)"
+        )[:10]
+    ]
+    np.testing.assert_allclose(shown, probs, atol=2e-3)
+    page.keyboard.press("Escape")

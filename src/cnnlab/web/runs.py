@@ -117,6 +117,25 @@ async def feature_maps(run_id: str, request: Request, layers: str | None = None,
     )
 
 
+@router.post("/{run_id:path}/cell")
+async def cell(
+    run_id: str,
+    request: Request,
+    layer: str,
+    row: int = 0,
+    col: int = 0,
+    channel: int = 0,
+    runs: RunStore = Depends(store),
+):
+    """How one cell of a layer's map was computed for the image: patch, kernel, products, bias, activation."""
+    run = runs.get(run_id)
+    img, _ = await read_input(request, run)
+    from cnnlab.inspect.cells import explain_cell
+
+    result = await run_in_threadpool(_one_at_a_time, runs, run_id, explain_cell, run, img, layer, row, col, channel)
+    return JSONResponse(result)
+
+
 @router.post("/{run_id:path}/explain")
 async def explain(
     run_id: str, request: Request, method: str = "gradcam", target: int | None = None, runs: RunStore = Depends(store)

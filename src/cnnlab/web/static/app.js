@@ -277,6 +277,13 @@ function renderMaps(layers) {
       paint(c, padded, rows, cols, { scale: Math.max(2, Math.min(24, Math.floor(512 / cols))) });
       c.title = `${n} values${rows > 1 ? ` in rows of ${cols}` : ""}, ${lo.toFixed(3)} .. ${hi.toFixed(3)}`;
       c.setAttribute("aria-label", `${layer.name}: ${c.title}`);
+      if (layer === layers.at(-1)) {  // the class scores: how the softmax turns them into probabilities
+        c.tabIndex = 0;
+        c.classList.add("clickable");
+        const open = () => showSoftmax(layer, c);
+        c.addEventListener("click", open);
+        c.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+      }
       holder.append(c);
     } else {
       holder.className = "maps";
@@ -316,6 +323,8 @@ async function zoom(layer, k, values, opener) {
   const [h, w] = layer.shape;
   const gen = state.gen;
   zoomOpener = opener || null;
+  state.zoomed = { layer, k };
+  $("#zoom-cell").innerHTML = "";
   $("#zoom-title").textContent = `${layer.name} channel ${k} (${h}x${w})`;
   paint($("#zoom-map"), values, h, w, { scale: Math.floor(280 / w) });
   $("#zoom-range").textContent = `values ${num(layer.min[k])} .. ${num(layer.max[k])} (colours scaled to this range)`;
@@ -347,6 +356,87 @@ async function zoom(layer, k, values, opener) {
     }
   } catch (err) { $("#zoom-filter-title").textContent = err.message; $("#zoom-filter").innerHTML = ""; }
 }
+// ---- one cell's computation, from the model's own weights (POST /cell) ----
+const fmt = (v) => (Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.001) ? v.toExponential(2) : +v.toFixed(3));
+function grid(values, mask, { cls = "", mark = null } = {}) {
+  return `<table class="cellgrid ${cls}">${values.map((row, i) => `<tr>${row.map((v, j) => {
+    const pad = mask && mask[i][j];
+    const hit = mark && mark[0] === i && mark[1] === j;
+    return `<td class="${pad ? "pad" : ""}${hit ? " win" : ""}">${pad ? "pad" : fmt(v)}</td>`;
+  }).join("")}</tr>`).join("")}</table>`;
+}
+
+async function cellAt(e) {
+  const z = state.zoomed, img = current();
+  if (!z || !img) return;
+  const [h, w] = z.layer.shape;
+  const box = $("#zoom-map").getBoundingClientRect();
+  const row = Math.min(h - 1, Math.floor((e.clientY - box.top) / box.height * h));
+  const col = Math.min(w - 1, Math.floor((e.clientX - box.left) / box.width * w));
+  const gen = state.gen;
+  $("#zoom-cell").textContent = "Computing...";
+  try {
+    const q = `layer=${encodeURIComponent(z.layer.name)}&row=${row}&col=${col}&channel=${z.k}`;
+    const c = await api(`${runPath(state.run)}/cell?${q}`, requestFor(img));
+    if (gen === state.gen && !$("#zoom").hidden) renderCell(c);
+  } catch (err) { $("#zoom-cell").textContent = err.message; }
+}
+
+function renderCell(c) {
+  const head = `<h4>cell (${c.row}, ${c.col}) of ${esc(c.layer)} channel ${c.channel} = ${fmt(c.value)}</h4>`;
+  if (c.kind === "Conv2D") {
+    const tf = c.tensorflow, cin = tf.per_input_channel.length;
+    // the input channel that contributes most is shown cell by cell; the others as their sums
+    const order = tf.per_input_channel.map((v, i) => [Math.abs(v), i]).sort((a, b) => b[0] - a[0]).map((p) => p[1]);
+    const i = order[0];
+    const pick = (a3) => a3.map((row) => row.map((cell) => cell[i]));
+    const side = (s, name) => `<div class="cell-side"><div class="meta small">${name}: input rows ${s.rows.join(", ")}, ` +
+      `columns ${s.cols.join(", ")}${cin > 1 ? `, input channel ${i}` : ""}</div>` +
+      `<div class="kernel-parts"><div>input patch${grid(pick(s.patch), s.padding_mask)}</div>` +
+      `<div>kernel${grid(pick(c.kernel))}</div><div>products${grid(pick(s.products), s.padding_mask)}</div></div>` +
+      `<p class="sum">${cin > 1 ? `sum over ${cin} input channels` : "sum of the products"} ${fmt(s.sum)} + bias ${fmt(c.bias)} = ` +
+      `${fmt(s.pre_activation)}; ${esc(c.activation)} -> <b>${fmt(s.output)}</b></p></div>`;
+    const channels = cin > 1 ? `<p class="meta small">largest contributions by input channel: ${order.slice(0, 8)
+      .map((k) => `${k}: ${fmt(tf.per_input_channel[k])}`).join(", ")}${cin > 8 ? ", ..." : ""}</p>` : "";
+    const torch = c.pytorch ? side(c.pytorch, "PyTorch (symmetric padding) reads instead") +
+      `<p class="meta small">TensorFlow pads top ${c.padding.top}, bottom ${c.padding.bottom}, left ${c.padding.left}, ` +
+      `right ${c.padding.right}; PyTorch pads both sides alike, so its window starts earlier.</p>` : "";
+    $("#zoom-cell").innerHTML = head + side(tf, "TensorFlow (the model's own padding)") + channels + torch +
+      `<button id="to-playground">Try this patch and kernel in the playground</button>`;
+    $("#to-playground").addEventListener("click", () => {
+      const patch = pick(tf.patch).map((row, r) => row.map((v, q) => (tf.padding_mask[r][q] ? 0 : v)));
+      closeZoom();
+      playgroundWith(patch, pick(c.kernel));
+    });
+  } else if (c.mode) {
+    const what = c.mode === "max" ? `the largest real cell wins: <b>${fmt(c.output)}</b>`
+      : `the mean of the ${c.count} real cells: ${fmt(c.sum)} / ${c.count} = <b>${fmt(c.output)}</b>`;
+    $("#zoom-cell").innerHTML = head + `<div class="meta small">window rows ${c.rows.join(", ")}, columns ${c.cols.join(", ")}</div>` +
+      grid(c.window, c.padding_mask, { mark: c.winner || null }) + `<p class="sum">${what}</p>`;
+  } else $("#zoom-cell").innerHTML = head;
+}
+
+async function showSoftmax(layer, opener) {
+  const img = current(), gen = state.gen;
+  zoomOpener = opener; state.zoomed = null;
+  $("#zoom-title").textContent = `${layer.name}: from class scores to probabilities`;
+  for (const id of ["#zoom-range", "#zoom-filter-title"]) $(id).textContent = "";
+  $("#zoom-filter").innerHTML = ""; $("#zoom-cell").innerHTML = "";
+  const map = $("#zoom-map"); map.width = 0; map.height = 0; map.style.width = "0px";
+  $("#zoom").hidden = false;
+  $("#zoom-close").focus();
+  try {
+    const c = await api(`${runPath(state.run)}/cell?layer=${encodeURIComponent(layer.name)}`, requestFor(img));
+    if (gen !== state.gen) return;
+    const s = c.softmax;
+    $("#zoom-cell").innerHTML = `<table class="softmax"><tr><th>class</th><th>logit z</th><th>exp(z - ${fmt(s.max_logit)})</th><th>probability</th></tr>` +
+      s.classes.map((k, i) => `<tr><td>${esc(k)}</td><td>${fmt(s.logits[i])}</td><td>${fmt(s.exp_shifted[i])}</td><td>${fmt(s.probabilities[i])}</td></tr>`).join("") +
+      `<tr><th>sum</th><td></td><td>${fmt(s.sum)}</td><td>1</td></tr></table>` +
+      `<p class="meta small">probability = exp(z - max z) / sum: subtracting the largest logit changes no ratio and keeps exp from overflowing.</p>`;
+  } catch (err) { $("#zoom-cell").textContent = err.message; }
+}
+$("#zoom-map").addEventListener("click", cellAt);
+
 function closeZoom() {
   if ($("#zoom").hidden) return;
   $("#zoom").hidden = true;
@@ -384,15 +474,27 @@ function clearPlayground(message = "") {
   $("#pg-notes").innerHTML = "";
 }
 
-async function playground() {
-  const n = fieldValue("#pg-size"), k = fieldValue("#pg-kernel"), s = fieldValue("#pg-stride");
-  const op = $("#pg-op").value, padding = $("#pg-padding-mode").value;
-  const input = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => i * n + j + 1));
+let custom = null;  // a patch and kernel taken from the model (the map dialog), until a field changes
+function playgroundWith(input, kernel) {
+  custom = { input, kernel };
+  $("#pg-op").value = "conv";
+  $("#pg-padding-mode").value = "VALID";
+  $("#playground").scrollIntoView();
+  playground(true);
+}
+
+async function playground(keep = false) {
+  if (keep !== true) custom = null;
+  const n = fieldValue("#pg-size"), k = fieldValue("#pg-kernel"), s = custom ? 1 : fieldValue("#pg-stride");
+  const op = custom ? "conv" : $("#pg-op").value, padding = $("#pg-padding-mode").value;
+  const input = custom ? custom.input : Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => i * n + j + 1));
+  const kernel = custom ? custom.kernel : Array.from({ length: k }, () => Array(k).fill(1));
+  $("#pg-source").textContent = custom ? "Your model's own patch and kernel (one input channel), from the map dialog." : "";
   const gen = ++playgroundGen;
   clearPlayground("Computing...");
   try {
     const r = op === "conv"
-      ? await api("/api/arith/conv", json({ input, kernel: Array.from({ length: k }, () => Array(k).fill(1)), strides: s, padding }))
+      ? await api("/api/arith/conv", json({ input, kernel, strides: s, padding }))
       : await api("/api/arith/pool", json({ input, size: k, strides: s, padding, mode: op }));
     if (gen === playgroundGen) renderPlayground(r);
   } catch (err) { if (gen === playgroundGen) clearPlayground(err.message); }
@@ -452,7 +554,7 @@ function renderPlayground(r) {
       () => lightWindows(sides, +cell.dataset.row, +cell.dataset.col)));
   }
 }
-["#pg-op", "#pg-size", "#pg-kernel", "#pg-stride", "#pg-padding-mode"].forEach((id) => $(id).addEventListener("change", playground));
+["#pg-op", "#pg-size", "#pg-kernel", "#pg-stride", "#pg-padding-mode"].forEach((id) => $(id).addEventListener("change", () => playground()));
 $("#run").addEventListener("change", (e) => selectRun(e.target.value).catch((err) => showError(err.message)));
 
 loadRuns().catch((err) => showError(err.message));

@@ -1,0 +1,156 @@
+"""How one cell of a layer's output was computed for one image, from the model's own weights and inputs.
+
+A convolution cell: the input patch its window reads (with TensorFlow's padding cells marked), the kernel
+of that output channel, their products summed per input channel, the bias, the activation, and where
+TensorFlow pads asymmetrically the same cell under PyTorch's symmetric padding. A pooling cell: its
+window and which cell won (max) or the mean of the real cells (average). The model's outputs: its
+logits, their exponentials and the softmax. Every number is what the model computed; ``value`` is the
+cell as the layer itself output it, so a reader can check the arithmetic against the map.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cnnlab.arith.padding import axes_for
+from cnnlab.errors import InputError
+from cnnlab.inspect.capture import _sequential_body, forward_capturing, model_and_input, to_numpy_nhwc
+from cnnlab.train.engine import evaluating
+
+
+def _window(inp: np.ndarray, ah, aw, row: int, col: int):
+    """The cells of ``inp`` (H, W, C) read by output (row, col), 0 where they fall on padding; and the mask."""
+    rows, cols = ah.taps(row), aw.taps(col)
+    h, w, c = inp.shape
+    patch = np.zeros((len(rows), len(cols), c), np.float64)
+    pad = np.ones((len(rows), len(cols)), bool)
+    for i, r in enumerate(rows):
+        for j, q in enumerate(cols):
+            if 0 <= r < h and 0 <= q < w:
+                patch[i, j], pad[i, j] = inp[r, q], False
+    return patch, pad, rows, cols
+
+
+def _symmetric(ah, aw):
+    """The same axes under PyTorch's symmetric padding: both sides padded as TensorFlow pads the larger one."""
+    from dataclasses import replace
+
+    return replace(ah, before=ah.after), replace(aw, before=aw.after)
+
+
+def _activate(value: float, activation) -> float:
+    from cnnlab.nn.layers import ACTIVATIONS
+
+    fn = ACTIVATIONS.get(activation)
+    return float(fn(torch.tensor([[value]], dtype=torch.float64))[0, 0]) if fn else value
+
+
+def _conv_cell(layer, inp, row, col, channel) -> dict:
+    h, w, cin = inp.shape
+    ah, aw = axes_for(h, w, layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding)
+    weight = layer.weight.detach().double().permute(2, 3, 1, 0).cpu().numpy()  # (kh, kw, in, out)
+    kernel = weight[:, :, :, channel]
+    bias = float(layer.bias.detach()[channel]) if layer.bias is not None else 0.0
+
+    def side(axes):
+        patch, pad, rows, cols = _window(inp, *axes, row, col)
+        products = patch * kernel
+        per_channel = products.sum(axis=(0, 1))
+        pre = float(per_channel.sum()) + bias
+        return {
+            "rows": rows,
+            "cols": cols,
+            "patch": patch.round(6).tolist(),
+            "padding_mask": pad.tolist(),
+            "products": products.round(6).tolist(),
+            "per_input_channel": per_channel.round(6).tolist(),
+            "sum": round(float(per_channel.sum()), 6),
+            "pre_activation": round(pre, 6),
+            "output": round(_activate(pre, layer.activation), 6),
+        }
+
+    out = {
+        "kernel": kernel.round(6).tolist(),
+        "bias": round(bias, 6),
+        "activation": layer.activation or "linear",
+        "padding": {"top": ah.before, "bottom": ah.after, "left": aw.before, "right": aw.after},
+        "tensorflow": side((ah, aw)),
+    }
+    if not (ah.symmetric and aw.symmetric):
+        out["pytorch"] = side(_symmetric(ah, aw))
+    return out
+
+
+def _pool_cell(layer, inp, row, col, channel) -> dict:
+    h, w, _ = inp.shape
+    ah, aw = axes_for(h, w, layer.pool_size, layer.strides, 1, layer.padding)
+    patch, pad, rows, cols = _window(inp[:, :, channel : channel + 1], ah, aw, row, col)
+    real = patch[:, :, 0][~pad]
+    if layer.mode == "max":  # padding cells never win: TensorFlow pads max pooling with -inf
+        scores = np.where(pad, -np.inf, patch[:, :, 0])
+        winner = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        result = {"winner": [int(winner[0]), int(winner[1])], "output": round(float(scores[winner]), 6)}
+    else:  # TensorFlow's average counts the real cells only
+        result = {"count": int(real.size), "sum": round(float(real.sum()), 6), "output": round(float(real.mean()), 6)}
+    return {
+        "mode": layer.mode,
+        "rows": rows,
+        "cols": cols,
+        "window": patch[:, :, 0].round(6).tolist(),
+        "padding_mask": pad.tolist(),
+        **result,
+    }
+
+
+def _softmax_terms(logits: np.ndarray, classes) -> dict:
+    z = logits.astype(np.float64)
+    shifted = np.exp(z - z.max())  # exp(z - max): the same ratios, and no overflow
+    return {
+        "classes": list(classes),
+        "logits": z.round(6).tolist(),
+        "max_logit": round(float(z.max()), 6),
+        "exp_shifted": shifted.round(6).tolist(),
+        "sum": round(float(shifted.sum()), 6),
+        "probabilities": (shifted / shifted.sum()).round(6).tolist(),
+    }
+
+
+def explain_cell(run, image, layer: str, row: int = 0, col: int = 0, channel: int = 0) -> dict:
+    """How output cell (``row``, ``col``, ``channel``) of ``layer`` was computed for one image (H, W, C)
+    of a :class:`cnnlab.Run`; a layer that gives one score per class is explained as its softmax."""
+    model, x, classes, _ = model_and_input(run, image[None] if np.asarray(image).ndim == 3 else image)
+    body = _sequential_body(model)
+    if body is None:
+        raise InputError("Cell computations read a Sequential model layer by layer; this run holds a custom model.")
+    names = [m.name for m in body]
+    if layer not in names:
+        raise InputError(f"No layer {layer!r}. Layers: {', '.join(names)}.")
+    index = names.index(layer)
+    module = body[index]
+    wanted = [layer] + ([names[index - 1]] if index else [])
+    with evaluating(model), torch.inference_mode():
+        y, outputs = forward_capturing(model, x, wanted)
+    out = to_numpy_nhwc(outputs[layer])[0]
+    inp = to_numpy_nhwc(outputs[names[index - 1]])[0] if index else to_numpy_nhwc(x)[0]
+    kind = module.kind
+    base = {"layer": layer, "kind": kind}
+    if out.ndim == 1:  # a vector: the class scores are explained by their softmax, other units are not cells
+        if index != len(names) - 1 or out.shape[0] != len(classes or ()):
+            raise InputError(f"'{layer}' outputs {out.shape[0]} values; click a cell of a convolution or pooling map.")
+        softmax = kind == "Softmax" or getattr(module, "activation", None) == "softmax"
+        if softmax and kind == "Dense":  # the logits before the layer's own softmax
+            weight, bias = module.weight.detach().double().cpu().numpy(), module.bias
+            logits = weight @ inp.astype(np.float64) + (bias.detach().double().cpu().numpy() if bias is not None else 0)
+        else:
+            logits = inp if softmax else out
+        return {**base, "softmax": _softmax_terms(logits, classes)}
+    ho, wo, co = out.shape
+    if not (0 <= row < ho and 0 <= col < wo and 0 <= channel < co):
+        raise InputError(f"Cell ({row}, {col}) channel {channel} is outside '{layer}' ({ho}x{wo}x{co}).")
+    base.update(row=row, col=col, channel=channel, value=round(float(out[row, col, channel]), 6))
+    if kind == "Conv2D":
+        return {**base, **_conv_cell(module, inp, row, col, channel)}
+    if kind in ("MaxPooling2D", "AveragePooling2D"):
+        return {**base, **_pool_cell(module, inp, row, col, channel)}
+    return {**base, "input": round(float(inp[row, col, channel]), 6)} if inp.shape == out.shape else base
