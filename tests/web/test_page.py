@@ -56,7 +56,7 @@ def test_every_layers_feature_maps_render(page, runs_root):
     expected = [layer.name for layer in cnnlab.Run.load(runs_root / "mnist").model.layers]
     shown = page.eval_on_selector_all(".layer", "ls => ls.map(l => l.dataset.layer)")
     assert shown == expected
-    counts = page.eval_on_selector_all(".layer", "ls => ls.map(l => l.querySelectorAll('canvas.fmap').length)")
+    counts = page.eval_on_selector_all(".layer", "ls => ls.map(l => l.querySelectorAll('canvas.fmap, .score').length)")
     assert counts[0] == 32 and all(c >= 1 for c in counts)  # conv1 shows all 32 channels
     page.locator(".layer[data-layer='pool1'] canvas.fmap").nth(2).click()
     page.wait_for_function("document.querySelector('#zoom-filter table') !== null")
@@ -115,7 +115,7 @@ def test_test_sample_tab_predicts_the_chosen_test_image(page, runs_root):
 
 def test_overlay_toggle_and_no_console_errors(page):
     page.locator("input[value=saliency]").check()
-    page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('saliency')")
+    page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('Saliency')")
     page.locator("input[value=gradcam]").check()
-    page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('gradcam')")
+    page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('Grad-CAM')")
     assert page.errors == []

@@ -28,10 +28,10 @@ def test_no_horizontal_scroll_at_any_width_with_every_layer_shown(browser, base_
     page.fill("#sample-index", "0")
     page.click("#sample-go")
     page.wait_for_selector(".layer[data-layer='flatten'] canvas")
-    page.wait_for_selector(".layer[data-layer='logits'] canvas")
+    page.wait_for_selector(".layer[data-layer='logits'] .score")
     wide = page.evaluate("document.documentElement.scrollWidth")
     assert wide <= width, f"the page is {wide} px wide in a {width} px window"
-    flatten = page.locator(".layer[data-layer='flatten'] canvas").bounding_box()
+    flatten = page.locator(".layer[data-layer='flatten'] canvas.fmap").bounding_box()
     assert flatten["x"] + flatten["width"] <= width and flatten["height"] > 20  # wrapped into rows, not a strip
     page.screenshot(path=str(artifact(f"page-{width}.png")), full_page=True)
     assert errors == []

@@ -140,7 +140,7 @@ def test_clear_empties_every_panel(page):
     draw_stroke(page)
     page.wait_for_function("document.querySelector('#seen-shape').textContent === '28x28x1'")
     page.locator("input[value=gradcam]").check()
-    page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('gradcam')")
+    page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('Grad-CAM')")
     page.click("#clear")
     assert page.locator("#overlay-reason").text_content() == "" and page.locator("#seen-shape").text_content() == ""
     assert page.locator(".bar").count() == 0 and "Draw a digit" in empty_state(page)
@@ -295,7 +295,7 @@ def test_pooling_and_softmax_are_explained_too(page, runs_root):
     window = maps["conv1"][0, 10:12, 10:12, 3]
     assert float(page.locator("#zoom-cell td.win").text_content()) == pytest.approx(window.max(), abs=1e-3)
     page.keyboard.press("Escape")
-    page.locator(".layer[data-layer='logits'] canvas").click()
+    page.locator(".layer[data-layer='logits'] .scores").click()
     page.wait_for_selector("#zoom-cell table.softmax")
     rows = page.locator("#zoom-cell table.softmax tr").count()
     assert rows == 1 + 10 + 1  # header, one per class, the sum
@@ -308,3 +308,61 @@ def test_pooling_and_softmax_are_explained_too(page, runs_root):
     ]
     np.testing.assert_allclose(shown, probs, atol=2e-3)
     page.keyboard.press("Escape")
+
+
+def show_sample(page, index):
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", str(index))
+    page.click("#sample-go")
+    page.wait_for_selector(".layer[data-layer='conv1'] canvas.fmap")
+
+
+def test_maps_are_readable_labelled_scaled_and_sortable(page, runs_root):
+    ds = cnnlab.data.load("mnist")
+    run = cnnlab.Run.load(runs_root / "mnist")
+    maps = cnnlab.inspect.feature_maps(run, ds.test.x[6:7])
+    show_sample(page, 6)
+    names = page.locator(".layer[data-layer='logits'] .score span:first-child").all_text_contents()
+    assert names == list(run.classes)  # the class scores carry the class names
+    shown = [float(t) for t in page.locator(".layer[data-layer='logits'] .score span:last-child").all_text_contents()]
+    np.testing.assert_allclose(shown, maps["logits"][0], atol=2e-3)
+    top = (
+        "(c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] === 253 && d[i + 1] === 231 && d[i + 2] === 37) return true;"
+        " return false; }"
+    )
+    brightest = "cs => cs.map(" + top + ")"
+    per_channel = page.eval_on_selector_all(".layer[data-layer='relu1'] canvas.fmap", brightest)
+    page.select_option("#map-scale", "layer")
+    per_layer = page.eval_on_selector_all(".layer[data-layer='relu1'] canvas.fmap", brightest)
+    relu1 = maps["relu1"][0]
+    live = relu1.max(axis=(0, 1)) > relu1.min(axis=(0, 1))
+    assert per_channel == live.tolist()  # each map reaches the top colour of its own range
+    assert per_layer == (relu1.max(axis=(0, 1)) >= relu1.max() - 1e-6).tolist()  # only the layer's maximum does
+    # conv1 comes before its ReLU and holds negative values: a diverging scale, symmetric around 0
+    bar = page.locator(".layer[data-layer='conv1'] .colour-bar span").all_text_contents()
+    extreme = max(-maps["conv1"].min(), maps["conv1"].max())
+    assert [float(t) for t in bar] == pytest.approx([-extreme, extreme], rel=1e-3)
+    page.select_option("#map-scale", "channel")
+    page.select_option("#map-order", "activation")
+    order = page.eval_on_selector_all(".layer[data-layer='relu1'] canvas.fmap", "cs => cs.map(c => +c.dataset.channel)")
+    means = relu1.mean(axis=(0, 1))
+    assert np.all(np.diff(means[order]) <= 1e-2)  # strongest first (means from 8-bit maps: a small tolerance)
+    page.select_option("#map-order", "index")
+
+
+@pytest.mark.parametrize("method", ["smoothgrad", "occlusion"])
+def test_any_class_can_be_questioned_with_any_method(page, method):
+    show_sample(page, 6)
+    page.locator(f"input[value={method}]").check()
+    page.wait_for_function("document.querySelector('#overlay-reason').textContent.includes(\"for '\")")
+    page.select_option("#target", "3")
+    words = {"smoothgrad": "SmoothGrad", "occlusion": "Occlusion"}[method]
+    page.wait_for_function(f"document.querySelector('#overlay-reason').textContent.startsWith(\"{words} for '3'\")")
+    alpha = page.evaluate(
+        "() => { const c = document.querySelector('#overlay'); const d = c.getContext('2d').getImageData(0, 0,"
+        " c.width, c.height).data; let clear = 0; for (let i = 3; i < d.length; i += 4) clear += d[i] === 0;"
+        " return clear / (d.length / 4); }"
+    )
+    assert alpha > 0.05  # low heat is see-through: the digit stays visible under it
+    page.locator("input[value=none]").check()

@@ -58,7 +58,7 @@ function paint(canvas, values, h, w, { stops = STOPS, alpha = 255, scale = 1, gr
   for (let i = 0; i < h * w; i++) {
     const [r, g, b] = rgb ? [values[i], values[h * w + i], values[2 * h * w + i]]
       : gray ? [values[i], values[i], values[i]] : colour(values[i] / 255, stops);
-    img.data.set([r, g, b, alpha], i * 4);
+    img.data.set([r, g, b, typeof alpha === "function" ? alpha(values[i]) : alpha], i * 4);
   }
   ctx.putImageData(img, 0, 0);
 }
@@ -89,6 +89,8 @@ async function selectRun(id) {
   $("#run-info").textContent = `${config.model || "model"} on ${config.data || "data"}, input ${shape.join("x")}` +
     (last[`${held}_accuracy`] !== undefined ? `, ${held} accuracy ${last[`${held}_accuracy`].toFixed(4)}` : "");
   renderSummary(info);
+  $("#target").innerHTML = `<option value="">the predicted one</option>` +
+    info.classes.map((c, i) => `<option value="${i}">${esc(c)}</option>`).join("");
   $("#curves").src = `${runPath(id)}/curves.png`;
   // a test sample belongs to its run: the same index is fetched again from the new run's own test split
   if (state.inputs.sample) await showSample(state.inputs.sample.index, false);
@@ -181,6 +183,7 @@ document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("cli
 document.querySelectorAll("input[name=overlay]").forEach((r) => r.addEventListener("change", () => {
   state.overlay = r.value; drawOverlay(state.gen);
 }));
+$("#target").addEventListener("change", () => drawOverlay(state.gen));
 
 function gray28() { return state.info && state.info.input_shape.join("x") === "28x28x1"; }
 
@@ -242,21 +245,42 @@ async function drawOverlay(gen) {
   $("#overlay-reason").textContent = "";
   const img = current();
   if (state.overlay === "none" || !img || !$("#seen-shape").textContent) return;
-  const method = state.overlay;
+  const method = state.overlay, target = $("#target").value;
+  const key = `${method}:${target}`;
   try {
     state.heat = state.heat || {};
-    const e = state.heat[method] || await api(`${runPath(state.run)}/explain?method=${method}`, requestFor(img));
-    if (gen !== state.gen || method !== state.overlay) return;
-    state.heat[method] = e;
+    const query = `method=${method}${target === "" ? "" : `&target=${target}`}`;
+    const e = state.heat[key] || await api(`${runPath(state.run)}/explain?${query}`, requestFor(img));
+    if (gen !== state.gen || method !== state.overlay || target !== $("#target").value) return;
+    state.heat[key] = e;
     const h = e.heatmap.length, w = e.heatmap[0].length;
-    paint(canvas, e.heatmap.flat().map((v) => v * 255), h, w, { stops: JET, alpha: 120, scale: 196 / w });
-    $("#overlay-reason").textContent = `${e.method} for '${e.class}' (p = ${e.probability.toFixed(2)}): ${e.reason}`;
+    // transparent where the heat is low, so the input stays visible under it
+    paint(canvas, e.heatmap.flat().map((v) => v * 255), h, w, { stops: JET, alpha: (v) => Math.round(40 + 180 * v / 255) * (v > 20), scale: 196 / w });
+    const words = { gradcam: "Grad-CAM", saliency: "Saliency", smoothgrad: "SmoothGrad", occlusion: "Occlusion" }[e.method] || e.method;
+    $("#overlay-reason").textContent = `${words} for '${e.class}' (p = ${e.probability.toFixed(2)}): ${e.reason}`;
   } catch (err) { if (gen === state.gen) showError(err.message); }
 }
 
 const VECTOR_COLUMNS = 64;
 
+// Diverging colours for maps that hold negative values (before a ReLU): blue below 0, white at 0, red above
+const DIVERGING = [[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]];
+
+function colourBar(lo, hi, diverging) {
+  const bar = document.createElement("div");
+  bar.className = "colour-bar meta small";
+  const c = document.createElement("canvas");
+  paint(c, Array.from({ length: 64 }, (_, i) => i * 255 / 63), 1, 64, { stops: diverging ? DIVERGING : STOPS, scale: 2 });
+  c.setAttribute("aria-label", `colour scale from ${num(lo)} to ${num(hi)}`);
+  const left = document.createElement("span"), right = document.createElement("span");
+  left.textContent = String(num(lo)); right.textContent = String(num(hi));
+  bar.append(left, c, right);
+  return bar;
+}
+
 function renderMaps(layers) {
+  state.layers = layers;
+  const perLayer = $("#map-scale").value === "layer";
   $("#maps").innerHTML = "";
   for (const layer of layers) {
     const section = document.createElement("div");
@@ -265,9 +289,22 @@ function renderMaps(layers) {
     title.textContent = `${layer.name} (${layer.kind}): ${layer.shape.join("x")}`;
     section.append(title);
     const holder = document.createElement("div");
-    if (layer.values) {
+    const isScores = layer === layers.at(-1) && layer.values && state.info && layer.values.length === state.info.classes.length;
+    if (isScores) {  // one score per class: labelled with the class names, click for the softmax
+      holder.className = "scores";
+      const top = Math.max(...layer.values.map(Math.abs)) || 1;
+      holder.innerHTML = layer.values.map((v, i) => `<div class="score"><span>${esc(state.info.classes[i])}</span>` +
+        `<div class="track"><div class="fill ${v < 0 ? "neg" : ""}" style="width:${(Math.abs(v) / top * 50).toFixed(1)}%;` +
+        `${v < 0 ? "right:50%" : "left:50%"}"></div></div><span>${fmt(v)}</span></div>`).join("");
+      holder.tabIndex = 0;
+      holder.classList.add("clickable");
+      holder.setAttribute("aria-label", `${layer.name}: one score per class; press Enter for the softmax`);
+      const open = () => showSoftmax(layer, holder);
+      holder.addEventListener("click", open);
+      holder.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+    } else if (layer.values) {
       // a vector is wrapped into rows of at most VECTOR_COLUMNS cells, so a Flatten of 3,136 values is a
-      // 64x49 block, never a strip wider than the page
+      // 64x49 block, never a strip wider than the page; hovering names the unit
       holder.className = "vector";
       const n = layer.values.length, lo = Math.min(...layer.values), hi = Math.max(...layer.values);
       const cols = Math.min(n, VECTOR_COLUMNS), rows = Math.ceil(n / cols);
@@ -275,39 +312,60 @@ function renderMaps(layers) {
       const c = document.createElement("canvas");
       c.className = "fmap";
       paint(c, padded, rows, cols, { scale: Math.max(2, Math.min(24, Math.floor(512 / cols))) });
-      c.title = `${n} values${rows > 1 ? ` in rows of ${cols}` : ""}, ${lo.toFixed(3)} .. ${hi.toFixed(3)}`;
-      c.setAttribute("aria-label", `${layer.name}: ${c.title}`);
-      if (layer === layers.at(-1)) {  // the class scores: how the softmax turns them into probabilities
-        c.tabIndex = 0;
-        c.classList.add("clickable");
-        const open = () => showSoftmax(layer, c);
-        c.addEventListener("click", open);
-        c.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
-      }
-      holder.append(c);
+      const summary = `${n} values${rows > 1 ? ` in rows of ${cols}` : ""}, ${lo.toFixed(3)} .. ${hi.toFixed(3)}`;
+      c.title = summary;
+      c.setAttribute("aria-label", `${layer.name}: ${summary}`);
+      c.addEventListener("mousemove", (e) => {
+        const box = c.getBoundingClientRect();
+        const i = Math.floor((e.clientY - box.top) / box.height * rows) * cols + Math.floor((e.clientX - box.left) / box.width * cols);
+        c.title = i < n ? `unit ${i}: ${fmt(layer.values[i])}` : summary;
+      });
+      holder.append(c, colourBar(lo, hi, false));
     } else {
       holder.className = "maps";
       const [h, w, ch] = layer.shape;
       const bytes = decode(layer.data);
-      const scale = Math.max(1, Math.floor(56 / w));
-      for (let k = 0; k < ch; k++) {
+      const layerLo = Math.min(...layer.min), layerHi = Math.max(...layer.max);
+      const diverging = layerLo < 0;
+      const scale = Math.max(2, Math.min(8, Math.floor(112 / w)));  // larger maps get larger tiles, up to 112 px
+      const order = [...Array(ch).keys()];
+      if ($("#map-order").value === "activation") {  // strongest channels first
+        const mean = (k) => { let t = 0; for (let i = 0; i < h * w; i++) t += layer.min[k] + bytes[k * h * w + i] / 255 * (layer.max[k] - layer.min[k]); return t / (h * w); };
+        const means = order.map(mean);
+        order.sort((a, b) => means[b] - means[a]);
+      }
+      for (const k of order) {
         const c = document.createElement("canvas");
         c.className = "fmap";
-        const values = bytes.subarray(k * h * w, (k + 1) * h * w);
-        paint(c, values, h, w, { scale });
-        c.title = `channel ${k}: ${num(layer.min[k])} .. ${num(layer.max[k])}`;
+        c.dataset.channel = k;
+        const raw = bytes.subarray(k * h * w, (k + 1) * h * w);
+        const lo = layer.min[k], hi = layer.max[k];
+        const value = (u) => lo + u / 255 * (hi - lo);
+        let values = raw;
+        if (diverging || perLayer) {  // re-scaled from the real values: to the layer's range, or around 0
+          const m = Math.max(Math.abs(perLayer ? layerLo : lo), Math.abs(perLayer ? layerHi : hi)) || 1;
+          const [a, b] = perLayer ? [layerLo, layerHi] : [lo, hi];
+          values = Uint8Array.from(raw, (u) => (diverging ? (value(u) / m + 1) * 127.5 : (b > a ? (value(u) - a) / (b - a) * 255 : 0)));
+        }
+        paint(c, values, h, w, { scale, stops: diverging ? DIVERGING : STOPS });
+        c.title = `channel ${k}: ${num(lo)} .. ${num(hi)}`;
         c.setAttribute("aria-label", `${layer.name} ${c.title}`);
         c.tabIndex = 0;
-        const open = () => zoom(layer, k, values, c);
+        const open = () => zoom(layer, k, values, c, diverging);
         c.addEventListener("click", open);
         c.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } });
         holder.append(c);
       }
+      const [barLo, barHi] = diverging ? [-Math.max(-layerLo, layerHi), Math.max(-layerLo, layerHi)] : [layerLo, layerHi];
+      section.append(colourBar(barLo, barHi, diverging));
+      if (!perLayer && !diverging) section.lastChild.lastChild.textContent += " (each map scaled to its own range)";
     }
     section.append(holder);
     $("#maps").append(section);
   }
 }
+$("#map-scale").addEventListener("change", () => state.layers && renderMaps(state.layers));
+$("#map-order").addEventListener("change", () => state.layers && renderMaps(state.layers));
 
 function kernelTable(rows, lo, hi) {
   return `<table class="kernel">${rows.map((r) => `<tr>${r.map((v) => {
@@ -319,14 +377,14 @@ function kernelTable(rows, lo, hi) {
 
 const KERNEL_CHANNELS = 8;  // input channels of a kernel shown as tables; the rest are counted
 let zoomOpener = null;
-async function zoom(layer, k, values, opener) {
+async function zoom(layer, k, values, opener, diverging = false) {
   const [h, w] = layer.shape;
   const gen = state.gen;
   zoomOpener = opener || null;
   state.zoomed = { layer, k };
   $("#zoom-cell").innerHTML = "";
   $("#zoom-title").textContent = `${layer.name} channel ${k} (${h}x${w})`;
-  paint($("#zoom-map"), values, h, w, { scale: Math.floor(280 / w) });
+  paint($("#zoom-map"), values, h, w, { scale: Math.floor(280 / w), stops: diverging ? DIVERGING : STOPS });
   $("#zoom-range").textContent = `values ${num(layer.min[k])} .. ${num(layer.max[k])} (colours scaled to this range)`;
   $("#zoom-filter-title").textContent = "";
   $("#zoom-filter").innerHTML = "";
