@@ -88,6 +88,25 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, spec_file, sche
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    # the loss every few steps too: the interrupted epoch's partial points are not kept, its rerun's are
+    assert (tmp_path / "cut" / "steps.jsonl").read_text() == (tmp_path / "straight" / "steps.jsonl").read_text()
+
+
+def test_the_loss_every_few_steps_adds_up_to_each_epochs_mean(tmp_path, spec_file):
+    """digits: ~1,437 training images in batches of 32 = 45 steps an epoch, fewer than 50: every step is a point.
+    The points' image-weighted mean is the epoch's mean loss, computed independently by the loop's own sum."""
+    run = fit(tmp_path / "r", spec_file, epochs=2)
+    steps = [json.loads(line) for line in (tmp_path / "r" / "steps.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in steps] == list(range(1, 91)) and {r["of"] for r in steps} == {45}
+    n = run.config["dataset"]["train"]
+    sizes = [32] * 44 + [n - 32 * 44]
+    for epoch, row in zip((1, 2), run.metrics, strict=True):
+        points = [r for r in steps if r["epoch"] == epoch]
+        weighted = sum(p["loss"] * n for p, n in zip(points, sizes, strict=True)) / sum(sizes)
+        assert weighted == pytest.approx(row["loss"], rel=1e-9)
+    assert run.steps == steps  # Run.load reads them back
+    big = fit(tmp_path / "mnist-like", spec_file, epochs=1, batch_size=8)  # 180 steps: every 3rd is a point
+    assert len(big.steps) == 60 and big.steps[-1]["step"] == 180
 
 
 def test_resume_with_different_options_is_refused(tmp_path, spec_file):

@@ -172,7 +172,7 @@ def build_report(run, out, data: str | None = None, feature_images: int = 2, mis
     if run.metrics:
         parts.append(
             "<h2>Training</h2>"
-            + _png(curves, run.metrics, alt="loss and accuracy per epoch, training and held-out")
+            + _png(curves, run.metrics, steps=run.steps, alt="loss and accuracy per epoch and every few steps")
             + _table(
                 list(run.metrics[0]),
                 [[round(v, 4) if isinstance(v, float) else v for v in r.values()] for r in run.metrics],

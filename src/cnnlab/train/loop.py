@@ -18,7 +18,7 @@ import platform
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +128,7 @@ class Setup:
     y_fit: torch.Tensor  # int64 (N,)
     held: tuple[str, np.ndarray, np.ndarray]  # ("val" or "test", uint8 images, labels)
     run_id: str | None = None  # config.json's: the checkpoint names it, so another run's is refused
+    steps: list[dict] = field(default_factory=list)  # the loss every few steps, written with each checkpoint
 
     @property
     def n_fit(self) -> int:
@@ -216,7 +217,11 @@ def restore(s: Setup) -> tuple[int, list[dict]]:
     if not (s.out / rundir.STATE).is_file():
         return 0, []
     epoch = rundir.load_state(s.out / rundir.STATE, s.net, s.optimizer, s.run_id)
+    s.steps = [r for r in rundir.read_metrics(s.out / rundir.STEPS) if r.get("epoch", 0) <= epoch]
     return epoch, [r for r in rundir.read_metrics(s.out / rundir.METRICS) if r.get("epoch", 0) <= epoch]
+
+
+STEP_POINTS = 50  # training-loss points recorded an epoch (steps.jsonl)
 
 
 def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
@@ -229,6 +234,8 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     reporter.start_epoch(epoch, cfg.epochs, batches)
     t0 = time.perf_counter()
     seen, loss_sum, correct, lr = 0, 0.0, 0, cfg.lr
+    every = max(1, batches // STEP_POINTS)  # about STEP_POINTS points an epoch, so one epoch has a curve too
+    window = [0, 0.0, 0]  # images, loss sum, correct since the last point
     for b in range(batches):
         idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
         xb = to_input(s.x_fit[idx].to(device, non_blocking=True))  # (n, C, H, W) float, channels_last
@@ -253,8 +260,22 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
             group["lr"] = lr
         optimizer.step()
         seen += len(yb)
-        loss_sum += loss.item() * len(yb)
-        correct += (output.argmax(1) == yb).sum().item()
+        batch_loss, batch_correct = loss.item() * len(yb), (output.argmax(1) == yb).sum().item()
+        loss_sum += batch_loss
+        correct += batch_correct
+        window = [window[0] + len(yb), window[1] + batch_loss, window[2] + batch_correct]
+        if (b + 1) % every == 0 or b == batches - 1:
+            step = (epoch - 1) * batches + b + 1
+            s.steps.append(
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "of": batches,
+                    "loss": window[1] / window[0],
+                    "accuracy": window[2] / window[0],
+                }
+            )
+            window = [0, 0.0, 0]
         if b % 10 == 0 or b == batches - 1:
             reporter.update(b + 1, loss_sum / seen, correct / seen)
     seconds = time.perf_counter() - t0
@@ -281,6 +302,7 @@ def checkpoint(s: Setup, epoch: int, rows: list[dict]) -> None:
     """The metrics of every epoch so far, the weights, then the resume state, in that order: a kill between
     two writes leaves a state that is at most one epoch older than the metrics, and restore() keeps only
     the rows up to the state's epoch, so no finished epoch's row is ever lost."""
+    rundir.write_metrics(s.out / rundir.STEPS, s.steps)  # restore() keeps the steps up to the state's epoch too
     rundir.write_metrics(s.out / rundir.METRICS, rows)
     rundir.save_weights(s.out / rundir.WEIGHTS, s.net)
     rundir.save_state(s.out / rundir.STATE, epoch, s.net, s.optimizer, s.run_id)

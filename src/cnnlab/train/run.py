@@ -2,6 +2,7 @@
 
     config.json        resolved configuration, command line, versions, dataset checksums, seed
     metrics.jsonl      one line per epoch
+    steps.jsonl        the training loss and accuracy every few steps (about 50 lines an epoch)
     model.json         architecture spec, class names, preprocessing
     model.safetensors  weights (parameters and BatchNorm statistics)
     state.pt           the resume checkpoint: epoch, weights and optimizer state in one file
@@ -29,9 +30,10 @@ from cnnlab.errors import InputError, RunError
 from cnnlab.train.inference import BATCH, probabilities_of
 
 FORMAT = "cnnlab-run/1"
-CONFIG, METRICS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
+CONFIG, METRICS, STEPS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
     "config.json",
     "metrics.jsonl",
+    "steps.jsonl",
     "model.json",
     "model.safetensors",
     "state.pt",
@@ -188,6 +190,7 @@ class Run:
     config: dict = field(default_factory=dict)
     metrics: list[dict] = field(default_factory=list)
     within: Path | None = None  # the folder every file of the run must lie in (a served folder)
+    steps: list[dict] = field(default_factory=list)  # steps.jsonl: the loss every few steps
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -215,7 +218,9 @@ class Run:
         _check_outputs(model, classes, prep, path / MODEL_JSON)
         config = read_json(confined(path / CONFIG, within)) if (path / CONFIG).is_file() else {}
         metrics = read_metrics(confined(path / METRICS, within))
-        return cls(path, model, classes, prep, config, metrics, within)
+        run = cls(path, model, classes, prep, config, metrics, within)
+        run.steps = read_metrics(confined(path / STEPS, within))
+        return run
 
     def file(self, name: str) -> Path | None:
         """One of the run's files (``CURVES``, say) if it exists, with the same confinement as ``load``."""

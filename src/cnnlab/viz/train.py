@@ -10,26 +10,39 @@ import numpy as np
 from cnnlab.viz.style import plt, save
 
 
-def curves(rows: list[dict], path):
-    """Loss and accuracy per epoch, for training and the held-out split (validation or test)."""
-    epochs = [r["epoch"] for r in rows]
-    held = "val" if "val_loss" in rows[0] else "test"
+def curves(rows: list[dict], path, steps: list[dict] | None = None, runs: dict | None = None):
+    """Loss and accuracy per epoch, for training and the held-out split (validation or test); with ``steps``
+    (steps.jsonl) the training loss and accuracy every few steps too, so even one epoch draws a curve.
+    ``runs`` ({name: rows}) draws several runs' held-out curves on the same axes, to compare them."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, label in ((a, "loss", "loss"), (b, "accuracy", "accuracy")):
-        ax.plot(epochs, [r[key] for r in rows], "o-", label="train")
-        ax.plot(epochs, [r[f"{held}_{key}"] for r in rows], "s-", label=held)
+    for name, run_rows in (runs or {"": rows}).items():
+        epochs = [r["epoch"] for r in run_rows]
+        held = "val" if "val_loss" in run_rows[0] else "test"
+        prefix = f"{name}: " if name else ""
+        for ax, key in ((a, "loss"), (b, "accuracy")):
+            if not runs:
+                ax.plot(epochs, [r[key] for r in run_rows], "o-", label="train (epoch mean)")
+            ax.plot(epochs, [r[f"{held}_{key}"] for r in run_rows], "s-", label=f"{prefix}{held}")
+    for r_steps in [steps] if steps and not runs else []:
+        x = [r["epoch"] - 1 + (r["step"] - (r["epoch"] - 1) * r["of"]) / r["of"] for r in r_steps]
+        a.plot(x, [r["loss"] for r in r_steps], "-", lw=0.8, alpha=0.6, label="train (every few steps)")
+        b.plot(x, [r["accuracy"] for r in r_steps], "-", lw=0.8, alpha=0.6, label="train (every few steps)")
+    last = max(r["epoch"] for run_rows in (runs or {"": rows}).values() for r in run_rows)
+    for ax, label in ((a, "loss"), (b, "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_title(label)
-        ax.set_xticks(epochs)
+        ax.set_xticks(range(0 if steps else 1, last + 1))
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, path)
 
 
 def curves_callback(run_dir, rows: list[dict]):
     """For ``cnnlab.train(callbacks=[...])``: redraw the run's curves.png after every epoch."""
-    return curves(rows, Path(run_dir) / "curves.png")
+    from cnnlab.train.run import STEPS, read_metrics
+
+    return curves(rows, Path(run_dir) / "curves.png", read_metrics(Path(run_dir) / STEPS))
 
 
 def confusion(matrix: np.ndarray, classes, path, title: str = "confusion matrix (rows: true, columns: predicted)"):

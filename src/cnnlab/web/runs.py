@@ -83,7 +83,7 @@ def curves(run_id: str, runs: RunStore = Depends(store)):
     from cnnlab.viz.train import curves as draw_curves  # a run trained from Python: drawn from its metrics
 
     buf = io.BytesIO()
-    draw_curves(run.metrics, buf)
+    draw_curves(run.metrics, buf, run.steps)
     return Response(buf.getvalue(), media_type="image/png")
 
 
