@@ -366,3 +366,42 @@ def test_any_class_can_be_questioned_with_any_method(page, method):
     )
     assert alpha > 0.05  # low heat is see-through: the digit stays visible under it
     page.locator("input[value=none]").check()
+
+
+def test_the_test_set_panel_shows_accuracy_confusion_and_clickable_mistakes(page, runs_root):
+    ds = cnnlab.data.load("mnist")
+    run = cnnlab.Run.load(runs_root / "mnist")
+    predicted = run.predict(ds.test.x).argmax(1)
+    page.click("#evaluate")
+    page.wait_for_function("document.querySelector('#eval-summary').textContent.startsWith('test accuracy')")
+    wrong = np.flatnonzero(predicted != ds.test.y)
+    assert f"{len(wrong):,} of 10,000 wrong" in page.locator("#eval-summary").text_content()
+    cells = page.eval_on_selector_all("#confusion td", "tds => tds.map(t => +t.textContent)")
+    expected = np.bincount(ds.test.y * 10 + predicted, minlength=100)
+    assert cells == expected.tolist()  # the confusion matrix, from predictions made here
+    shown = page.eval_on_selector_all(".mistake", "ms => ms.map(m => +m.dataset.index)")
+    assert shown == wrong[: len(shown)].tolist() and len(shown) == min(48, len(wrong))
+    first = int(wrong[0])
+    page.locator(".mistake").first.click()
+    page.wait_for_function(f"document.querySelector('#sample-label').textContent.startsWith('mnist test[{first}]')")
+    page.wait_for_selector("#sample-verdict.wrong")
+    verdict = page.locator("#sample-verdict").text_content()
+    assert verdict.startswith(f"predicted {predicted[first]} (") and verdict.endswith(
+        f"label {ds.test.y[first]}: wrong"
+    )
+    right = int(np.flatnonzero(predicted == ds.test.y)[0])
+    page.fill("#sample-index", str(right))
+    page.press("#sample-index", "Enter")
+    page.wait_for_selector("#sample-verdict.right")
+
+
+def test_two_runs_curves_on_one_chart(page, served):
+    import httpx
+
+    url, _ = served
+    r = httpx.get(f"{url}/api/compare/curves.png", params=[("run", "mnist"), ("run", "rgb")])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    r = httpx.get(f"{url}/api/compare/curves.png", params=[("run", "mnist")])
+    assert r.status_code == 400 and "two or more runs" in r.json()["error"]
+    page.select_option("#compare", "rgb")
+    page.wait_for_function("document.querySelector('#compare-curves').naturalWidth > 0")

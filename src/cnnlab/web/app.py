@@ -83,6 +83,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
     app.add_api_route("/docs", _docs, include_in_schema=False)
+    app.include_router(runs.compare)
     app.include_router(runs.router)
     app.include_router(arithmetic.router)
     return app

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
@@ -19,6 +19,24 @@ from cnnlab.web.requests import read_input, store
 from cnnlab.web.store import RunStore, UnknownRun
 
 router = APIRouter(prefix="/api/runs")
+compare = APIRouter(prefix="/api/compare")
+
+
+@compare.get("/curves.png")
+def compare_curves(run: list[str] = Query(..., description="two or more run ids"), runs: RunStore = Depends(store)):
+    """The held-out loss and accuracy of several runs on one chart."""
+    if len(run) < 2:
+        raise InputError("Name two or more runs to compare: ?run=a&run=b.")
+    loaded = {run_id: runs.get(run_id) for run_id in run}
+    empty = [run_id for run_id, r in loaded.items() if not r.metrics]
+    if empty:
+        raise UnknownRun(f"Run {empty[0]!r} has no finished epoch yet, so no curves.")
+    from cnnlab.viz.train import curves as draw_curves
+
+    buf = io.BytesIO()
+    first = next(iter(loaded.values()))
+    draw_curves(first.metrics, buf, runs={run_id: r.metrics for run_id, r in loaded.items()})
+    return Response(buf.getvalue(), media_type="image/png")
 
 
 def encode_maps(a: np.ndarray) -> dict:
@@ -52,6 +70,38 @@ def runs_list(runs: RunStore = Depends(store)):
 def sample(run_id: str, index: int, split: str = "test", runs: RunStore = Depends(store)):
     img, label, desc = runs.sample(run_id, split, index)
     return {"pixels": img[:, :, 0].tolist() if img.shape[2] == 1 else img.tolist(), "label": label, "description": desc}
+
+
+MISTAKES = 48  # misclassified test images sent with an evaluation, with their pixels
+
+
+@router.get("/{run_id:path}/evaluation")
+def evaluation(run_id: str, runs: RunStore = Depends(store)):
+    """Accuracy, loss, the confusion matrix and the first misclassified test images with their pixels."""
+    ev, x = runs.evaluation(run_id)
+    wrong = np.flatnonzero(ev.labels != ev.predictions)
+    h, w, c = x.shape[1:]
+    return JSONResponse(
+        {
+            "accuracy": round(ev.accuracy, 6),
+            "loss": round(ev.loss, 6),
+            "classes": list(ev.classes),
+            "confusion": ev.confusion.tolist(),
+            "wrong": int(len(wrong)),
+            "total": int(len(ev.labels)),
+            "shape": [h, w, c],
+            "mistakes": [
+                {
+                    "index": int(i),
+                    "true": int(ev.labels[i]),
+                    "predicted": int(ev.predictions[i]),
+                    "probability": round(float(ev.probabilities[i, ev.predictions[i]]), 4),
+                    "data": base64.b64encode(x[i].transpose(2, 0, 1).tobytes()).decode("ascii"),  # (C, H, W)
+                }
+                for i in wrong[:MISTAKES]
+            ],
+        }
+    )
 
 
 @router.get("/{run_id:path}/filters/{layer}")

@@ -46,6 +46,7 @@ class RunStore:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._datasets: dict[tuple, object] = {}
+        self._evaluations: dict[tuple, tuple] = {}
 
     def _folders(self):
         """Every folder down to max_depth, links to folders followed; one that vanishes mid-scan is skipped."""
@@ -98,13 +99,10 @@ class RunStore:
         self.get(run_id)
         return self._locks[run_id]
 
-    def sample(self, run_id: str, split: str, index: int):
-        """Image ``index`` of the run's own dataset, in the run's size and mode: (uint8 HxWxC, class, text).
-
-        Only a built-in dataset or an image folder inside the served folder is read; the converted split is
-        kept, so the next request is an index into memory."""
+    def dataset(self, run_id: str):
+        """The run's own dataset in the run's size and mode, kept converted for the next request. Only a
+        built-in dataset or an image folder inside the served folder is read."""
         from cnnlab import data
-        from cnnlab.data.datasets import pick
         from cnnlab.data.registry import is_registered
 
         run = self.get(run_id)
@@ -127,4 +125,33 @@ class RunStore:
                 self._datasets[key] = ds
                 while len(self._datasets) > self.SAMPLE_DATASETS:
                     self._datasets.pop(next(iter(self._datasets)))
-        return pick(ds, split, index)
+        return ds
+
+    def sample(self, run_id: str, split: str, index: int):
+        """Image ``index`` of the run's own dataset, in the run's size and mode: (uint8 HxWxC, class, text)."""
+        from cnnlab.data.datasets import pick
+
+        return pick(self.dataset(run_id), split, index)
+
+    def evaluation(self, run_id: str):
+        """The run on its own test split (:func:`cnnlab.train.evaluate.evaluate`), and the test images; kept
+        until the run's files change."""
+        from cnnlab.train.evaluate import evaluate
+        from cnnlab.train.inference import resolve_precision
+
+        run = self.get(run_id)
+        key = (run_id, _signature(run.path))
+        with self._guard:
+            kept = self._evaluations.get(key)
+        if kept is None:
+            ds = self.dataset(run_id)
+            precision = resolve_precision("auto")  # as cnnlab eval computes it
+            with self.lock(run_id):
+                kept = (
+                    evaluate(run.model, ds.test.x, ds.test.y, run.classes, precision=precision, scale=run.scale),
+                    ds.test.x,
+                )
+            with self._guard:
+                self._evaluations = {k: v for k, v in self._evaluations.items() if k[0] != run_id}
+                self._evaluations[key] = kept
+        return kept

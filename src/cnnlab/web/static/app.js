@@ -92,6 +92,11 @@ async function selectRun(id) {
   $("#target").innerHTML = `<option value="">the predicted one</option>` +
     info.classes.map((c, i) => `<option value="${i}">${esc(c)}</option>`).join("");
   $("#curves").src = `${runPath(id)}/curves.png`;
+  $("#compare").innerHTML = `<option value="">no other run</option>` + [...$("#run").options]
+    .filter((o) => o.value !== id).map((o) => `<option value="${esc(o.value)}">${esc(o.textContent)}</option>`).join("");
+  $("#compare-curves").hidden = true;
+  for (const sel of ["#eval-summary", "#mistakes-filter"]) $(sel).textContent = "";
+  for (const sel of ["#confusion", "#mistakes"]) $(sel).innerHTML = "";
   // a test sample belongs to its run: the same index is fetched again from the new run's own test split
   if (state.inputs.sample) await showSample(state.inputs.sample.index, false);
   await refresh(true);
@@ -112,6 +117,7 @@ function renderSummary(info) {
 // Everything computed from an input, emptied: the empty state says what to do instead
 function resetOutputs(message) {
   $("#bars").innerHTML = "";
+  $("#sample-verdict").textContent = "";
   const empty = document.createElement("p");
   empty.className = "empty meta";
   empty.textContent = message || HINTS[state.tab];
@@ -161,7 +167,7 @@ async function showSample(index, go = true) {
     const s = await api(`${runPath(state.run)}/sample/${index}`);
     if (gen !== state.gen) return;
     $("#sample-label").textContent = `${s.description}: label ${s.label}`;
-    state.inputs.sample = { kind: "pixels", pixels: s.pixels, index };
+    state.inputs.sample = { kind: "pixels", pixels: s.pixels, index, label: s.label };
     if (go && state.tab === "sample") await refresh(true);
   } catch (err) { if (gen === state.gen) { resetOutputs(); showError(err.message); } }
 }
@@ -229,6 +235,14 @@ function renderBars(p) {
   $("#bars").innerHTML = p.classes.map((c, i) => `<div class="bar${i === top ? " top" : ""}" data-class="${esc(c)}" data-probability="${p.probabilities[i]}">` +
     `<span>${esc(c)}</span><div class="fill" style="width:${(p.probabilities[i] * 100).toFixed(1)}%"></div><span>${(p.probabilities[i] * 100).toFixed(1)}%</span></div>`).join("");
   $("#notes").textContent = (p.notes || []).join("; ");
+  const sample = state.tab === "sample" ? state.inputs.sample : null;
+  const verdict = $("#sample-verdict");
+  verdict.textContent = ""; verdict.className = "";
+  if (sample && sample.label !== undefined) {  // the tutorials' caption: blue when right, red when wrong
+    const right = p.classes[top] === sample.label;
+    verdict.className = right ? "right" : "wrong";
+    verdict.textContent = `predicted ${p.classes[top]} (${(p.probabilities[top] * 100).toFixed(1)}%), label ${sample.label}: ${right ? "right" : "wrong"}`;
+  }
 }
 
 function renderInput(input) {
@@ -511,6 +525,61 @@ document.addEventListener("keydown", (e) => {
     if (e.shiftKey && document.activeElement === first) { e.preventDefault(); lastItem.focus(); }
     else if (!e.shiftKey && document.activeElement === lastItem) { e.preventDefault(); first.focus(); }
   }
+});
+
+// ---- the test set: accuracy, confusion matrix, mistakes (GET /evaluation) ----
+async function evaluateRun() {
+  const run = state.run;
+  $("#eval-summary").textContent = "Evaluating...";
+  try {
+    const ev = await api(`${runPath(run)}/evaluation`);
+    if (run !== state.run) return;
+    state.evaluation = ev;
+    $("#eval-summary").textContent = `test accuracy ${ev.accuracy.toFixed(4)}, loss ${ev.loss.toFixed(4)}: ` +
+      `${ev.wrong.toLocaleString("en")} of ${ev.total.toLocaleString("en")} wrong`;
+    $("#confusion").innerHTML = `<table><tr><th></th>${ev.classes.map((c) => `<th>${esc(c)}</th>`).join("")}</tr>` +
+      ev.confusion.map((row, i) => `<tr><th>${esc(ev.classes[i])}</th>${row.map((v, j) =>
+        `<td data-true="${i}" data-pred="${j}" class="${i === j ? "diag" : ""}" title="true ${esc(ev.classes[i])}, predicted ${esc(ev.classes[j])}">${v}</td>`).join("")}</tr>`).join("") + "</table>";
+    $("#confusion").querySelectorAll("td").forEach((td) => td.addEventListener("click", () => {
+      $("#confusion").querySelectorAll("td").forEach((x) => x.classList.toggle("picked", x === td));
+      renderMistakes(+td.dataset.true, +td.dataset.pred);
+    }));
+    renderMistakes(null, null);
+  } catch (err) { $("#eval-summary").textContent = ""; showError(err.message); }
+}
+
+function renderMistakes(t, p) {
+  const ev = state.evaluation;
+  const shown = ev.mistakes.filter((m) => t === null || (m.true === t && m.predicted === p));
+  $("#mistakes-filter").textContent = t === null ? `(the first ${ev.mistakes.length})` :
+    `(true ${ev.classes[t]}, predicted ${ev.classes[p]}: ${shown.length} of the first ${ev.mistakes.length})`;
+  $("#mistakes").innerHTML = "";
+  const [h, w, c] = ev.shape;
+  for (const m of shown) {
+    const card = document.createElement("button");
+    card.className = "mistake";
+    const canvas = document.createElement("canvas");
+    paint(canvas, decode(m.data), h, w, { gray: c === 1, rgb: c === 3, scale: 56 / w });
+    canvas.setAttribute("aria-label", `test image ${m.index}`);
+    const caption = document.createElement("div");
+    caption.className = "wrong";
+    caption.textContent = `${ev.classes[m.true]} -> ${ev.classes[m.predicted]} (${m.probability.toFixed(2)})`;
+    card.append(canvas, caption);
+    card.dataset.index = m.index;
+    card.addEventListener("click", async () => {  // into the viewer, as the test sample it is
+      $("#sample-index").value = String(m.index);
+      selectTab("sample");
+      await showSample(m.index);
+      $("#input-panel").scrollIntoView();
+    });
+    $("#mistakes").append(card);
+  }
+}
+$("#evaluate").addEventListener("click", evaluateRun);
+$("#compare").addEventListener("change", () => {
+  const other = $("#compare").value, img = $("#compare-curves");
+  img.hidden = !other;
+  if (other) img.src = `/api/compare/curves.png?run=${encodeURIComponent(state.run)}&run=${encodeURIComponent(other)}`;
 });
 
 // ---- convolution playground: the same cnnlab.arith results as `cnnlab conv` ----
