@@ -59,10 +59,13 @@ def test_inspect_writes_every_figure_and_an_index(run_dir, tmp_path):
 
 
 def test_inspect_an_image_file_and_bad_layer(run_dir, tmp_path):
-    Image.new("L", (40, 40), 255).save(tmp_path / "white.png")
+    Image.new("L", (40, 40), 255).save(tmp_path / "white.png")  # blank: looked at, but nothing to explain
     r = runner.invoke(app, ["inspect", str(run_dir), "--image", str(tmp_path / "white.png"), "-o", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert "note: white.png is 40x40 gray; converted to 8x8 gray" in r.stdout
+    assert "white.png is blank (every pixel 0): there is nothing to recognise" in r.stdout
+    index = json.loads((tmp_path / "o" / "index.json").read_text())
+    assert [e for e in index["figures"] if e["kind"] == "attribution"] == []
     bad = tmp_path / "bad"
     for option, value, message in [
         ("--layers", "conv1,conv9", "No layer named 'conv9'. Expected one of: conv1, pool1"),

@@ -53,6 +53,9 @@ def page(browser, served):
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     pg.goto(url + "/")
     pg.wait_for_selector("#summary table")
+    if pg.input_value("#run") != "mnist":  # the newest run opens first (tested below); these tests start on MNIST
+        pg.select_option("#run", "mnist")
+        pg.wait_for_function("document.querySelector('#run-info').textContent.includes('on mnist')")
     yield pg
     assert pg.errors == []  # no uncaught errors, no unhandled promise rejections
     pg.close()
@@ -405,3 +408,55 @@ def test_two_runs_curves_on_one_chart(page, served):
     assert r.status_code == 400 and "two or more runs" in r.json()["error"]
     page.select_option("#compare", "rgb")
     page.wait_for_function("document.querySelector('#compare-curves').naturalWidth > 0")
+
+
+CONTRAST = """() => {
+  const lum = (rgb) => {
+    const c = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const parse = (s) => s.match(/[\\d.]+/g).map(Number);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0.5) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest("[hidden]") || !el.offsetParent || el.closest("#error")) continue;
+    const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join(" ").trim();
+    if (!text || el.closest("td[style]")) continue;  // kernel cells pick black or white text by their colour
+    const fg = lum(parse(getComputedStyle(el).color).slice(0, 3)), bg = lum(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < 4.5) low.push(`${el.tagName}#${el.id}.${el.className}: ${text.slice(0, 30)} (${ratio.toFixed(2)})`);
+  }
+  return low;
+}"""
+
+
+def test_first_load_opens_the_newest_run_says_what_to_do_and_names_everything(browser, served):
+    url, root = served
+    page = browser.new_page(viewport={"width": 1300, "height": 1000}, bypass_csp=True)
+    page.goto(url + "/")
+    page.wait_for_selector("#summary table")
+    newest = max(("mnist", "rgb"), key=lambda r: (root / "runs" / r / "metrics.jsonl").stat().st_mtime)
+    assert page.input_value("#run") == newest
+    assert "Draw a digit" in page.locator("#bars .empty").text_content()  # says what to do
+    page.click("button[data-tab=sample]")
+    page.click("#sample-go")
+    page.wait_for_selector(".layer canvas.fmap")
+    page.click("#evaluate")
+    page.wait_for_selector(".mistake canvas, #eval-summary:has-text('0 of')")
+    unnamed = page.eval_on_selector_all("canvas", "cs => cs.filter(c => !c.getAttribute('aria-label')).map(c => c.id)")
+    assert unnamed == []
+    roles = page.eval_on_selector_all(".tabs button", "bs => bs.map(b => [b.getAttribute('role'), b.ariaSelected])")
+    assert roles == [["tab", "false"], ["tab", "false"], ["tab", "true"]]
+    assert page.evaluate(CONTRAST) == []  # text at least 4.5:1 against what is behind it (WCAG 2.1 AA)
+    page.evaluate(
+        "() => { const p = document.createElement('p'); p.id = 'faint'; p.style.color = '#bbb';"
+        " p.textContent = 'faint'; document.querySelector('main').append(p); }"
+    )
+    assert [line for line in page.evaluate(CONTRAST) if line.startswith("P#faint")]  # the check can fail
+    page.close()

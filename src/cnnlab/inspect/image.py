@@ -56,7 +56,10 @@ class Inspection:
 
 def inspect_image(run, image: np.ndarray, layers=None, methods=("gradcam",), maximize_=()) -> Inspection:
     """Probabilities, feature maps of ``layers`` (all by default), first-layer filters, an attribution per method
-    and a maximized input per (layer, channel). Every name is checked before anything is computed."""
+    and a maximized input per (layer, channel). Every name is checked before anything is computed. A blank
+    image gets no attributions: there is nothing in it to explain (``Run.fit_image`` notes it as blank)."""
+    from cnnlab.data.images import is_blank
+
     select(run.model, layers)
     select(run.model, [layer for layer, _ in maximize_])
     for method in methods:
@@ -68,6 +71,6 @@ def inspect_image(run, image: np.ndarray, layers=None, methods=("gradcam",), max
         run.classes,
         {name: m[0] for name, m in feature_maps(run, image, layers).items()},
         filters(run.model, convs[0]) if convs else None,
-        tuple(explain(run, image, method) for method in methods),
+        () if is_blank(image) else tuple(explain(run, image, method) for method in methods),
         tuple(maximize(run.model, run.input_shape, layer, channel) for layer, channel in maximize_),
     )

@@ -127,10 +127,17 @@ def _inside_section(run, ds, x_test, images: int) -> str:
             draw.filter_grid, inspect.filters(run.model, convs[0]), alt=f"the kernels of {convs[0]}, min-max scaled"
         )
     out += "<h2>Feature maps through every layer</h2>"
+    last = inspect.named_layers(run.model)[-1][0] if inspect.named_layers(run.model) else None
     for i in range(min(images, len(x_test))):
         maps = inspect.feature_maps(run, x_test[i])
         out += f"<h3>test image {i} (label {html.escape(ds.classes[ds.test.y[i]])})</h3>" + "".join(
-            _png(draw.feature_maps, name, m[0], alt=f"feature maps of {name} for test image {i}")
+            _png(
+                draw.feature_maps,
+                name,
+                m[0],
+                classes=run.classes if name == last else None,
+                alt=f"feature maps of {name} for test image {i}",
+            )
             for name, m in maps.items()
         )
     return out

@@ -33,8 +33,10 @@ def write_inspection(ins, out, channels: int = 8, description: str = "") -> list
     title = f"{description}: {ins.classes[top]} ({probs[top]:.1%})"
     f = probability_bars(probs, ins.classes, out / "probabilities.png", title)
     index = [_entry(f, "probabilities", None, probs.shape, "class probabilities for the image")]
+    last = list(ins.feature_maps)[-1] if ins.feature_maps else None
     for name, m in ins.feature_maps.items():
-        f = draw.feature_maps(name, m, out / f"features_{name}.png", channels)
+        scores = ins.classes if name == last else None  # the class scores, labelled with the class names
+        f = draw.feature_maps(name, m, out / f"features_{name}.png", channels, classes=scores)
         index.append(_entry(f, "feature_maps", name, m.shape, f"output of layer {name} for the image"))
     if ins.filters is not None:
         flt = ins.filters

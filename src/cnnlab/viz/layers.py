@@ -31,12 +31,26 @@ def feature_map_title(name: str, shape, shown: int) -> str:
     return f"{name}: {tuple(shape)}, first {shown} of {total} {'channels' if len(shape) == 3 else 'units'}"
 
 
-def feature_maps(name: str, maps: np.ndarray, path, channels: int = 8, cols: int = 8):
-    """One layer's output for one image: (H, W, C) maps as a grid, or a (units,) vector as a strip."""
+def feature_maps(name: str, maps: np.ndarray, path, channels: int = 8, cols: int = 8, classes=None):
+    """One layer's output for one image: (H, W, C) maps as a grid, or a (units,) vector as a strip; with
+    ``classes`` (for the layer that gives one score per class) a bar per class, labelled with its name.
+    Maps that hold negative values (before a ReLU) use a diverging scale around 0; a colour bar says how
+    to read the colours."""
+    if maps.ndim == 1 and classes is not None and len(classes) == len(maps):
+        fig, ax = plt.subplots(figsize=(7, 0.9 + 0.28 * len(maps)))
+        ax.barh(range(len(maps)), maps, color=["#b2182b" if v >= 0 else "#2166ac" for v in maps])
+        ax.set_yticks(range(len(maps)), [str(c) for c in classes], fontsize=8)
+        ax.invert_yaxis()
+        ax.axvline(0, color="#555", lw=0.8)
+        ax.set_title(f"{name}: one score per class (the softmax turns them into probabilities)", fontsize=10)
+        return save(fig, path)
     if maps.ndim == 1:
         shown = min(len(maps), 256)
-        fig, ax = plt.subplots(figsize=(10, 1.4))
-        _gray(ax, maps[None, :shown])
+        fig, ax = plt.subplots(figsize=(10, 1.6))
+        im = ax.imshow(maps[None, :shown], cmap="viridis", aspect="auto", interpolation="nearest")
+        ax.set_yticks([])
+        ax.set_xlabel("unit", fontsize=8)
+        fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
         ax.set_title(
             feature_map_title(name, maps.shape, shown) + f"; values {maps.min():.3g}..{maps.max():.3g}", fontsize=10
         )
@@ -44,15 +58,28 @@ def feature_maps(name: str, maps: np.ndarray, path, channels: int = 8, cols: int
     shown = min(channels, maps.shape[2])
     cols = min(cols, shown)
     rows = math.ceil(shown / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 1.55 * rows + 0.5), squeeze=False)
+    diverging = bool(maps.min() < 0)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols + 0.8, 1.55 * rows + 0.6), squeeze=False)
+    im = None
     for i, ax in enumerate(axes.flat):
         if i < shown:
-            _gray(ax, maps[:, :, i])
-            ax.set_title(f"{i}: {maps[:, :, i].min():.2g}..{maps[:, :, i].max():.2g}", fontsize=6)
+            m = maps[:, :, i]
+            if diverging:  # around 0, symmetric: white is 0, red above, blue below
+                edge = float(np.abs(m).max()) or 1.0
+                im = ax.imshow(m, cmap="RdBu_r", vmin=-edge, vmax=edge, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+            else:
+                _gray(ax, m)
+                im = ax.images[0]
+            ax.set_title(f"{i}: {m.min():.2g}..{m.max():.2g}", fontsize=6)
         else:
             ax.axis("off")
+    bar = fig.colorbar(im, ax=axes, fraction=0.025, pad=0.02)
+    bar.set_ticks([im.norm.vmin, 0 if diverging else im.norm.vmax] + ([im.norm.vmax] if diverging else []))
+    bar.set_ticklabels(["-max |value|", "0", "+max |value|"] if diverging else ["its min", "its max"], fontsize=6)
+    bar.set_label("each map scaled to its own range", fontsize=6)
     fig.suptitle(feature_map_title(name, maps.shape, shown), fontsize=10)
-    fig.tight_layout()
     return save(fig, path)
 
 

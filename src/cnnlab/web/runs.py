@@ -16,7 +16,7 @@ from cnnlab.data.images import is_blank
 from cnnlab.errors import InputError
 from cnnlab.train.run import CURVES
 from cnnlab.web.requests import read_input, store
-from cnnlab.web.store import RunStore, UnknownRun
+from cnnlab.web.store import RunStore, UnknownRun, modified
 
 router = APIRouter(prefix="/api/runs")
 compare = APIRouter(prefix="/api/compare")
@@ -63,7 +63,10 @@ def _one_at_a_time(runs: RunStore, run_id: str, fn, *args):
 
 @router.get("")
 def runs_list(runs: RunStore = Depends(store)):
-    return {"runs": [{"id": run_id, "name": Path(folder).name} for run_id, folder in runs.ids().items()]}
+    found = runs.ids().items()
+    return {
+        "runs": [{"id": run_id, "name": Path(folder).name, "modified": modified(folder)} for run_id, folder in found]
+    }
 
 
 @router.get("/{run_id:path}/sample/{index}")

@@ -34,6 +34,11 @@ def _signature(folder: Path) -> tuple | None:
     return tuple(marks)
 
 
+def modified(folder: Path) -> float:
+    """When a run last changed (its newest file of those that make it), in seconds since the epoch; 0 if gone."""
+    return max((mark[2] for mark in _signature(folder) or () if mark), default=0) / 1e9
+
+
 class RunStore:
     SAMPLE_DATASETS = 2  # test splits kept converted for /sample (a folder's may be large)
 

@@ -71,7 +71,11 @@ async function loadRuns() {
   const { runs } = await api("/api/runs");
   const select = $("#run");
   select.innerHTML = runs.map((r) => `<option value="${esc(r.id)}">${esc(r.id === "." ? r.name : r.id)}</option>`).join("");
-  if (runs.length) await selectRun(runs[0].id);
+  if (runs.length) {  // the most recently trained run first: most likely the one just made
+    const newest = runs.reduce((a, b) => (b.modified > a.modified ? b : a));
+    select.value = newest.id;
+    await selectRun(newest.id);
+  }
   else showError("No runs here. Train one with: cnnlab train --out runs/NAME");
 }
 
