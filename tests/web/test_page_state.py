@@ -18,7 +18,7 @@ COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, runs_root, real_home):
-    """The real MNIST run, and an RGB run trained on a folder of coloured 16x16 images."""
+    """The real MNIST run, a real Fashion-MNIST run (one epoch), and an RGB run on a folder of coloured images."""
     root = tmp_path_factory.mktemp("state")
     shutil.copytree(runs_root / "mnist", root / "runs" / "mnist")
     rng = np.random.default_rng(0)
@@ -31,6 +31,9 @@ def served(tmp_path_factory, runs_root, real_home):
         mp.setenv("CNNLAB_HOME", str(real_home))  # the session's one copy of MNIST, for the tests that read it
         mp.chdir(root)  # the server reads the run's folder dataset by the path it was trained with
         cnnlab.train(data="runs/colours", model="seed-fashion", epochs=1, out="runs/rgb", verbose=False)
+        cnnlab.train(
+            data="fashion-mnist", model="seed-fashion", epochs=1, batch_size=128, out="runs/fashion", verbose=False
+        )
         with Server(create_app(root / "runs")) as url:
             yield url, root
 
@@ -221,6 +224,7 @@ def test_playground_fields_keep_their_limits_and_both_sides_show_their_windows(p
     assert sorted(tf) == [[0, 0], [0, 1], [1, 0], [1, 1]]
     assert sorted(pt) == [[-1, -1], [-1, 0], [0, -1], [0, 0]]
     assert page.locator("#pg-torch-trace").text_content().startswith("PyTorch: ")
+    page.locator("#playground").screenshot(path=str(artifact("page-playground.png")))
     page.fill("#pg-size", "50")  # above the field's maximum of 9
     page.dispatch_event("#pg-size", "change")
     assert page.input_value("#pg-size") == "9"
@@ -274,6 +278,7 @@ def test_a_click_on_a_map_shows_how_that_cell_was_computed(page, runs_root):
     assert float(title.rsplit("= ", 1)[1]) == pytest.approx(expected, abs=1e-3)
     assert page.locator("#zoom-cell table.cellgrid").count() == 3  # patch, kernel, products
     assert page.locator("#zoom-cell table.cellgrid").first.locator("td").count() == 25
+    page.locator(".zoom-box").screenshot(path=str(artifact("page-cell.png")))
     page.click("#to-playground")
     page.wait_for_function("document.querySelector('#pg-source').textContent.startsWith('Your model')")
     page.wait_for_function("document.querySelectorAll('#pg-out .cell').length === 1")
@@ -382,6 +387,7 @@ def test_the_test_set_panel_shows_accuracy_confusion_and_clickable_mistakes(page
     cells = page.eval_on_selector_all("#confusion td", "tds => tds.map(t => +t.textContent)")
     expected = np.bincount(ds.test.y * 10 + predicted, minlength=100)
     assert cells == expected.tolist()  # the confusion matrix, from predictions made here
+    page.locator("#test-set").screenshot(path=str(artifact("page-test-set.png")))
     shown = page.eval_on_selector_all(".mistake", "ms => ms.map(m => +m.dataset.index)")
     assert shown == wrong[: len(shown)].tolist() and len(shown) == min(48, len(wrong))
     first = int(wrong[0])
@@ -441,7 +447,7 @@ def test_first_load_opens_the_newest_run_says_what_to_do_and_names_everything(br
     page = browser.new_page(viewport={"width": 1300, "height": 1000}, bypass_csp=True)
     page.goto(url + "/")
     page.wait_for_selector("#summary table")
-    newest = max(("mnist", "rgb"), key=lambda r: (root / "runs" / r / "metrics.jsonl").stat().st_mtime)
+    newest = max(("mnist", "rgb", "fashion"), key=lambda r: (root / "runs" / r / "metrics.jsonl").stat().st_mtime)
     assert page.input_value("#run") == newest
     assert "Draw a digit" in page.locator("#bars .empty").text_content()  # says what to do
     page.click("button[data-tab=sample]")
@@ -459,4 +465,27 @@ def test_first_load_opens_the_newest_run_says_what_to_do_and_names_everything(br
         " p.textContent = 'faint'; document.querySelector('main').append(p); }"
     )
     assert [line for line in page.evaluate(CONTRAST) if line.startswith("P#faint")]  # the check can fail
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1400, 375])
+def test_a_fashion_mnist_run_fits_the_window_and_names_its_classes(browser, served, width):
+    """The Flatten of seed-fashion is 3,136 values (it made the page 6,299 px wide); its classes have spaces and
+    slashes ("T-shirt/top")."""
+    url, _ = served
+    ds = cnnlab.data.load("fashion-mnist")
+    page = browser.new_page(viewport={"width": width, "height": 900}, bypass_csp=True)
+    page.goto(url + "/")
+    page.wait_for_selector("#summary table")
+    page.select_option("#run", "fashion")
+    page.wait_for_function("document.querySelector('#run-info').textContent.includes('on fashion-mnist')")
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", "0")
+    page.click("#sample-go")
+    page.wait_for_selector(".layer[data-layer='flatten'] canvas.fmap")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    names = page.eval_on_selector_all(".bar", "bs => bs.map(b => b.dataset.class)")
+    assert names == list(ds.classes) and "T-shirt/top" in names
+    assert page.locator("#sample-label").text_content() == f"fashion-mnist test[0]: label {ds.classes[ds.test.y[0]]}"
+    page.screenshot(path=str(artifact(f"page-fashion-{width}.png")))
     page.close()

@@ -403,7 +403,8 @@ async function zoom(layer, k, values, opener, diverging = false) {
   $("#zoom-cell").innerHTML = "";
   $("#zoom-title").textContent = `${layer.name} channel ${k} (${h}x${w})`;
   paint($("#zoom-map"), values, h, w, { scale: Math.floor(280 / w), stops: diverging ? DIVERGING : STOPS });
-  $("#zoom-range").textContent = `values ${num(layer.min[k])} .. ${num(layer.max[k])} (colours scaled to this range)`;
+  $("#zoom-range").textContent = `values ${num(layer.min[k])} .. ${num(layer.max[k])} ` +
+    (diverging ? "(blue below 0, white at 0, red above)" : "(colours scaled to this range)");
   $("#zoom-filter-title").textContent = "";
   $("#zoom-filter").innerHTML = "";
   $("#zoom").hidden = false;
