@@ -25,8 +25,12 @@ def digit(runs_root):
     return buf.getvalue(), probs, ds.test.x[0]
 
 
-def test_runs_and_run_info(base_url):
-    assert httpx.get(f"{base_url}/api/runs").json() == {"runs": [{"id": "mnist", "name": "mnist"}]}
+def test_runs_and_run_info(base_url, runs_root):
+    newest = max(
+        (runs_root / "mnist" / f).stat().st_mtime for f in ("model.json", "model.safetensors", "metrics.jsonl")
+    )
+    (listed,) = httpx.get(f"{base_url}/api/runs").json()["runs"]
+    assert listed["id"] == listed["name"] == "mnist" and listed["modified"] == pytest.approx(newest, abs=1e-3)
     info = httpx.get(f"{base_url}/api/runs/mnist").json()
     assert info["classes"] == list("0123456789") and info["input_shape"] == [28, 28, 1]
     assert info["summary"]["total_params"] == 118_346

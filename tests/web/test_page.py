@@ -57,7 +57,12 @@ def test_every_layers_feature_maps_render(page, runs_root):
     shown = page.eval_on_selector_all(".layer", "ls => ls.map(l => l.dataset.layer)")
     assert shown == expected
     counts = page.eval_on_selector_all(".layer", "ls => ls.map(l => l.querySelectorAll('canvas.fmap, .score').length)")
-    assert counts[0] == 32 and all(c >= 1 for c in counts)  # conv1 shows all 32 channels
+    assert counts[0] == 32 and all(c >= 1 for c in counts)  # conv1 has all 32 channels on the page
+    visible = page.eval_on_selector_all(
+        ".layer[data-layer='conv1'] canvas.fmap", "cs => cs.filter(c => c.checkVisibility()).length"
+    )
+    assert visible == 16  # the first 16 in view, the rest folded
+    assert page.locator(".layer[data-layer='conv1'] details summary").text_content() == "16 more channels"
     page.locator(".layer[data-layer='pool1'] canvas.fmap").nth(2).click()
     page.wait_for_function("document.querySelector('#zoom-filter table') !== null")
     assert "conv1 channel 2" in page.locator("#zoom-filter-title").text_content()

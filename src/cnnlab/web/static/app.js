@@ -280,6 +280,7 @@ async function drawOverlay(gen) {
 }
 
 const VECTOR_COLUMNS = 64;
+const SHOWN_CHANNELS = 16;  // channels of a layer in view; the others fold under "N more channels"
 
 // Diverging colours for maps that hold negative values (before a ReLU): blue below 0, white at 0, red above
 const DIVERGING = [[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]];
@@ -372,7 +373,16 @@ function renderMaps(layers) {
         const open = () => zoom(layer, k, values, c, diverging);
         c.addEventListener("click", open);
         c.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } });
-        holder.append(c);
+        if (holder.childElementCount < SHOWN_CHANNELS) holder.append(c);
+        else {  // the first few in view, the rest folded
+          let more = holder.querySelector("details");
+          if (!more) {
+            more = document.createElement("details");
+            more.innerHTML = `<summary>${ch - SHOWN_CHANNELS} more channels</summary>`;
+            holder.append(more);
+          }
+          more.append(c);
+        }
       }
       const [barLo, barHi] = diverging ? [-Math.max(-layerLo, layerHi), Math.max(-layerLo, layerHi)] : [layerLo, layerHi];
       section.append(colourBar(barLo, barHi, diverging));
