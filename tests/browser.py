@@ -35,3 +35,22 @@ def launch(playwright):
 def artifact(name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / name
+
+
+def draw_stroke(page, x=100, y=50, steps=25, dx=3, dy=7):
+    """A pen stroke on the page's drawing pad, as a person draws one."""
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    page.mouse.down()
+    for i in range(steps):
+        page.mouse.move(box["x"] + x + i * dx, box["y"] + y + i * dy)
+    page.mouse.up()
+
+
+def set_playground(page, size: int, kernel: int, padding: str = "SAME"):
+    """The playground's fields, changed as a person changes them."""
+    page.locator("#playground").scroll_into_view_if_needed()
+    for field, value in (("#pg-size", size), ("#pg-kernel", kernel)):
+        page.fill(field, str(value))
+        page.dispatch_event(field, "change")
+    page.select_option("#pg-padding-mode", padding)

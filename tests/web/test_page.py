@@ -7,7 +7,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import cnnlab
-from browser import artifact, launch
+from browser import artifact, draw_stroke, launch, set_playground
 from cnnlab.cli import app
 
 pytestmark = pytest.mark.slow
@@ -36,12 +36,7 @@ def bar_values(page):
 
 
 def test_draw_a_stroke_and_bars_appear_summing_to_one(page):
-    box = page.locator("#pad").bounding_box()
-    page.mouse.move(box["x"] + 100, box["y"] + 50)
-    page.mouse.down()
-    for i in range(25):
-        page.mouse.move(box["x"] + 100 + i * 3, box["y"] + 50 + i * 7)
-    page.mouse.up()
+    draw_stroke(page)
     page.wait_for_selector(".bar.top")
     bars = bar_values(page)
     assert len(bars) == 10
@@ -86,12 +81,7 @@ def test_upload_a_test_digit_matches_cnnlab_predict(page, tmp_path, runs_root):
 
 
 def test_playground_reproduces_the_3x3_2x2_same_example(page):
-    page.locator("#playground").scroll_into_view_if_needed()
-    page.fill("#pg-size", "3")
-    page.dispatch_event("#pg-size", "change")
-    page.fill("#pg-kernel", "2")
-    page.dispatch_event("#pg-kernel", "change")
-    page.select_option("#pg-padding-mode", "SAME")
+    set_playground(page, 3, 2, "SAME")
     page.wait_for_function("document.querySelectorAll('#pg-out .cell').length === 9")
     assert (
         "TensorFlow pads top 0, bottom 1, left 0, right 1 -> output 3x3" in page.locator("#pg-padding").text_content()

@@ -2,19 +2,9 @@
 
 import pytest
 
-from browser import artifact, launch
+from browser import artifact
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 @pytest.mark.parametrize("width", [1400, 600, 375])

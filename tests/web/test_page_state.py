@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import cnnlab
-from browser import artifact, launch
+from browser import artifact, draw_stroke, set_playground
 from cnnlab.web import create_app
 from servers import Server
 
@@ -38,16 +38,6 @@ def served(tmp_path_factory, runs_root, real_home):
             yield url, root
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser, served):
     url, _ = served
@@ -57,20 +47,10 @@ def page(browser, served):
     pg.goto(url + "/")
     pg.wait_for_selector("#summary table")
     if pg.input_value("#run") != "mnist":  # the newest run opens first (tested below); these tests start on MNIST
-        pg.select_option("#run", "mnist")
-        pg.wait_for_function("document.querySelector('#run-info').textContent.includes('on mnist')")
+        choose_run(pg, "mnist", "on mnist")
     yield pg
     assert pg.errors == []  # no uncaught errors, no unhandled promise rejections
     pg.close()
-
-
-def draw_stroke(page):
-    box = page.locator("#pad").bounding_box()
-    page.mouse.move(box["x"] + 120, box["y"] + 40)
-    page.mouse.down()
-    for i in range(20):
-        page.mouse.move(box["x"] + 120 + i * 2, box["y"] + 40 + i * 9)
-    page.mouse.up()
 
 
 def empty_state(page) -> str:
@@ -86,19 +66,24 @@ def seen_pixels(page):
     return np.array(data, np.uint8).reshape(h, w, 4)[:, :, :3]
 
 
-def choose_run(page, run_id):
+def choose_run(page, run_id, says):
+    """Pick a run and wait until the page shows it (its run-info line holds ``says``)."""
     page.select_option("#run", run_id)
-    page.wait_for_function(f"document.querySelector('#run-info').textContent.includes('{run_id}')")
+    page.wait_for_function(f"document.querySelector('#run-info').textContent.includes('{says}')")
+
+
+def show_sample(page, index, ready=".layer[data-layer='conv1'] canvas.fmap"):
+    """Test image ``index`` of the current run, by the Test sample tab; waits for ``ready``."""
+    page.click("button[data-tab=sample]")
+    page.fill("#sample-index", str(index))
+    page.click("#sample-go")
+    page.wait_for_selector(ready)
 
 
 def test_an_rgb_run_shows_its_input_and_kernels_in_colour(page, served):
     _, root = served
-    page.select_option("#run", "rgb")
-    page.wait_for_function("document.querySelector('#run-info').textContent.includes('input 16x16x3')")
-    page.click("button[data-tab=sample]")
-    page.fill("#sample-index", "1")
-    page.click("#sample-go")
-    page.wait_for_function("document.querySelector('#seen-shape').textContent === '16x16x3'")
+    choose_run(page, "rgb", "input 16x16x3")
+    show_sample(page, 1, "#seen-shape:has-text('16x16x3')")
     ds = cnnlab.data.load(root / "runs" / "colours")
     assert np.array_equal(seen_pixels(page), ds.test.x[1])  # every channel, not channel 0 in gray
     page.locator(".layer[data-layer='conv1'] canvas.fmap").first.click()
@@ -211,12 +196,7 @@ def test_the_map_dialog_holds_focus_and_closes_on_escape_or_outside(page):
 
 
 def test_playground_fields_keep_their_limits_and_both_sides_show_their_windows(page):
-    page.locator("#playground").scroll_into_view_if_needed()
-    page.fill("#pg-size", "3")
-    page.dispatch_event("#pg-size", "change")
-    page.fill("#pg-kernel", "2")
-    page.dispatch_event("#pg-kernel", "change")
-    page.select_option("#pg-padding-mode", "SAME")
+    set_playground(page, 3, 2, "SAME")
     page.wait_for_function("document.querySelectorAll('#pg-torch-out .cell').length === 16")  # PyTorch: 4x4
     page.locator("#pg-out .cell").first.hover()  # output (0, 0): TF's window starts at (0, 0), PyTorch's at (-1, -1)
     tf = page.eval_on_selector_all("#pg-tf .cell.hit", "cs => cs.map(c => [+c.dataset.row, +c.dataset.col])")
@@ -253,24 +233,31 @@ def test_a_stopped_server_is_reported_once_in_words(browser, runs_root):
     page.close()
 
 
+def open_cell(page, layer, channel, row, col, size):
+    """Enlarge ``channel`` of ``layer`` and click cell (row, col) of its ``size`` x ``size`` map."""
+    page.locator(f".layer[data-layer='{layer}'] canvas.fmap").nth(channel).click()
+    page.wait_for_selector("#zoom:not([hidden])")
+    click_cell(page, row, col, size)
+
+
 def click_cell(page, row, col, size):
     box = page.locator("#zoom-map").bounding_box()
     page.mouse.click(box["x"] + (col + 0.5) * box["width"] / size, box["y"] + (row + 0.5) * box["height"] / size)
 
 
+def mnist_maps(runs_root, index):
+    """The MNIST test set, the served run and its maps of test image ``index``, computed by the library."""
+    ds = cnnlab.data.load("mnist")
+    run = cnnlab.Run.load(runs_root / "mnist")
+    return ds, run, cnnlab.inspect.feature_maps(run, ds.test.x[index : index + 1])
+
+
 def test_a_click_on_a_map_shows_how_that_cell_was_computed(page, runs_root):
     """conv1 of seed-mnist5x5 is 5x5 VALID (24x24 maps): the page shows the cell the map holds, its 5x5 patch
     and kernel, and the sum + bias; the playground then takes that patch and kernel."""
-    ds = cnnlab.data.load("mnist")
-    run = cnnlab.Run.load(runs_root / "mnist")
-    maps = cnnlab.inspect.feature_maps(run, ds.test.x[4:5])
-    page.click("button[data-tab=sample]")
-    page.fill("#sample-index", "4")
-    page.click("#sample-go")
-    page.wait_for_selector(".layer[data-layer='conv1'] canvas.fmap")
-    page.locator(".layer[data-layer='conv1'] canvas.fmap").nth(3).click()
-    page.wait_for_selector("#zoom:not([hidden])")
-    click_cell(page, 10, 7, 24)
+    ds, run, maps = mnist_maps(runs_root, 4)
+    show_sample(page, 4)
+    open_cell(page, "conv1", 3, 10, 7, 24)
     page.wait_for_selector("#zoom-cell h4")
     expected = maps["conv1"][0, 10, 7, 3]
     title = page.locator("#zoom-cell h4").text_content()
@@ -289,16 +276,9 @@ def test_a_click_on_a_map_shows_how_that_cell_was_computed(page, runs_root):
 
 
 def test_pooling_and_softmax_are_explained_too(page, runs_root):
-    ds = cnnlab.data.load("mnist")
-    run = cnnlab.Run.load(runs_root / "mnist")
-    maps = cnnlab.inspect.feature_maps(run, ds.test.x[4:5])
-    page.click("button[data-tab=sample]")
-    page.fill("#sample-index", "4")
-    page.click("#sample-go")
-    page.wait_for_selector(".layer[data-layer='pool1'] canvas.fmap")
-    page.locator(".layer[data-layer='pool1'] canvas.fmap").nth(3).click()
-    page.wait_for_selector("#zoom:not([hidden])")
-    click_cell(page, 5, 5, 12)
+    ds, run, maps = mnist_maps(runs_root, 4)
+    show_sample(page, 4, ".layer[data-layer='pool1'] canvas.fmap")
+    open_cell(page, "pool1", 3, 5, 5, 12)
     page.wait_for_selector("#zoom-cell td.win")
     window = maps["conv1"][0, 10:12, 10:12, 3]
     assert float(page.locator("#zoom-cell td.win").text_content()) == pytest.approx(window.max(), abs=1e-3)
@@ -318,17 +298,8 @@ def test_pooling_and_softmax_are_explained_too(page, runs_root):
     page.keyboard.press("Escape")
 
 
-def show_sample(page, index):
-    page.click("button[data-tab=sample]")
-    page.fill("#sample-index", str(index))
-    page.click("#sample-go")
-    page.wait_for_selector(".layer[data-layer='conv1'] canvas.fmap")
-
-
 def test_maps_are_readable_labelled_scaled_and_sortable(page, runs_root):
-    ds = cnnlab.data.load("mnist")
-    run = cnnlab.Run.load(runs_root / "mnist")
-    maps = cnnlab.inspect.feature_maps(run, ds.test.x[6:7])
+    ds, run, maps = mnist_maps(runs_root, 6)
     show_sample(page, 6)
     names = page.locator(".layer[data-layer='logits'] .score span:first-child").all_text_contents()
     assert names == list(run.classes)  # the class scores carry the class names
@@ -477,12 +448,8 @@ def test_a_fashion_mnist_run_fits_the_window_and_names_its_classes(browser, serv
     page = browser.new_page(viewport={"width": width, "height": 900}, bypass_csp=True)
     page.goto(url + "/")
     page.wait_for_selector("#summary table")
-    page.select_option("#run", "fashion")
-    page.wait_for_function("document.querySelector('#run-info').textContent.includes('on fashion-mnist')")
-    page.click("button[data-tab=sample]")
-    page.fill("#sample-index", "0")
-    page.click("#sample-go")
-    page.wait_for_selector(".layer[data-layer='flatten'] canvas.fmap")
+    choose_run(page, "fashion", "on fashion-mnist")
+    show_sample(page, 0, ".layer[data-layer='flatten'] canvas.fmap")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     names = page.eval_on_selector_all(".bar", "bs => bs.map(b => b.dataset.class)")
     assert names == list(ds.classes) and "T-shirt/top" in names
