@@ -318,6 +318,12 @@ def test_maps_are_readable_labelled_scaled_and_sortable(page, runs_root):
     live = relu1.max(axis=(0, 1)) > relu1.min(axis=(0, 1))
     assert per_channel == live.tolist()  # each map reaches the top colour of its own range
     assert per_layer == (relu1.max(axis=(0, 1)) >= relu1.max() - 1e-6).tolist()  # only the layer's maximum does
+    page.select_option("#map-scale", "network")  # one range for every map: relu1's colour bar spans the network's
+    bar = [float(t) for t in page.locator(".layer[data-layer='relu1'] .colour-bar span").all_text_contents()]
+    spatial = [m[0] for m in maps.values() if m.ndim == 4]
+    extreme = max(-min(m.min() for m in spatial), max(m.max() for m in spatial))  # conv1 is below 0: diverging
+    assert bar == pytest.approx([-extreme, extreme], rel=1e-3)
+    page.select_option("#map-scale", "channel")
     # conv1 comes before its ReLU and holds negative values: a diverging scale, symmetric around 0
     bar = page.locator(".layer[data-layer='conv1'] .colour-bar span").all_text_contents()
     extreme = max(-maps["conv1"].min(), maps["conv1"].max())

@@ -299,7 +299,9 @@ function colourBar(lo, hi, diverging) {
 
 function renderMaps(layers) {
   state.layers = layers;
-  const perLayer = $("#map-scale").value === "layer";
+  const scaleBy = $("#map-scale").value, perLayer = scaleBy !== "channel";
+  const maps = layers.filter((l) => !l.values);  // "network": one range over every map of every layer
+  const networkLo = Math.min(...maps.flatMap((l) => l.min)), networkHi = Math.max(...maps.flatMap((l) => l.max));
   $("#maps").innerHTML = "";
   for (const layer of layers) {
     const section = document.createElement("div");
@@ -344,7 +346,8 @@ function renderMaps(layers) {
       holder.className = "maps";
       const [h, w, ch] = layer.shape;
       const bytes = decode(layer.data);
-      const layerLo = Math.min(...layer.min), layerHi = Math.max(...layer.max);
+      const layerLo = scaleBy === "network" ? networkLo : Math.min(...layer.min);
+      const layerHi = scaleBy === "network" ? networkHi : Math.max(...layer.max);
       const diverging = layerLo < 0;
       const scale = Math.max(2, Math.min(8, Math.floor(112 / w)));  // larger maps get larger tiles, up to 112 px
       const order = [...Array(ch).keys()];
