@@ -12,7 +12,7 @@ WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt $(WHEELS)
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean keras-fixtures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: $(VENV)/.installed-test
 	$(PYTHON) -m venv .venv-peers
 	.venv-peers/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/peers/requirements.txt $(QUIET)
 	touch $@
+
+# The Keras files the Keras-import tests read, made by real Keras on TensorFlow (committed; rerun to refresh)
+keras-fixtures: .venv-peers/.installed
+	.venv-peers/bin/python benchmarks/peers/keras_fixtures.py tests/fixtures/keras
 
 # make bench ONLY=train,zoo reruns some sections and keeps the others' last results
 bench: $(VENV)/.installed-test .venv-peers/.installed

@@ -17,6 +17,7 @@ _LAZY = {
     "train": ("cnnlab.train", None),
     "inspect": ("cnnlab.inspect", None),
     "Run": ("cnnlab.train", "Run"),
+    "load": ("cnnlab.train.run", "load"),
     "evaluate": ("cnnlab.train", "evaluate"),
 }
 
@@ -30,4 +31,4 @@ def __getattr__(name):
     return getattr(mod, attr) if attr else mod
 
 
-__all__ = ["Run", "arith", "data", "errors", "evaluate", "inspect", "nn", "train", "__version__"]
+__all__ = ["Run", "arith", "data", "errors", "evaluate", "inspect", "load", "nn", "train", "__version__"]

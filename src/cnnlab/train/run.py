@@ -222,6 +222,30 @@ class Run:
         run.steps = read_metrics(confined(path / STEPS, within))
         return run
 
+    @classmethod
+    def from_keras(cls, path, classes=None) -> Run:
+        """A Keras 3 ``.keras`` file as a Run (read without TensorFlow; no code from the file runs).
+        ``classes``: the class names; default ``classes.txt`` beside the file (one a line), else 0..N-1.
+        Images go in as the Keras tutorials feed them: floats in [0, 1], or uint8 scaled by 1/255."""
+        from cnnlab.nn.keras_file import KerasFileError, read_keras
+
+        path = Path(path)
+        model, meta = read_keras(path)
+        outputs = model.output_shape[0] if len(model.output_shape) == 1 else None
+        if outputs is None:
+            raise KerasFileError(f"{path} ends in {model.output_shape}; expected one score a class.")
+        names = classes
+        beside = path.with_name("classes.txt")
+        if names is None and beside.is_file():
+            names = [line.strip() for line in beside.read_text().splitlines() if line.strip()]
+        names = tuple(str(c) for c in (names if names is not None else range(outputs)))
+        if len(names) != outputs:
+            raise KerasFileError(f"{len(names)} class names for a model with {outputs} outputs ({path}).")
+        h, w, c = meta["input_shape"]
+        prep = {"input_shape": [h, w, c], "mode": "gray" if c == 1 else "rgb", "scale": 1 / 255, "source": "keras"}
+        model = model.to(memory_format=torch.channels_last).eval()
+        return cls(path, model, names, prep, {"config": {"model": path.name}}, [])
+
     def file(self, name: str) -> Path | None:
         """One of the run's files (``CURVES``, say) if it exists, with the same confinement as ``load``."""
         path = self.path / name
@@ -302,3 +326,13 @@ class Run:
         a, is_u8, notes = self._converted(images)
         x = a if is_u8 else self.prepare(a)[0]  # uint8 is scaled one batch at a time, on the way in
         return probabilities_of(self.model, x, precision, batch_size, self.scale), notes
+
+
+def load(path, classes=None) -> Run:
+    """A run directory, or a Keras 3 ``.keras`` file, as a :class:`Run`."""
+    p = Path(path)
+    if p.suffix.lower() == ".keras" and p.is_file():
+        return Run.from_keras(p, classes)
+    if p.is_file():
+        raise InputError(f"{p} is a file cnnlab cannot load. Expected a run directory or a .keras file.")
+    return Run.load(p)

@@ -1,0 +1,71 @@
+"""Keras files for cnnlab's Keras-import tests, made by real Keras on TensorFlow (run in the peers' venv:
+``make keras-fixtures``). Writes small ``.keras`` models covering the supported layers, and for fixed inputs
+the output of every layer as TensorFlow computes it (``<name>.npz``), so the tests need no TensorFlow."""
+
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/keras")
+
+
+def sequential_bn():
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            layers.BatchNormalization(name="bn1"),
+            layers.MaxPooling2D(name="pool1"),
+            layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False, name="conv2"),
+            layers.Activation("relu", name="act2"),
+            layers.AveragePooling2D(2, padding="same", name="avg2"),
+            layers.Dropout(0.3, name="drop"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(16, activation="relu", name="fc1"),
+            layers.Dense(10, name="logits"),
+            layers.Softmax(name="probs"),
+        ],
+        name="seq_bn",
+    )
+
+
+def sequential_gap():
+    return keras.Sequential(
+        [
+            keras.Input((20, 20, 3)),
+            layers.Conv2D(6, 5, padding="valid", dilation_rate=2, name="dilated"),
+            layers.ReLU(name="relu"),
+            layers.MaxPooling2D(pool_size=3, strides=2, padding="same", name="pool"),
+            layers.BatchNormalization(center=False, epsilon=0.01, name="bn"),
+            layers.GlobalAveragePooling2D(name="gap"),
+            layers.Dense(4, activation="softmax", name="probs"),
+        ],
+        name="seq_gap",
+    )
+
+
+def make(model, seed):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:  # weights and moving statistics that are not the identity
+        if layer.weights:
+            values = [rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()]
+            if isinstance(layer, layers.BatchNormalization):  # the last one is the moving variance: positive
+                values[-1] = np.abs(values[-1]) + 0.5
+            layer.set_weights(values)
+    x = rng.uniform(0, 1, (3, *model.input_shape[1:])).astype("float32")
+    probe = keras.Model(model.inputs, [layer.output for layer in model.layers])
+    outputs = probe.predict(x, verbose=0)
+    model.save(OUT / f"{model.name}.keras")
+    np.savez_compressed(
+        OUT / f"{model.name}.npz", x=x, **{layer.name: out for layer, out in zip(model.layers, outputs, strict=True)}
+    )
+    print(f"{model.name}: {model.count_params():,} params, layers {[layer.name for layer in model.layers]}")
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    make(sequential_bn(), 0)
+    make(sequential_gap(), 1)

@@ -1,0 +1,190 @@
+"""Keras 3 ``.keras`` files read without TensorFlow or Keras: ``zipfile`` for the archive, ``json`` for the
+architecture, ``h5py`` for the weights. Nothing in the file is ever executed: a layer that carries code
+(``Lambda``, a custom class) is refused, as Keras's own safe mode refuses it.
+
+A ``.keras`` file is a zip of ``config.json`` (the model: a ``Sequential`` with its layers' configs),
+``metadata.json`` and ``model.weights.h5``. In the weights, each layer's variables sit under
+``layers/<path>/vars/<i>``, where ``<path>`` is the snake_case class name, numbered from the second layer
+of a class on (``conv2d``, ``conv2d_1``, ...), in the order of the layers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnlab.errors import InputError
+from cnnlab.nn import layers as L
+from cnnlab.nn.model import Sequential
+
+SUPPORTED = (
+    "InputLayer",
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "Flatten",
+    "Dense",
+    "Dropout",
+    "BatchNormalization",
+    "Activation",
+    "ReLU",
+    "Softmax",
+    "GlobalAveragePooling2D",
+)
+MAX_INPUT_CELLS = 4096 * 4096 * 4  # a declared input beyond this is refused before anything is built
+
+
+class KerasFileError(InputError):
+    """A Keras file cannot be read as one (exit code 2: the file given was the problem)."""
+
+
+def _snake(name: str) -> str:
+    """Keras's generic object name for a class: ``Conv2D`` -> ``conv2d``, ``MaxPooling2D`` -> ``max_pooling2d``."""
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _activation(value, where: str):
+    if value is None or isinstance(value, str):
+        return None if value in (None, "linear") else value
+    raise KerasFileError(f"{where}: activation {value!r} is not a built-in name; cnnlab runs no code from a file.")
+
+
+def _layer(item: dict, path: Path):
+    kind, cfg = item.get("class_name"), item.get("config") or {}
+    name = cfg.get("name")
+    where = f"{path.name}: layer {name!r} ({kind})"
+    if kind not in SUPPORTED:
+        why = " It carries code, and cnnlab runs no code from a file." if kind == "Lambda" else ""
+        raise KerasFileError(f"{where} is not supported.{why} Supported: {', '.join(SUPPORTED)}.")
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise KerasFileError(f"{where}: data_format {cfg['data_format']!r}; cnnlab reads channels_last models.")
+    if kind == "Conv2D":
+        if cfg.get("groups", 1) != 1:
+            raise KerasFileError(f"{where}: groups={cfg['groups']}; grouped convolutions are not supported.")
+        return L.Conv2D(
+            cfg["filters"],
+            tuple(cfg["kernel_size"]),
+            tuple(cfg.get("strides", (1, 1))),
+            cfg.get("padding", "valid"),
+            tuple(cfg.get("dilation_rate", (1, 1))),
+            _activation(cfg.get("activation"), where),
+            cfg.get("use_bias", True),
+            name=name,
+        )
+    if kind in ("MaxPooling2D", "AveragePooling2D"):
+        cls = L.MaxPooling2D if kind == "MaxPooling2D" else L.AveragePooling2D
+        strides = cfg.get("strides")
+        return cls(tuple(cfg["pool_size"]), tuple(strides) if strides else None, cfg.get("padding", "valid"), name=name)
+    if kind == "Dense":
+        return L.Dense(cfg["units"], _activation(cfg.get("activation"), where), cfg.get("use_bias", True), name=name)
+    if kind == "Dropout":
+        return L.Dropout(cfg.get("rate", 0.0), name=name)
+    if kind == "BatchNormalization":
+        return L.BatchNormalization(cfg.get("momentum", 0.99), cfg.get("epsilon", 1e-3), name=name)
+    if kind == "Activation":
+        return L.Activation(_activation(cfg.get("activation"), where) or "linear", name=name)
+    if kind == "ReLU":
+        if cfg.get("max_value") is not None or cfg.get("negative_slope", 0) or cfg.get("threshold", 0):
+            raise KerasFileError(f"{where}: only the plain ReLU (no max_value, slope or threshold) is supported.")
+        return L.ReLU(name=name)
+    if kind == "Softmax":
+        return L.Softmax(name=name)
+    if kind == "GlobalAveragePooling2D":
+        return L.GlobalAveragePooling2D(name=name)
+    return L.Flatten(name=name)
+
+
+def _weights(layer, kind: str, cfg: dict, values: list[np.ndarray], where: str) -> None:
+    """Copy a Keras layer's variables into the cnnlab layer, checking every shape."""
+
+    def put(param, value, what: str, layout):
+        expected = tuple(layout(param).shape)
+        if tuple(value.shape) != expected:
+            raise KerasFileError(
+                f"{where}: the {what} in the weights is {tuple(value.shape)} but the config makes it {expected}."
+            )
+        with torch.no_grad():
+            param.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(param.dtype).reshape(param.shape))
+
+    if kind == "Conv2D":  # Keras HWIO -> PyTorch OIHW
+        put(layer.weight, values[0].transpose(3, 2, 0, 1), "kernel", lambda p: p)
+        if layer.bias is not None:
+            put(layer.bias, values[1], "bias", lambda p: p)
+    elif kind == "Dense":  # Keras (in, out) -> PyTorch (out, in)
+        put(layer.weight, values[0].T, "kernel", lambda p: p)
+        if layer.bias is not None:
+            put(layer.bias, values[1], "bias", lambda p: p)
+    elif kind == "BatchNormalization":
+        names = [n for n, on in (("gamma", cfg.get("scale", True)), ("beta", cfg.get("center", True))) if on]
+        names += ["moving_mean", "moving_variance"]
+        if len(values) != len(names):
+            raise KerasFileError(f"{where}: {len(values)} variables in the weights; the config makes {len(names)}.")
+        targets = {"gamma": layer.weight, "beta": layer.bias, "moving_mean": layer.running_mean}
+        targets["moving_variance"] = layer.running_var
+        for n, v in zip(names, values, strict=True):
+            put(targets[n], v, n, lambda p: p)
+
+
+def read_keras(path) -> tuple[Sequential, dict]:
+    """A ``.keras`` file as a cnnlab :class:`Sequential` with the Keras layer names and weights, and the
+    file's config (``{"name", "input_shape", "notes"}``)."""
+    path = Path(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise KerasFileError(f"{path} is not a .keras file (not a zip archive: {e}).") from None
+    with archive:
+        names = set(archive.namelist())
+        for needed in ("config.json", "model.weights.h5"):
+            if needed not in names:
+                raise KerasFileError(f"{path} has no {needed}; a .keras file holds config.json and model.weights.h5.")
+        try:
+            config = json.loads(archive.read("config.json"))
+            weights = archive.read("model.weights.h5")
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise KerasFileError(f"{path} is damaged ({type(e).__name__}: {e}).") from None
+    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+        kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+        raise KerasFileError(f"{path} holds a {kind} model; cnnlab reads Sequential .keras models for now.")
+    items = config.get("config", {}).get("layers", [])
+    first = items[0] if items else {}
+    if first.get("class_name") != "InputLayer":
+        raise KerasFileError(f"{path} declares no input shape (its first layer is not an InputLayer).")
+    shape = first.get("config", {}).get("batch_shape", [None])[1:]
+    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape) or np.prod(shape) > MAX_INPUT_CELLS:
+        raise KerasFileError(f"{path} declares the input {shape}; expected (height, width, channels) within limits.")
+    body = items[1:]
+    layers = [_layer(item, path) for item in body]
+    model = Sequential(layers, name=config["config"].get("name", path.stem), input_shape=tuple(shape)).eval()
+    _load_weights(model, body, weights, path)
+    return model, {"name": model.name, "input_shape": tuple(shape)}
+
+
+def _load_weights(model: Sequential, body: list[dict], weights: bytes, path: Path) -> None:
+    import h5py
+
+    counts: dict[str, int] = {}
+    try:
+        store = h5py.File(io.BytesIO(weights), "r")
+    except OSError as e:
+        raise KerasFileError(f"{path}: model.weights.h5 is not readable HDF5 ({e}).") from None
+    with store:
+        for layer, item in zip(model.layers, body, strict=True):
+            kind = item["class_name"]
+            base = _snake(kind)
+            n = counts.get(base, 0)
+            counts[base] = n + 1
+            group = store.get(f"layers/{base}{'' if n == 0 else f'_{n}'}/vars")
+            values = [np.asarray(group[k]) for k in sorted(group, key=int)] if group is not None else []
+            where = f"{path.name}: layer {layer.name!r} ({kind})"
+            if kind in ("Conv2D", "Dense", "BatchNormalization"):
+                if not values:
+                    raise KerasFileError(f"{where} has no weights in model.weights.h5.")
+                _weights(layer, kind, item.get("config", {}), values, where)

@@ -1,0 +1,102 @@
+"""Keras 3 .keras files read without TensorFlow: activations against what TensorFlow computed for the same
+inputs (tests/fixtures/keras, written by benchmarks/peers/keras_fixtures.py on real Keras), and every
+kind of damaged file refused in one line."""
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnnlab
+from cnnlab.inspect import feature_maps
+from cnnlab.nn.keras_file import KerasFileError
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "keras"
+
+
+@pytest.mark.parametrize("name", ["seq_bn", "seq_gap"])
+def test_every_layer_agrees_with_tensorflow(name):
+    run = cnnlab.load(FIXTURES / f"{name}.keras")
+    tf = np.load(FIXTURES / f"{name}.npz")
+    expected = [k for k in tf.files if k != "x"]
+    maps = feature_maps(run, tf["x"])
+    assert list(maps) == expected  # the Keras layer names, in order
+    for layer, ours in maps.items():
+        np.testing.assert_allclose(ours, tf[layer], rtol=1e-4, atol=1e-4 * np.abs(tf[layer]).max(), err_msg=layer)
+
+
+def test_predictions_and_the_input_convention():
+    run = cnnlab.load(FIXTURES / "seq_bn.keras")
+    tf = np.load(FIXTURES / "seq_bn.npz")
+    np.testing.assert_allclose(run.predict(tf["x"], precision="fp32"), tf["probs"], atol=1e-5)
+    u8 = np.round(tf["x"] * 255).astype(np.uint8)  # uint8 images are scaled by 1/255, as the tutorials feed them
+    np.testing.assert_allclose(run.predict(u8, precision="fp32"), run.predict(u8 / 255.0, precision="fp32"), atol=1e-6)
+    assert run.classes == tuple(str(i) for i in range(10)) and run.input_shape == (28, 28, 1)
+
+
+def test_class_names_from_the_caller_or_a_classes_txt(tmp_path):
+    copy = tmp_path / "m.keras"
+    copy.write_bytes((FIXTURES / "seq_gap.keras").read_bytes())
+    assert cnnlab.load(copy, classes=["a", "b", "c", "d"]).classes == ("a", "b", "c", "d")
+    (tmp_path / "classes.txt").write_text("cat\ndog\nbird\nfish\n")
+    assert cnnlab.load(copy).classes == ("cat", "dog", "bird", "fish")
+    with pytest.raises(KerasFileError, match=r"3 class names for a model with 4 outputs"):
+        cnnlab.load(copy, classes=["a", "b", "c"])
+
+
+def rewritten(tmp_path, change, drop=None) -> Path:
+    """seq_bn.keras with its config.json changed by ``change`` (and the member ``drop`` left out)."""
+    out = tmp_path / f"changed-{len(list(tmp_path.glob('changed-*')))}.keras"
+    with zipfile.ZipFile(FIXTURES / "seq_bn.keras") as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.namelist():
+            if item == drop:
+                continue
+            data = src.read(item)
+            if item == "config.json":
+                config = json.loads(data)
+                change(config)
+                data = json.dumps(config).encode()
+            dst.writestr(item, data)
+    return out
+
+
+def layer_named(config, name):
+    return next(item for item in config["config"]["layers"] if item["config"].get("name") == name)
+
+
+def test_damaged_or_unsupported_files_are_one_clear_line(tmp_path):
+    (tmp_path / "text.keras").write_text("not a zip")
+    cases = [
+        (tmp_path / "text.keras", r"is not a .keras file \(not a zip archive"),
+        (rewritten(tmp_path, lambda c: None, drop="config.json"), r"has no config.json"),
+        (
+            rewritten(tmp_path, lambda c: layer_named(c, "conv2")["config"].update(filters=9)),
+            r"layer 'conv2' \(Conv2D\): the kernel in the weights is \(8, 8, 3, 3\)"
+            r" but the config makes it \(9, 8, 3, 3\)",
+        ),
+        (
+            rewritten(tmp_path, lambda c: layer_named(c, "act2").update(class_name="Lambda")),
+            r"layer 'act2' \(Lambda\) is not supported. It carries code, and cnnlab runs no code from a file",
+        ),
+        (rewritten(tmp_path, lambda c: c.update(class_name="Functional")), r"holds a Functional model"),
+        (
+            rewritten(
+                tmp_path, lambda c: c["config"]["layers"][0]["config"].update(batch_shape=[None, 10**6, 10**6, 1])
+            ),
+            r"declares the input \[1000000, 1000000, 1\]",
+        ),
+        (
+            rewritten(tmp_path, lambda c: layer_named(c, "fc1")["config"].update(activation={"class_name": "MyAct"})),
+            r"activation .* is not a built-in name; cnnlab runs no code from a file",
+        ),
+    ]
+    for path, message in cases:
+        with pytest.raises(KerasFileError, match=message):
+            cnnlab.load(path)
+    whole = (FIXTURES / "seq_bn.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(KerasFileError):
+        cnnlab.load(tmp_path / "cut.keras")
+    assert KerasFileError.exit_code == 2
