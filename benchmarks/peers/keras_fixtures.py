@@ -59,9 +59,10 @@ def make(model, seed):
     probe = keras.Model(model.inputs, [layer.output for layer in model.layers])
     outputs = probe.predict(x, verbose=0)
     model.save(OUT / f"{model.name}.keras")
-    np.savez_compressed(
-        OUT / f"{model.name}.npz", x=x, **{layer.name: out for layer, out in zip(model.layers, outputs, strict=True)}
-    )
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    counts = np.array([model.count_params(), trainable, model.count_params() - trainable])  # as Keras's summary
+    by_layer = {layer.name: out for layer, out in zip(model.layers, outputs, strict=True)}
+    np.savez_compressed(OUT / f"{model.name}.npz", x=x, keras_params=counts, **by_layer)
     print(f"{model.name}: {model.count_params():,} params, layers {[layer.name for layer in model.layers]}")
 
 

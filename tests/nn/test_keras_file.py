@@ -16,11 +16,16 @@ from cnnlab.nn.keras_file import KerasFileError
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "keras"
 
 
+def keras_layers(npz) -> list[str]:
+    """The layer names of a fixture, in order: every array but the inputs and Keras's counts."""
+    return [k for k in npz.files if k not in ("x", "keras_params")]
+
+
 @pytest.mark.parametrize("name", ["seq_bn", "seq_gap"])
 def test_every_layer_agrees_with_tensorflow(name):
     run = cnnlab.load(FIXTURES / f"{name}.keras")
     tf = np.load(FIXTURES / f"{name}.npz")
-    expected = [k for k in tf.files if k != "x"]
+    expected = keras_layers(tf)
     maps = feature_maps(run, tf["x"])
     assert list(maps) == expected  # the Keras layer names, in order
     for layer, ours in maps.items():
@@ -100,3 +105,47 @@ def test_damaged_or_unsupported_files_are_one_clear_line(tmp_path):
     with pytest.raises(KerasFileError):
         cnnlab.load(tmp_path / "cut.keras")
     assert KerasFileError.exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["seq_bn", "seq_gap"])
+def test_models_summary_counts_as_keras_does(name):
+    """Keras's totals, saved with the fixture: BatchNorm's moving statistics are non-trainable params, and a
+    BatchNormalization(center=False) has no beta."""
+    from typer.testing import CliRunner
+
+    from cnnlab.cli import app
+
+    r = CliRunner().invoke(app, ["models", "summary", str(FIXTURES / f"{name}.keras"), "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    total, trainable, frozen = np.load(FIXTURES / f"{name}.npz")["keras_params"].tolist()
+    assert (s["total_params"], s["trainable_params"], s["non_trainable_params"]) == (total, trainable, frozen)
+    assert [layer["name"] for layer in s["layers"]] == keras_layers(np.load(FIXTURES / f"{name}.npz"))
+
+
+def test_predict_inspect_and_eval_take_a_keras_file(tmp_path, real_home, monkeypatch):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from cnnlab.cli import app
+
+    monkeypatch.setenv("CNNLAB_HOME", str(real_home))
+    runner = CliRunner()
+    model = tmp_path / "digits.keras"
+    model.write_bytes((FIXTURES / "seq_bn.keras").read_bytes())
+    ds = cnnlab.data.load("mnist")
+    image = tmp_path / "seven.png"
+    Image.fromarray(ds.test.x[0, :, :, 0]).save(image)
+    names = "zero,one,two,three,four,five,six,seven,eight,nine"
+    r = runner.invoke(app, ["predict", str(model), str(image), "--classes", names, "--json"])
+    assert r.exit_code == 0, r.output
+    probs = cnnlab.load(model).predict(ds.test.x[:1])[0]
+    assert json.loads(r.stdout)[0]["top"][0]["class"] == names.split(",")[int(probs.argmax())]
+    r = runner.invoke(app, ["inspect", str(model), "--image", str(image), "-o", str(tmp_path / "look")])
+    assert r.exit_code == 0, r.output
+    index = json.loads((tmp_path / "look" / "index.json").read_text())
+    assert [e["layer"] for e in index["figures"] if e["kind"] == "feature_maps"][:3] == ["conv1", "bn1", "pool1"]
+    r = runner.invoke(app, ["eval", str(model), "--data", "mnist", "-o", str(tmp_path / "ev"), "--json"])
+    assert r.exit_code == 0, r.output
+    predicted = cnnlab.load(model).predict(ds.test.x).argmax(1)
+    assert json.loads(r.stdout)["accuracy"] == pytest.approx(float((predicted == ds.test.y).mean()), abs=1e-4)

@@ -50,9 +50,9 @@ def inspect(
     else:
         if run_dir is None:
             raise InputError("Give a run directory (cnnlab inspect RUN --image ...), or use --random-filters N.")
-        from cnnlab.train import Run
+        from cnnlab.train.run import load
 
-        run = Run.load(run_dir)
+        run = load(run_dir)
         img, desc, notes = load_image(image, run)
         chosen = [s.strip() for s in layers.split(",") if s.strip()] if layers else None
         ins = inspect_image(run, img, chosen, method, _maximize_specs(maximize))  # every name checked first

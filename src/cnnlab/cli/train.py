@@ -78,7 +78,7 @@ def train(
 
 @app.command("eval")
 def eval_(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
+    run_dir: Path = typer.Argument(..., help="A run directory, or a Keras .keras file (with --data)."),
     data: str | None = typer.Option(None, "--data", help="Evaluate on another dataset or folder (same classes)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Where to write figures (default: the run directory)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -86,13 +86,13 @@ def eval_(
 ) -> None:
     """Accuracy and loss, per-class precision/recall/F1, the confusion matrix and misclassified images."""
     from cnnlab.atomic import write_text
-    from cnnlab.train import Run
     from cnnlab.train.evaluate import evaluate_run
+    from cnnlab.train.run import load
     from cnnlab.viz.train import confusion, misclassified
 
-    run = Run.load(run_dir)
+    run = load(run_dir)
     ev, x = evaluate_run(run, data, precision)
-    folder = out or run.path
+    folder = out or (run.path if run.path.is_dir() else run.path.parent)  # beside a .keras file
     write_text(folder / "confusion.json", json.dumps({"classes": list(ev.classes), "confusion": ev.confusion.tolist()}))
     confusion(ev.confusion, ev.classes, folder / "confusion.png")
     misclassified(x, ev.labels, ev.predictions, ev.probabilities, ev.classes, folder / "misclassified.png")
@@ -109,8 +109,11 @@ def eval_(
 
 @app.command()
 def predict(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
+    run_dir: Path = typer.Argument(..., help="A run directory, or a Keras .keras file."),
     images: list[Path] = typer.Argument(..., help="Image files."),
+    classes: str | None = typer.Option(
+        None, "--classes", help='Class names of a .keras file, "a,b,c" (default: classes.txt beside it, else 0..N-1).'
+    ),
     top: int = typer.Option(3, "--top", help="How many classes to show."),
     invert: str = typer.Option("auto", "--invert", help="auto, yes or no: for dark-on-light photos of digits."),
     json_out: bool = typer.Option(False, "--json", help="One JSON list, an entry per file."),
@@ -118,10 +121,10 @@ def predict(
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Top classes with probabilities for each image, using the run's preprocessing."""
-    from cnnlab.train import Run
     from cnnlab.train.predict import predict_files
+    from cnnlab.train.run import load
 
-    run = Run.load(run_dir)
+    run = load(run_dir, [c.strip() for c in classes.split(",")] if classes else None)
     preds = predict_files(run, images, invert, precision)
     if figure is not None:
         from cnnlab.viz.train import probability_bars

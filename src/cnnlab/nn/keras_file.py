@@ -87,7 +87,13 @@ def _layer(item: dict, path: Path):
     if kind == "Dropout":
         return L.Dropout(cfg.get("rate", 0.0), name=name)
     if kind == "BatchNormalization":
-        return L.BatchNormalization(cfg.get("momentum", 0.99), cfg.get("epsilon", 1e-3), name=name)
+        return L.BatchNormalization(
+            cfg.get("momentum", 0.99),
+            cfg.get("epsilon", 1e-3),
+            cfg.get("center", True),
+            cfg.get("scale", True),
+            name=name,
+        )
     if kind == "Activation":
         return L.Activation(_activation(cfg.get("activation"), where) or "linear", name=name)
     if kind == "ReLU":

@@ -373,14 +373,22 @@ class BatchNormalization(Layer):
 
     kind = "BatchNormalization"
 
-    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, name: str | None = None):
+    def __init__(
+        self,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        name: str | None = None,
+    ):
         super().__init__(name)
         self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)  # Keras's: beta and gamma exist only when asked
 
     def create(self, shape):
         c = shape[-1]
-        self.weight = nn.Parameter(torch.ones(c))  # gamma
-        self.bias = nn.Parameter(torch.zeros(c))  # beta
+        self.weight = nn.Parameter(torch.ones(c)) if self.scale else None  # gamma
+        self.bias = nn.Parameter(torch.zeros(c)) if self.center else None  # beta
         self.register_buffer("running_mean", torch.zeros(c))
         self.register_buffer("running_var", torch.ones(c))
 
@@ -398,11 +406,12 @@ class BatchNormalization(Layer):
         )
 
     def config(self):
-        return {"momentum": self.momentum, "epsilon": self.epsilon}
+        extra = {k: False for k in ("center", "scale") if not getattr(self, k)}
+        return {"momentum": self.momentum, "epsilon": self.epsilon, **extra}
 
     def formula(self):
-        c = self.input_shape[-1]
-        return f"4·{c} = {4 * c:,} ({2 * c:,} trainable)"
+        c, learned = self.input_shape[-1], int(self.center) + int(self.scale)
+        return f"{2 + learned}·{c} = {(2 + learned) * c:,} ({learned * c:,} trainable)"
 
     def macs(self):
         return math.prod(self.input_shape)

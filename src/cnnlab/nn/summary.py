@@ -71,6 +71,10 @@ def describe(name: str, input_shape=None, num_classes: int | None = None) -> Sum
 
     from cnnlab.nn.resolve import resolve
 
+    if str(name).lower().endswith(".keras"):  # a Keras file: its own layers and weights, as Keras counts them
+        from cnnlab.nn.keras_file import read_keras
+
+        return summarize(read_keras(name)[0])
     with torch.device("meta"):
         return summarize(resolve(name, input_shape, num_classes))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -92,6 +92,8 @@ def evaluate_run(run, data: str | None = None, precision: str = "auto"):
         raise InputError(f"{run.path} does not say which dataset it was trained on; pass --data NAME|PATH.")
     h, w, c = run.input_shape
     ds = datalib.load(name, size=(h, w), mode="gray" if c == 1 else "rgb")
+    if not run.preprocessing.get("named", True) and len(ds.classes) == len(run.classes):
+        run = replace(run, classes=tuple(ds.classes))  # a Keras file without names: the dataset's, by position
     if tuple(ds.classes) != tuple(run.classes):
         raise InputError(
             f"{name} has classes {list(ds.classes)[:5]}... but the run was trained on {list(run.classes)[:5]}...; "

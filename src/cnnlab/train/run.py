@@ -238,11 +238,13 @@ class Run:
         beside = path.with_name("classes.txt")
         if names is None and beside.is_file():
             names = [line.strip() for line in beside.read_text().splitlines() if line.strip()]
-        names = tuple(str(c) for c in (names if names is not None else range(outputs)))
+        named = names is not None
+        names = tuple(str(c) for c in (names if named else range(outputs)))
         if len(names) != outputs:
             raise KerasFileError(f"{len(names)} class names for a model with {outputs} outputs ({path}).")
         h, w, c = meta["input_shape"]
         prep = {"input_shape": [h, w, c], "mode": "gray" if c == 1 else "rgb", "scale": 1 / 255, "source": "keras"}
+        prep["named"] = named  # unnamed: a dataset's class names are taken where the counts agree (eval)
         model = model.to(memory_format=torch.channels_last).eval()
         return cls(path, model, names, prep, {"config": {"model": path.name}}, [])
 
