@@ -47,6 +47,29 @@ def sequential_gap():
     )
 
 
+def functional_chain():
+    """The tutorials' other way to write the same kind of model: a functional chain."""
+    inputs = keras.Input((16, 16, 1), name="image")
+    x = layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Activation("relu", name="relu")(x)
+    x = layers.AveragePooling2D(2, name="avg")(x)
+    x = layers.Flatten(name="flat")(x)
+    x = layers.Dropout(0.5, name="drop")(x)
+    outputs = layers.Dense(3, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="func_chain")
+
+
+def functional_branch():
+    """Two branches added together: not a chain, which cnnlab refuses naming the layer."""
+    inputs = keras.Input((8, 8, 1), name="image")
+    a = layers.Conv2D(2, 3, padding="same", name="left")(inputs)
+    b = layers.Conv2D(2, 1, name="right")(inputs)
+    x = layers.Add(name="join")([a, b])
+    outputs = layers.Dense(2, name="out")(layers.Flatten(name="flat")(x))
+    return keras.Model(inputs, outputs, name="func_branch")
+
+
 def make(model, seed):
     rng = np.random.default_rng(seed)
     for layer in model.layers:  # weights and moving statistics that are not the identity
@@ -56,17 +79,20 @@ def make(model, seed):
                 values[-1] = np.abs(values[-1]) + 0.5
             layer.set_weights(values)
     x = rng.uniform(0, 1, (3, *model.input_shape[1:])).astype("float32")
-    probe = keras.Model(model.inputs, [layer.output for layer in model.layers])
+    shown = [layer for layer in model.layers if not isinstance(layer, layers.InputLayer)]
+    probe = keras.Model(model.inputs, [layer.output for layer in shown])
     outputs = probe.predict(x, verbose=0)
     model.save(OUT / f"{model.name}.keras")
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     counts = np.array([model.count_params(), trainable, model.count_params() - trainable])  # as Keras's summary
-    by_layer = {layer.name: out for layer, out in zip(model.layers, outputs, strict=True)}
+    by_layer = {layer.name: out for layer, out in zip(shown, outputs, strict=True)}
     np.savez_compressed(OUT / f"{model.name}.npz", x=x, keras_params=counts, **by_layer)
-    print(f"{model.name}: {model.count_params():,} params, layers {[layer.name for layer in model.layers]}")
+    print(f"{model.name}: {model.count_params():,} params, layers {[layer.name for layer in shown]}")
 
 
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     make(sequential_bn(), 0)
     make(sequential_gap(), 1)
+    make(functional_chain(), 2)
+    make(functional_branch(), 3)

@@ -21,7 +21,7 @@ def keras_layers(npz) -> list[str]:
     return [k for k in npz.files if k not in ("x", "keras_params")]
 
 
-@pytest.mark.parametrize("name", ["seq_bn", "seq_gap"])
+@pytest.mark.parametrize("name", ["seq_bn", "seq_gap", "func_chain"])
 def test_every_layer_agrees_with_tensorflow(name):
     run = cnnlab.load(FIXTURES / f"{name}.keras")
     tf = np.load(FIXTURES / f"{name}.npz")
@@ -85,7 +85,7 @@ def test_damaged_or_unsupported_files_are_one_clear_line(tmp_path):
             rewritten(tmp_path, lambda c: layer_named(c, "act2").update(class_name="Lambda")),
             r"layer 'act2' \(Lambda\) is not supported. It carries code, and cnnlab runs no code from a file",
         ),
-        (rewritten(tmp_path, lambda c: c.update(class_name="Functional")), r"holds a Functional model"),
+        (rewritten(tmp_path, lambda c: c.update(class_name="Custom")), r"holds a Custom model"),
         (
             rewritten(
                 tmp_path, lambda c: c["config"]["layers"][0]["config"].update(batch_shape=[None, 10**6, 10**6, 1])
@@ -107,7 +107,7 @@ def test_damaged_or_unsupported_files_are_one_clear_line(tmp_path):
     assert KerasFileError.exit_code == 2
 
 
-@pytest.mark.parametrize("name", ["seq_bn", "seq_gap"])
+@pytest.mark.parametrize("name", ["seq_bn", "seq_gap", "func_chain"])
 def test_models_summary_counts_as_keras_does(name):
     """Keras's totals, saved with the fixture: BatchNorm's moving statistics are non-trainable params, and a
     BatchNormalization(center=False) has no beta."""
@@ -149,3 +149,8 @@ def test_predict_inspect_and_eval_take_a_keras_file(tmp_path, real_home, monkeyp
     assert r.exit_code == 0, r.output
     predicted = cnnlab.load(model).predict(ds.test.x).argmax(1)
     assert json.loads(r.stdout)["accuracy"] == pytest.approx(float((predicted == ds.test.y).mean()), abs=1e-4)
+
+
+def test_a_branching_functional_model_is_refused_naming_the_layer():
+    with pytest.raises(KerasFileError, match=r"layer 'right' \(Conv2D\) takes \['image'\], not just the layer before"):
+        cnnlab.load(FIXTURES / "func_branch.keras")

@@ -138,6 +138,32 @@ def _weights(layer, kind: str, cfg: dict, values: list[np.ndarray], where: str) 
             put(targets[n], v, n, lambda p: p)
 
 
+def _inputs_of(item: dict) -> list[str]:
+    """The layers whose outputs a functional layer takes (the names in its inbound nodes' keras_history)."""
+    names = []
+    for node in item.get("inbound_nodes") or []:
+        stack = list(node.get("args", [])) if isinstance(node, dict) else []
+        while stack:
+            arg = stack.pop(0)
+            if isinstance(arg, list):
+                stack[:0] = arg
+            elif isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
+                names.append(arg["config"]["keras_history"][0])
+    return names
+
+
+def _check_chain(items: list[dict], path: Path) -> None:
+    """A functional model is read when it is a chain: each layer takes the one before it, and only it."""
+    for before, item in zip(items, items[1:], strict=False):
+        takes = _inputs_of(item)
+        name, previous = item.get("config", {}).get("name"), before.get("config", {}).get("name")
+        if takes != [previous]:
+            raise KerasFileError(
+                f"{path.name}: layer {name!r} ({item.get('class_name')}) takes {takes or 'no input'}, not just the "
+                f"layer before it ({previous!r}): the model branches, and cnnlab reads chains of layers."
+            )
+
+
 def read_keras(path) -> tuple[Sequential, dict]:
     """A ``.keras`` file as a cnnlab :class:`Sequential` with the Keras layer names and weights, and the
     file's config (``{"name", "input_shape", "notes"}``)."""
@@ -156,10 +182,12 @@ def read_keras(path) -> tuple[Sequential, dict]:
             weights = archive.read("model.weights.h5")
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
             raise KerasFileError(f"{path} is damaged ({type(e).__name__}: {e}).") from None
-    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
-        kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
-        raise KerasFileError(f"{path} holds a {kind} model; cnnlab reads Sequential .keras models for now.")
+    kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+    if kind not in ("Sequential", "Functional"):
+        raise KerasFileError(f"{path} holds a {kind} model; cnnlab reads Sequential and functional models.")
     items = config.get("config", {}).get("layers", [])
+    if kind == "Functional":
+        _check_chain(items, path)
     first = items[0] if items else {}
     if first.get("class_name") != "InputLayer":
         raise KerasFileError(f"{path} declares no input shape (its first layer is not an InputLayer).")
