@@ -70,7 +70,7 @@ def functional_branch():
     return keras.Model(inputs, outputs, name="func_branch")
 
 
-def make(model, seed):
+def make(model, seed, legacy=False):
     rng = np.random.default_rng(seed)
     for layer in model.layers:  # weights and moving statistics that are not the identity
         if layer.weights:
@@ -83,6 +83,8 @@ def make(model, seed):
     probe = keras.Model(model.inputs, [layer.output for layer in shown])
     outputs = probe.predict(x, verbose=0)
     model.save(OUT / f"{model.name}.keras")
+    if legacy:  # the Keras 2 / tf.keras full-model format too
+        model.save(OUT / f"{model.name}.h5")
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     counts = np.array([model.count_params(), trainable, model.count_params() - trainable])  # as Keras's summary
     by_layer = {layer.name: out for layer, out in zip(shown, outputs, strict=True)}
@@ -92,7 +94,7 @@ def make(model, seed):
 
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    make(sequential_bn(), 0)
+    make(sequential_bn(), 0, legacy=True)
     make(sequential_gap(), 1)
-    make(functional_chain(), 2)
+    make(functional_chain(), 2, legacy=True)
     make(functional_branch(), 3)

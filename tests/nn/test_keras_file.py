@@ -21,9 +21,10 @@ def keras_layers(npz) -> list[str]:
     return [k for k in npz.files if k not in ("x", "keras_params")]
 
 
-@pytest.mark.parametrize("name", ["seq_bn", "seq_gap", "func_chain"])
+@pytest.mark.parametrize("name", ["seq_bn.keras", "seq_gap.keras", "func_chain.keras", "seq_bn.h5", "func_chain.h5"])
 def test_every_layer_agrees_with_tensorflow(name):
-    run = cnnlab.load(FIXTURES / f"{name}.keras")
+    run = cnnlab.load(FIXTURES / name)
+    name = name.split(".")[0]
     tf = np.load(FIXTURES / f"{name}.npz")
     expected = keras_layers(tf)
     maps = feature_maps(run, tf["x"])
@@ -154,3 +155,22 @@ def test_predict_inspect_and_eval_take_a_keras_file(tmp_path, real_home, monkeyp
 def test_a_branching_functional_model_is_refused_naming_the_layer():
     with pytest.raises(KerasFileError, match=r"layer 'right' \(Conv2D\) takes \['image'\], not just the layer before"):
         cnnlab.load(FIXTURES / "func_branch.keras")
+
+
+def test_a_keras_2_h5_declares_its_input_as_batch_input_shape(tmp_path):
+    """Keras 2 wrote batch_input_shape where Keras 3 writes batch_shape; the weights are the same."""
+    import h5py
+
+    copy = tmp_path / "keras2.h5"
+    copy.write_bytes((FIXTURES / "seq_bn.h5").read_bytes())
+    with h5py.File(copy, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        first = config["config"]["layers"][0]["config"]
+        first["batch_input_shape"] = first.pop("batch_shape")
+        f.attrs["model_config"] = json.dumps(config)
+    tf = np.load(FIXTURES / "seq_bn.npz")
+    np.testing.assert_allclose(cnnlab.load(copy).predict(tf["x"], precision="fp32"), tf["probs"], atol=1e-5)
+    with h5py.File(copy, "r+") as f:
+        del f.attrs["model_config"]
+    with pytest.raises(KerasFileError, match=r"holds weights only \(no model_config\)"):
+        cnnlab.load(copy)

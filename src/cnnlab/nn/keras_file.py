@@ -164,10 +164,8 @@ def _check_chain(items: list[dict], path: Path) -> None:
             )
 
 
-def read_keras(path) -> tuple[Sequential, dict]:
-    """A ``.keras`` file as a cnnlab :class:`Sequential` with the Keras layer names and weights, and the
-    file's config (``{"name", "input_shape", "notes"}``)."""
-    path = Path(path)
+def _from_zip(path: Path) -> tuple[dict, callable]:
+    """config.json and a weights reader from a Keras 3 ``.keras`` archive."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -182,43 +180,85 @@ def read_keras(path) -> tuple[Sequential, dict]:
             weights = archive.read("model.weights.h5")
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
             raise KerasFileError(f"{path} is damaged ({type(e).__name__}: {e}).") from None
-    kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
-    if kind not in ("Sequential", "Functional"):
-        raise KerasFileError(f"{path} holds a {kind} model; cnnlab reads Sequential and functional models.")
-    items = config.get("config", {}).get("layers", [])
-    if kind == "Functional":
-        _check_chain(items, path)
-    first = items[0] if items else {}
-    if first.get("class_name") != "InputLayer":
-        raise KerasFileError(f"{path} declares no input shape (its first layer is not an InputLayer).")
-    shape = first.get("config", {}).get("batch_shape", [None])[1:]
-    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape) or np.prod(shape) > MAX_INPUT_CELLS:
-        raise KerasFileError(f"{path} declares the input {shape}; expected (height, width, channels) within limits.")
-    body = items[1:]
-    layers = [_layer(item, path) for item in body]
-    model = Sequential(layers, name=config["config"].get("name", path.stem), input_shape=tuple(shape)).eval()
-    _load_weights(model, body, weights, path)
-    return model, {"name": model.name, "input_shape": tuple(shape)}
+    store = _hdf5(io.BytesIO(weights), f"{path}: model.weights.h5")
+    counts: dict[str, int] = {}
+
+    def values(name: str, kind: str) -> list[np.ndarray]:  # layers/<snake class name>[_n]/vars/<i>
+        base = _snake(kind)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        group = store.get(f"layers/{base}{'' if n == 0 else f'_{n}'}/vars")
+        return [np.asarray(group[k]) for k in sorted(group, key=int)] if group is not None else []
+
+    return config, values
 
 
-def _load_weights(model: Sequential, body: list[dict], weights: bytes, path: Path) -> None:
+def _from_h5(path: Path) -> tuple[dict, callable]:
+    """The model config and a weights reader from a Keras 2 / tf.keras full-model ``.h5`` file."""
+    store = _hdf5(path, str(path))
+    raw = store.attrs.get("model_config")
+    if raw is None:
+        raise KerasFileError(f"{path} holds weights only (no model_config); save the whole model with model.save().")
+    try:
+        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except ValueError as e:
+        raise KerasFileError(f"{path}: model_config is not JSON ({e}).") from None
+    weights = store.get("model_weights", store)
+
+    def values(name: str, kind: str) -> list[np.ndarray]:  # model_weights/<layer>/<each of weight_names>
+        group = weights.get(name)
+        if group is None:
+            return []
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
+        return [np.asarray(group[n]) for n in names]
+
+    return config, values
+
+
+def _hdf5(source, what: str):
     import h5py
 
-    counts: dict[str, int] = {}
     try:
-        store = h5py.File(io.BytesIO(weights), "r")
-    except OSError as e:
-        raise KerasFileError(f"{path}: model.weights.h5 is not readable HDF5 ({e}).") from None
-    with store:
-        for layer, item in zip(model.layers, body, strict=True):
-            kind = item["class_name"]
-            base = _snake(kind)
-            n = counts.get(base, 0)
-            counts[base] = n + 1
-            group = store.get(f"layers/{base}{'' if n == 0 else f'_{n}'}/vars")
-            values = [np.asarray(group[k]) for k in sorted(group, key=int)] if group is not None else []
-            where = f"{path.name}: layer {layer.name!r} ({kind})"
-            if kind in ("Conv2D", "Dense", "BatchNormalization"):
-                if not values:
-                    raise KerasFileError(f"{where} has no weights in model.weights.h5.")
-                _weights(layer, kind, item.get("config", {}), values, where)
+        return h5py.File(source, "r")
+    except (OSError, ValueError) as e:
+        raise KerasFileError(f"{what} is not readable HDF5 ({e}).") from None
+
+
+def _input_shape(items: list[dict], path: Path) -> tuple[list[dict], list]:
+    """The layers after the input, and the declared input shape: an InputLayer's batch_shape (Keras 3) or
+    batch_input_shape (Keras 2), or the first layer's batch_input_shape (a Keras 2 Sequential)."""
+    first = items[0].get("config", {}) if items else {}
+    if items and items[0].get("class_name") == "InputLayer":
+        return items[1:], (first.get("batch_shape") or first.get("batch_input_shape") or [None])[1:]
+    if first.get("batch_input_shape"):
+        return items, first["batch_input_shape"][1:]
+    raise KerasFileError(f"{path} declares no input shape (no InputLayer, no batch_input_shape).")
+
+
+def read_keras(path) -> tuple[Sequential, dict]:
+    """A Keras file (``.keras``, or a Keras 2 full-model ``.h5``) as a cnnlab :class:`Sequential` with the
+    Keras layer names and weights, and ``{"name", "input_shape"}``."""
+    path = Path(path)
+    config, values = _from_h5(path) if path.suffix.lower() in (".h5", ".hdf5") else _from_zip(path)
+    kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+    if kind not in ("Sequential", "Functional", "Model"):
+        raise KerasFileError(f"{path} holds a {kind} model; cnnlab reads Sequential and functional models.")
+    items = config.get("config", {}).get("layers", [])
+    if kind != "Sequential":
+        _check_chain(items, path)
+    body, shape = _input_shape(items, path)
+    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape) or np.prod(shape) > MAX_INPUT_CELLS:
+        raise KerasFileError(f"{path} declares the input {shape}; expected (height, width, channels) within limits.")
+    layers = [_layer(item, path) for item in body]
+    model = Sequential(layers, name=config["config"].get("name", path.stem), input_shape=tuple(shape)).eval()
+    for layer, item in zip(model.layers, body, strict=True):
+        kind = item["class_name"]
+        where = f"{path.name}: layer {layer.name!r} ({kind})"
+        if kind in ("Conv2D", "Dense", "BatchNormalization"):
+            found = values(layer.name, kind)
+            if not found:
+                raise KerasFileError(f"{where} has no weights in the file.")
+            _weights(layer, kind, item.get("config", {}), found, where)
+        else:
+            values(layer.name, kind)  # keeps the .keras numbering of layers of the same class in step
+    return model, {"name": model.name, "input_shape": tuple(shape)}

@@ -71,7 +71,9 @@ def describe(name: str, input_shape=None, num_classes: int | None = None) -> Sum
 
     from cnnlab.nn.resolve import resolve
 
-    if str(name).lower().endswith(".keras"):  # a Keras file: its own layers and weights, as Keras counts them
+    if (
+        str(name).lower().endswith((".keras", ".h5", ".hdf5"))
+    ):  # a Keras file: its own layers and weights, as Keras counts them
         from cnnlab.nn.keras_file import read_keras
 
         return summarize(read_keras(name)[0])

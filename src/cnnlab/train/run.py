@@ -330,11 +330,14 @@ class Run:
         return probabilities_of(self.model, x, precision, batch_size, self.scale), notes
 
 
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
 def load(path, classes=None) -> Run:
-    """A run directory, or a Keras 3 ``.keras`` file, as a :class:`Run`."""
+    """A run directory, a Keras 3 ``.keras`` file or a Keras 2 full-model ``.h5`` file, as a :class:`Run`."""
     p = Path(path)
-    if p.suffix.lower() == ".keras" and p.is_file():
+    if p.suffix.lower() in KERAS_SUFFIXES and p.is_file():
         return Run.from_keras(p, classes)
     if p.is_file():
-        raise InputError(f"{p} is a file cnnlab cannot load. Expected a run directory or a .keras file.")
+        raise InputError(f"{p} is a file cnnlab cannot load. Expected a run directory, a .keras or an .h5 file.")
     return Run.load(p)
