@@ -4,6 +4,7 @@ import io
 import json
 import os
 import shutil
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -152,3 +153,26 @@ def test_a_run_whose_class_names_do_not_match_its_outputs_is_a_409(served):
     with Server(create_app(root)) as url:
         r = predict(url)
         assert r.status_code == 409 and "names 9 classes but the model gives (10,) outputs" in r.json()["error"]
+
+
+def test_keras_files_are_served_beside_runs(served):
+    """A .keras and an .h5 file in the served folder are listed and answer like runs; their class names come
+    from a classes.txt beside them, which is read through the same confinement."""
+    root, secret = served
+    fixtures = Path(__file__).parent.parent / "fixtures" / "keras"
+    (root / "models").mkdir()
+    shutil.copy(fixtures / "seq_bn.keras", root / "models" / "digits.keras")
+    shutil.copy(fixtures / "seq_bn.h5", root / "models" / "digits.h5")
+    (root / "models" / "classes.txt").write_text("\n".join("abcdefghij"))
+    with Server(create_app(root)) as url:
+        ids = [r["id"] for r in httpx.get(f"{url}/api/runs").json()["runs"]]
+        assert ids == ["mnist", "models/digits.h5", "models/digits.keras"]
+        for run_id in ids[1:]:
+            r = httpx.post(f"{url}/api/runs/{run_id}/predict", files={"file": ("d.png", digit_png())})
+            assert r.status_code == 200 and r.json()["classes"] == list("abcdefghij")
+            r = httpx.get(f"{url}/api/runs/{run_id}/sample/0")
+            assert r.status_code == 404 and "names no dataset" in r.json()["error"]
+        (root / "models" / "classes.txt").unlink()
+        (root / "models" / "classes.txt").symlink_to(secret)  # a link out: refused, never read
+        r = httpx.post(f"{url}/api/runs/models/digits.keras/predict", files={"file": ("d.png", digit_png())})
+        assert r.status_code == 403 and "private" not in r.text

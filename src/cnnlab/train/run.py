@@ -223,7 +223,7 @@ class Run:
         return run
 
     @classmethod
-    def from_keras(cls, path, classes=None) -> Run:
+    def from_keras(cls, path, classes=None, within: Path | None = None) -> Run:
         """A Keras 3 ``.keras`` file as a Run (read without TensorFlow; no code from the file runs).
         ``classes``: the class names; default ``classes.txt`` beside the file (one a line), else 0..N-1.
         Images go in as the Keras tutorials feed them: floats in [0, 1], or uint8 scaled by 1/255."""
@@ -237,7 +237,8 @@ class Run:
         names = classes
         beside = path.with_name("classes.txt")
         if names is None and beside.is_file():
-            names = [line.strip() for line in beside.read_text().splitlines() if line.strip()]
+            text = confined(beside, within).read_text(errors="replace")
+            names = [line.strip() for line in text.splitlines() if line.strip()]
         named = names is not None
         names = tuple(str(c) for c in (names if named else range(outputs)))
         if len(names) != outputs:
@@ -333,11 +334,12 @@ class Run:
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def load(path, classes=None) -> Run:
-    """A run directory, a Keras 3 ``.keras`` file or a Keras 2 full-model ``.h5`` file, as a :class:`Run`."""
+def load(path, classes=None, within: Path | None = None) -> Run:
+    """A run directory, a Keras 3 ``.keras`` file or a Keras 2 full-model ``.h5`` file, as a :class:`Run`.
+    ``within``: every file read must lie inside this folder (what a server shows)."""
     p = Path(path)
     if p.suffix.lower() in KERAS_SUFFIXES and p.is_file():
-        return Run.from_keras(p, classes)
+        return Run.from_keras(confined(p, within), classes, within)
     if p.is_file():
         raise InputError(f"{p} is a file cnnlab cannot load. Expected a run directory, a .keras or an .h5 file.")
-    return Run.load(p)
+    return Run.load(p, within=within)

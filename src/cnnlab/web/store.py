@@ -12,8 +12,8 @@ import os
 import threading
 from pathlib import Path
 
-from cnnlab.errors import CnnlabError
-from cnnlab.train.run import CONFIG, METRICS, MODEL_JSON, WEIGHTS, OutsideRoot, Run, confined
+from cnnlab.errors import CnnlabError, DataError
+from cnnlab.train.run import CONFIG, KERAS_SUFFIXES, METRICS, MODEL_JSON, WEIGHTS, OutsideRoot, Run, confined, load
 
 
 class UnknownRun(CnnlabError):
@@ -21,13 +21,20 @@ class UnknownRun(CnnlabError):
 
 
 def _signature(folder: Path) -> tuple | None:
-    """What changes when a run is retrained, resumed or replaced; None once its model.json is gone."""
+    """What changes when a run is retrained, resumed or replaced (a Keras file: the file and its classes.txt);
+    None once its model.json (or the Keras file) is gone."""
+    keras = folder.suffix.lower() in KERAS_SUFFIXES and not folder.is_dir()
+    files = (
+        (folder, folder.with_name("classes.txt"))
+        if keras
+        else [folder / n for n in (MODEL_JSON, WEIGHTS, CONFIG, METRICS)]
+    )
     marks = []
-    for name in (MODEL_JSON, WEIGHTS, CONFIG, METRICS):
+    for i, file in enumerate(files):
         try:
-            st = os.stat(folder / name)
+            st = os.stat(file)
         except OSError:
-            if name == MODEL_JSON:
+            if i == 0:
                 return None
             st = None
         marks.append(st and (st.st_ino, st.st_size, st.st_mtime_ns))
@@ -70,14 +77,22 @@ class RunStore:
             level = below
 
     def ids(self) -> dict[str, Path]:
-        """Run ids (paths relative to the root, '.' for the root itself) -> folders, symlinks out excluded."""
+        """Run ids (paths relative to the root, '.' for the root itself) -> run folders and Keras files
+        (``.keras``, ``.h5``), symlinks out excluded."""
         found = {}
         for folder in self._folders():
-            if not (folder / MODEL_JSON).is_file():
+            candidates = [folder] if (folder / MODEL_JSON).is_file() else []
+            try:
+                with os.scandir(folder) as entries:
+                    candidates += sorted(
+                        Path(e.path) for e in entries if e.is_file() and Path(e.name).suffix.lower() in KERAS_SUFFIXES
+                    )
+            except OSError:  # removed while we looked
                 continue
-            real = folder.resolve()  # a symlink resolves to where it really points
-            if real == self.root or self.root in real.parents:
-                found.setdefault(real.relative_to(self.root).as_posix(), real)
+            for candidate in candidates:
+                real = candidate.resolve()  # a symlink resolves to where it really points
+                if real == self.root or self.root in real.parents:
+                    found.setdefault(real.relative_to(self.root).as_posix(), real)
         return dict(sorted(found.items(), key=lambda kv: (kv[0].count("/"), kv[0])))
 
     def get(self, run_id: str) -> Run:
@@ -95,7 +110,7 @@ class RunStore:
         with self._guard:
             current = self._runs.get(run_id)
             if current is None or current[0] != signature:
-                self._runs[run_id] = (signature, Run.load(folder, within=self.root))
+                self._runs[run_id] = (signature, load(confined(folder, self.root), within=self.root))
                 self._locks.setdefault(run_id, threading.Lock())
             return self._runs[run_id][1]
 
@@ -112,6 +127,8 @@ class RunStore:
 
         run = self.get(run_id)
         name = str(run.train_config.get("data", ""))
+        if not name:
+            raise DataError(f"Run {run_id!r} names no dataset (a Keras file): it has no test images to show.")
         if not is_registered(name):
             try:
                 confined(Path(name).expanduser(), self.root)
