@@ -2,6 +2,7 @@
 inputs (tests/fixtures/keras, written by benchmarks/peers/keras_fixtures.py on real Keras), and every
 kind of damaged file refused in one line."""
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -174,3 +175,59 @@ def test_a_keras_2_h5_declares_its_input_as_batch_input_shape(tmp_path):
         del f.attrs["model_config"]
     with pytest.raises(KerasFileError, match=r"holds weights only \(no model_config\)"):
         cnnlab.load(copy)
+
+
+@pytest.mark.parametrize("name", ["seq_bn", "seq_gap", "func_chain"])
+def test_written_keras_files_say_what_keras_says(name, tmp_path):
+    """A model read from a file Keras wrote, written back by cnnlab: every config value cnnlab writes is the
+    value Keras wrote for that layer, the weights sit at Keras's paths with Keras's shapes and values, and
+    reading it back predicts exactly the same."""
+    import h5py
+
+    from cnnlab.nn.keras_file import write_keras
+
+    source = FIXTURES / f"{name}.keras"
+    run = cnnlab.load(source)
+    out = write_keras(run.model, tmp_path / "again.keras")
+    with zipfile.ZipFile(source) as a, zipfile.ZipFile(out) as b:
+        theirs, ours = json.loads(a.read("config.json")), json.loads(b.read("config.json"))
+        keras_layers_ = [item for item in theirs["config"]["layers"] if item["class_name"] != "InputLayer"]
+        for k, o in zip(keras_layers_, ours["config"]["layers"][1:], strict=True):
+            assert o["class_name"] == k["class_name"]
+            for key, value in o["config"].items():
+                if key not in ("dtype", "trainable"):
+                    assert k["config"][key] == value, (o["config"]["name"], key)
+        assert ours["config"]["layers"][0]["config"]["batch_shape"] == [None, *run.input_shape]
+        with (
+            h5py.File(io.BytesIO(a.read("model.weights.h5"))) as wa,
+            h5py.File(io.BytesIO(b.read("model.weights.h5"))) as wb,
+        ):
+
+            def arrays(f):
+                found = {}
+                f.visititems(lambda n, o: found.update({n: np.asarray(o)}) if isinstance(o, h5py.Dataset) else None)
+                return found
+
+            theirs_w, ours_w = arrays(wa), arrays(wb)
+    assert theirs_w.keys() == ours_w.keys()
+    for key, value in theirs_w.items():
+        np.testing.assert_array_equal(ours_w[key], value, err_msg=key)
+    x = np.load(FIXTURES / f"{name}.npz")["x"]
+    np.testing.assert_array_equal(cnnlab.load(out).predict(x, precision="fp32"), run.predict(x, precision="fp32"))
+
+
+def test_cnnlab_export_writes_a_run_as_a_keras_file(tmp_path, digits_run):
+    from typer.testing import CliRunner
+
+    from cnnlab.cli import app
+
+    run_dir, home = digits_run
+    runner = CliRunner()
+    r = runner.invoke(app, ["export", str(run_dir), "--format", "keras", "-o", str(tmp_path / "m.keras")])
+    assert r.exit_code == 0, r.output
+    assert "it takes float images in [0, 1]" in " ".join(r.stdout.split())  # rich wraps long lines
+    run, back = cnnlab.Run.load(run_dir), cnnlab.load(tmp_path / "m.keras")
+    x = np.random.default_rng(0).integers(0, 256, (5, *run.input_shape), dtype=np.uint8)
+    np.testing.assert_allclose(back.predict(x, precision="fp32"), run.predict(x, precision="fp32"), atol=1e-6)
+    r = runner.invoke(app, ["export", str(run_dir), "--format", "onnx", "-o", str(tmp_path / "m.onnx")])
+    assert r.exit_code == 2 and "Unknown format 'onnx'" in r.output and not (tmp_path / "m.onnx").exists()

@@ -35,7 +35,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-from cnnlab.cli import arith, data, inspect, models, report, serve, train  # noqa: E402,F401  (registers the commands)
+from cnnlab.cli import arith, data, export, inspect, models, report, serve, train  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:
