@@ -12,7 +12,7 @@ WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt $(WHEELS)
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test lint bench clean keras-fixtures
+.PHONY: demo test lint bench clean keras-fixtures keras-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ lint: $(VENV)/.installed-test
 # The Keras files the Keras-import tests read, made by real Keras on TensorFlow (committed; rerun to refresh)
 keras-fixtures: .venv-peers/.installed
 	.venv-peers/bin/python benchmarks/peers/keras_fixtures.py tests/fixtures/keras
+
+# cnnlab's .keras files loaded by Keras on TensorFlow: the fixtures re-written by cnnlab export, then checked
+keras-check: $(VENV)/.installed-run .venv-peers/.installed
+	mkdir -p out/keras-check
+	for m in seq_bn seq_gap func_chain; do $(BIN)/cnnlab export tests/fixtures/keras/$$m.keras -o out/keras-check/$$m.keras; done
+	.venv-peers/bin/python benchmarks/peers/keras_check.py out/keras-check tests/fixtures/keras
 
 # make bench ONLY=train,zoo reruns some sections and keeps the others' last results
 bench: $(VENV)/.installed-test .venv-peers/.installed
