@@ -214,20 +214,3 @@ def test_written_keras_files_say_what_keras_says(name, tmp_path):
         np.testing.assert_array_equal(ours_w[key], value, err_msg=key)
     x = np.load(FIXTURES / f"{name}.npz")["x"]
     np.testing.assert_array_equal(cnnlab.load(out).predict(x, precision="fp32"), run.predict(x, precision="fp32"))
-
-
-def test_cnnlab_export_writes_a_run_as_a_keras_file(tmp_path, digits_run):
-    from typer.testing import CliRunner
-
-    from cnnlab.cli import app
-
-    run_dir, home = digits_run
-    runner = CliRunner()
-    r = runner.invoke(app, ["export", str(run_dir), "--format", "keras", "-o", str(tmp_path / "m.keras")])
-    assert r.exit_code == 0, r.output
-    assert "it takes float images in [0, 1]" in " ".join(r.stdout.split())  # rich wraps long lines
-    run, back = cnnlab.Run.load(run_dir), cnnlab.load(tmp_path / "m.keras")
-    x = np.random.default_rng(0).integers(0, 256, (5, *run.input_shape), dtype=np.uint8)
-    np.testing.assert_allclose(back.predict(x, precision="fp32"), run.predict(x, precision="fp32"), atol=1e-6)
-    r = runner.invoke(app, ["export", str(run_dir), "--format", "onnx", "-o", str(tmp_path / "m.onnx")])
-    assert r.exit_code == 2 and "Unknown format 'onnx'" in r.output and not (tmp_path / "m.onnx").exists()
