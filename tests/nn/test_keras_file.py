@@ -99,6 +99,8 @@ def test_damaged_or_unsupported_files_are_one_clear_line(tmp_path):
             r"activation .* is not a built-in name; cnnlab runs no code from a file",
         ),
     ]
+    missing = rewritten(tmp_path, lambda c: layer_named(c, "conv1")["config"].pop("filters"))
+    cases.append((missing, r"layer 'conv1' has a config cnnlab cannot read \(KeyError: 'filters'\)"))
     for path, message in cases:
         with pytest.raises(KerasFileError, match=message):
             cnnlab.load(path)

@@ -57,6 +57,18 @@ def _activation(value, where: str):
 
 
 def _layer(item: dict, path: Path):
+    try:
+        return _layer_from(item, path)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, InputError):
+            raise
+        name = (item.get("config") or {}).get("name") if isinstance(item, dict) else None
+        raise KerasFileError(
+            f"{path.name}: layer {name!r} has a config cnnlab cannot read ({type(e).__name__}: {e})."
+        ) from None
+
+
+def _layer_from(item: dict, path: Path):
     kind, cfg = item.get("class_name"), item.get("config") or {}
     name = cfg.get("name")
     where = f"{path.name}: layer {name!r} ({kind})"
@@ -110,8 +122,8 @@ def _layer(item: dict, path: Path):
 def _weights(layer, kind: str, cfg: dict, values: list[np.ndarray], where: str) -> None:
     """Copy a Keras layer's variables into the cnnlab layer, checking every shape."""
 
-    def put(param, value, what: str, layout):
-        expected = tuple(layout(param).shape)
+    def put(param, value, what: str):
+        expected = tuple(param.shape)
         if tuple(value.shape) != expected:
             raise KerasFileError(
                 f"{where}: the {what} in the weights is {tuple(value.shape)} but the config makes it {expected}."
@@ -120,13 +132,13 @@ def _weights(layer, kind: str, cfg: dict, values: list[np.ndarray], where: str) 
             param.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(param.dtype).reshape(param.shape))
 
     if kind == "Conv2D":  # Keras HWIO -> PyTorch OIHW
-        put(layer.weight, values[0].transpose(3, 2, 0, 1), "kernel", lambda p: p)
+        put(layer.weight, values[0].transpose(3, 2, 0, 1), "kernel")
         if layer.bias is not None:
-            put(layer.bias, values[1], "bias", lambda p: p)
+            put(layer.bias, values[1], "bias")
     elif kind == "Dense":  # Keras (in, out) -> PyTorch (out, in)
-        put(layer.weight, values[0].T, "kernel", lambda p: p)
+        put(layer.weight, values[0].T, "kernel")
         if layer.bias is not None:
-            put(layer.bias, values[1], "bias", lambda p: p)
+            put(layer.bias, values[1], "bias")
     elif kind == "BatchNormalization":
         names = [n for n, on in (("gamma", cfg.get("scale", True)), ("beta", cfg.get("center", True))) if on]
         names += ["moving_mean", "moving_variance"]
@@ -135,7 +147,7 @@ def _weights(layer, kind: str, cfg: dict, values: list[np.ndarray], where: str) 
         targets = {"gamma": layer.weight, "beta": layer.bias, "moving_mean": layer.running_mean}
         targets["moving_variance"] = layer.running_var
         for n, v in zip(names, values, strict=True):
-            put(targets[n], v, n, lambda p: p)
+            put(targets[n], v, n)
 
 
 def _inputs_of(item: dict) -> list[str]:
@@ -164,8 +176,8 @@ def _check_chain(items: list[dict], path: Path) -> None:
             )
 
 
-def _from_zip(path: Path) -> tuple[dict, callable]:
-    """config.json and a weights reader from a Keras 3 ``.keras`` archive."""
+def _from_zip(path: Path) -> tuple[dict, callable, object]:
+    """config.json, a weights reader and the open weights file, from a Keras 3 ``.keras`` archive."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -190,18 +202,20 @@ def _from_zip(path: Path) -> tuple[dict, callable]:
         group = store.get(f"layers/{base}{'' if n == 0 else f'_{n}'}/vars")
         return [np.asarray(group[k]) for k in sorted(group, key=int)] if group is not None else []
 
-    return config, values
+    return config, values, store
 
 
-def _from_h5(path: Path) -> tuple[dict, callable]:
-    """The model config and a weights reader from a Keras 2 / tf.keras full-model ``.h5`` file."""
+def _from_h5(path: Path) -> tuple[dict, callable, object]:
+    """The model config, a weights reader and the open file, from a Keras 2 / tf.keras full-model ``.h5`` file."""
     store = _hdf5(path, str(path))
     raw = store.attrs.get("model_config")
     if raw is None:
+        store.close()
         raise KerasFileError(f"{path} holds weights only (no model_config); save the whole model with model.save().")
     try:
         config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except ValueError as e:
+        store.close()
         raise KerasFileError(f"{path}: model_config is not JSON ({e}).") from None
     weights = store.get("model_weights", store)
 
@@ -212,7 +226,7 @@ def _from_h5(path: Path) -> tuple[dict, callable]:
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
         return [np.asarray(group[n]) for n in names]
 
-    return config, values
+    return config, values, store
 
 
 def _hdf5(source, what: str):
@@ -239,7 +253,12 @@ def read_keras(path) -> tuple[Sequential, dict]:
     """A Keras file (``.keras``, or a Keras 2 full-model ``.h5``) as a cnnlab :class:`Sequential` with the
     Keras layer names and weights, and ``{"name", "input_shape"}``."""
     path = Path(path)
-    config, values = _from_h5(path) if path.suffix.lower() in (".h5", ".hdf5") else _from_zip(path)
+    config, values, store = _from_h5(path) if path.suffix.lower() in (".h5", ".hdf5") else _from_zip(path)
+    with store:  # the HDF5 file is closed however reading ends
+        return _build(path, config, values)
+
+
+def _build(path: Path, config, values) -> tuple[Sequential, dict]:
     kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
     if kind not in ("Sequential", "Functional", "Model"):
         raise KerasFileError(f"{path} holds a {kind} model; cnnlab reads Sequential and functional models.")
