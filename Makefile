@@ -49,7 +49,7 @@ keras-fixtures: .venv-peers/.installed
 # cnnlab's .keras files loaded by Keras on TensorFlow: the fixtures re-written by cnnlab export, then checked
 keras-check: $(VENV)/.installed-run .venv-peers/.installed
 	mkdir -p out/keras-check
-	for m in seq_bn seq_gap func_chain; do $(BIN)/cnnlab export tests/fixtures/keras/$$m.keras -o out/keras-check/$$m.keras; done
+	for m in seq_bn seq_gap func_chain seq_rescale; do $(BIN)/cnnlab export tests/fixtures/keras/$$m.keras -o out/keras-check/$$m.keras; done
 	.venv-peers/bin/python benchmarks/peers/keras_check.py out/keras-check tests/fixtures/keras
 
 # make bench ONLY=train,zoo reruns some sections and keeps the others' last results

@@ -60,6 +60,21 @@ def functional_chain():
     return keras.Model(inputs, outputs, name="func_chain")
 
 
+def sequential_rescaling():
+    """Raw 0..255 pixels in: Rescaling first, as the newer Keras tutorials do; global max pooling, a Reshape."""
+    return keras.Sequential(
+        [
+            keras.Input((12, 12, 1)),
+            layers.Rescaling(1 / 255, name="rescale"),
+            layers.Conv2D(4, 3, activation="relu", name="conv"),
+            layers.Reshape((10, 10, 4), name="same_shape"),
+            layers.GlobalMaxPooling2D(name="gmp"),
+            layers.Dense(3, name="logits"),
+        ],
+        name="seq_rescale",
+    )
+
+
 def functional_branch():
     """Two branches added together: not a chain, which cnnlab refuses naming the layer."""
     inputs = keras.Input((8, 8, 1), name="image")
@@ -78,7 +93,8 @@ def make(model, seed, legacy=False):
             if isinstance(layer, layers.BatchNormalization):  # the last one is the moving variance: positive
                 values[-1] = np.abs(values[-1]) + 0.5
             layer.set_weights(values)
-    x = rng.uniform(0, 1, (3, *model.input_shape[1:])).astype("float32")
+    high = 255 if model.layers[0].name == "rescale" else 1  # a Rescaling model takes raw pixel values
+    x = rng.uniform(0, high, (3, *model.input_shape[1:])).astype("float32")
     shown = [layer for layer in model.layers if not isinstance(layer, layers.InputLayer)]
     probe = keras.Model(model.inputs, [layer.output for layer in shown])
     outputs = probe.predict(x, verbose=0)
@@ -98,3 +114,4 @@ if __name__ == "__main__":
     make(sequential_gap(), 1)
     make(functional_chain(), 2, legacy=True)
     make(functional_branch(), 3)
+    make(sequential_rescaling(), 4)

@@ -111,7 +111,7 @@ def test_damaged_or_unsupported_files_are_one_clear_line(tmp_path):
     assert KerasFileError.exit_code == 2
 
 
-@pytest.mark.parametrize("name", ["seq_bn", "seq_gap", "func_chain"])
+@pytest.mark.parametrize("name", ["seq_bn", "seq_gap", "func_chain", "seq_rescale"])
 def test_models_summary_counts_as_keras_does(name):
     """Keras's totals, saved with the fixture: BatchNorm's moving statistics are non-trainable params, and a
     BatchNormalization(center=False) has no beta."""
@@ -179,7 +179,7 @@ def test_a_keras_2_h5_declares_its_input_as_batch_input_shape(tmp_path):
         cnnlab.load(copy)
 
 
-@pytest.mark.parametrize("name", ["seq_bn", "seq_gap", "func_chain"])
+@pytest.mark.parametrize("name", ["seq_bn", "seq_gap", "func_chain", "seq_rescale"])
 def test_written_keras_files_say_what_keras_says(name, tmp_path):
     """A model read from a file Keras wrote, written back by cnnlab: every config value cnnlab writes is the
     value Keras wrote for that layer, the weights sit at Keras's paths with Keras's shapes and values, and
@@ -216,3 +216,14 @@ def test_written_keras_files_say_what_keras_says(name, tmp_path):
         np.testing.assert_array_equal(ours_w[key], value, err_msg=key)
     x = np.load(FIXTURES / f"{name}.npz")["x"]
     np.testing.assert_array_equal(cnnlab.load(out).predict(x, precision="fp32"), run.predict(x, precision="fp32"))
+
+
+def test_the_input_convention_is_said_in_the_notes():
+    """Without Rescaling, uint8 pixels are scaled by 1/255; with it, they go in raw and the model rescales."""
+    plain, rescaling = cnnlab.load(FIXTURES / "seq_bn.keras"), cnnlab.load(FIXTURES / "seq_rescale.keras")
+    u8 = np.random.default_rng(0).integers(0, 256, (2, 12, 12, 1), dtype=np.uint8)
+    probs, notes = rescaling.predict_with_notes(u8, precision="fp32")
+    assert notes == ["uint8 pixels go in as they are: the model's first layer 'rescale' rescales them"]
+    np.testing.assert_allclose(probs, rescaling.predict(u8.astype(np.float32), precision="fp32"), atol=1e-6)
+    _, notes = plain.predict_with_notes(np.zeros((1, 28, 28, 1), np.uint8))
+    assert notes[0].startswith("uint8 pixels are scaled by 1/255 (the model has no Rescaling layer)")

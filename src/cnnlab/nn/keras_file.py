@@ -36,6 +36,9 @@ SUPPORTED = (
     "ReLU",
     "Softmax",
     "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "Rescaling",
+    "Reshape",
 )
 MAX_INPUT_CELLS = 4096 * 4096 * 4  # a declared input beyond this is refused before anything is built
 
@@ -114,8 +117,17 @@ def _layer_from(item: dict, path: Path):
         return L.ReLU(name=name)
     if kind == "Softmax":
         return L.Softmax(name=name)
-    if kind == "GlobalAveragePooling2D":
-        return L.GlobalAveragePooling2D(name=name)
+    if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+        if cfg.get("keepdims"):
+            raise KerasFileError(f"{where}: keepdims=True is not supported.")
+        return (L.GlobalAveragePooling2D if kind == "GlobalAveragePooling2D" else L.GlobalMaxPooling2D)(name=name)
+    if kind == "Rescaling":
+        scale, offset = cfg.get("scale", 1.0), cfg.get("offset", 0.0)
+        if not all(isinstance(v, (int, float)) for v in (scale, offset)):
+            raise KerasFileError(f"{where}: only one scale and one offset for all channels are supported.")
+        return L.Rescaling(scale, offset, name=name)
+    if kind == "Reshape":
+        return L.Reshape(tuple(cfg["target_shape"]), name=name)
     return L.Flatten(name=name)
 
 
@@ -331,8 +343,10 @@ def _keras_config(layer) -> tuple[str, dict]:
         if kind == "Activation":
             return kind, {**base, "activation": layer.activation or "linear"}
         return kind, {**base, "axis": -1} if kind == "Softmax" else base
-    if kind == "GlobalAveragePooling2D":
+    if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
         return kind, {**base, **last, "keepdims": False}
+    if kind == "Rescaling":
+        return kind, {**base, "scale": layer.scale, "offset": layer.offset}
     if kind == "Flatten":
         return kind, {**base, **last}
     if kind == "Reshape":

@@ -273,6 +273,43 @@ class GlobalAveragePooling2D(Layer):
         return h * w * c
 
 
+class GlobalMaxPooling2D(Layer):
+    kind = "GlobalMaxPooling2D"
+
+    def infer(self, shape):
+        self._require_map(shape)
+        return (shape[2],)
+
+    def forward(self, x):
+        return x.amax(dim=(2, 3))  # (N, C)
+
+    def macs(self):
+        h, w, c = self.input_shape
+        return h * w * c
+
+
+class Rescaling(Layer):
+    """``x * scale + offset``, as Keras's Rescaling (``Rescaling(1 / 255)`` at the start of a model)."""
+
+    kind = "Rescaling"
+
+    def __init__(self, scale: float, offset: float = 0.0, name: str | None = None):
+        super().__init__(name)
+        try:
+            self.scale, self.offset = float(scale), float(offset)
+        except (TypeError, ValueError):
+            raise InputError(f"Rescaling scale={scale!r}, offset={offset!r}. Expected numbers.") from None
+
+    def infer(self, shape):
+        return tuple(shape)
+
+    def forward(self, x):
+        return x * self.scale + self.offset
+
+    def config(self):
+        return {"scale": self.scale, "offset": self.offset}
+
+
 class Flatten(Layer):
     """Flattens in (H, W, C) order, as Keras does, so a Dense after it sees Keras's feature order."""
 
@@ -509,6 +546,8 @@ LAYERS: dict[str, type] = {
         MaxPooling2D,
         AveragePooling2D,
         GlobalAveragePooling2D,
+        GlobalMaxPooling2D,
+        Rescaling,
         Flatten,
         Dense,
         Dropout,
@@ -524,6 +563,8 @@ SHORT_NAMES = {
     "MaxPooling2D": "pool",
     "AveragePooling2D": "avgpool",
     "GlobalAveragePooling2D": "gap",
+    "GlobalMaxPooling2D": "gmp",
+    "Rescaling": "rescale",
     "Flatten": "flatten",
     "Dense": "dense",
     "Dropout": "dropout",

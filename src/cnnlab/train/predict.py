@@ -48,5 +48,8 @@ def predict_files(run: Run, paths, invert: str = "auto", precision: str = "auto"
     if not loaded:
         raise InputError("No image given. Expected one or more image files.")
     batch = np.stack([img for img, _ in loaded])  # (N, H, W, C) uint8
-    probs = run.predict(batch, precision=precision)
-    return [Prediction(str(p), probs[i], run.classes, loaded[i][0], tuple(loaded[i][1])) for i, p in enumerate(paths)]
+    probs, shared = run.predict_with_notes(batch, precision=precision)  # e.g. how a Keras model's input is scaled
+    return [
+        Prediction(str(p), probs[i], run.classes, loaded[i][0], tuple(shared + loaded[i][1]))
+        for i, p in enumerate(paths)
+    ]

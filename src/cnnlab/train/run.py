@@ -244,7 +244,14 @@ class Run:
         if len(names) != outputs:
             raise KerasFileError(f"{len(names)} class names for a model with {outputs} outputs ({path}).")
         h, w, c = meta["input_shape"]
-        prep = {"input_shape": [h, w, c], "mode": "gray" if c == 1 else "rgb", "scale": 1 / 255, "source": "keras"}
+        rescales = bool(model.layers) and model.layers[0].kind == "Rescaling"
+        assumed = (
+            f"uint8 pixels go in as they are: the model's first layer '{model.layers[0].name}' rescales them"
+            if rescales
+            else "uint8 pixels are scaled by 1/255 (the model has no Rescaling layer), as the Keras tutorials feed them"
+        )
+        prep = {"input_shape": [h, w, c], "mode": "gray" if c == 1 else "rgb", "source": "keras", "input_note": assumed}
+        prep["scale"] = 1.0 if rescales else 1 / 255
         prep["named"] = named  # unnamed: a dataset's class names are taken where the counts agree (eval)
         model = model.to(memory_format=torch.channels_last).eval()
         return cls(path, model, names, prep, {"config": {"model": path.name}}, [])
@@ -271,7 +278,7 @@ class Run:
 
         a, is_u8 = as_uint8_or_float(images)
         h, w, c = self.input_shape
-        notes = []
+        notes = [self.preprocessing["input_note"]] if is_u8 and "input_note" in self.preprocessing else []
         if a.shape[1:3] != (h, w) or a.shape[3] != c:
             if a.shape[3] not in (1, 3):
                 raise InputError(f"Images have {a.shape[3]} channels; expected 1 (gray) or 3 (rgb).")
