@@ -258,34 +258,30 @@ class AveragePooling2D(_Pool):
     mode = "avg"
 
 
-class GlobalAveragePooling2D(Layer):
-    kind = "GlobalAveragePooling2D"
+class _GlobalPool(Layer):
+    """One number per channel from the whole map: (H, W, C) -> (C,)."""
 
     def infer(self, shape):
         self._require_map(shape)
         return (shape[2],)
+
+    def macs(self):
+        h, w, c = self.input_shape
+        return h * w * c
+
+
+class GlobalAveragePooling2D(_GlobalPool):
+    kind = "GlobalAveragePooling2D"
 
     def forward(self, x):
         return x.mean(dim=(2, 3))  # (N, C)
 
-    def macs(self):
-        h, w, c = self.input_shape
-        return h * w * c
 
-
-class GlobalMaxPooling2D(Layer):
+class GlobalMaxPooling2D(_GlobalPool):
     kind = "GlobalMaxPooling2D"
-
-    def infer(self, shape):
-        self._require_map(shape)
-        return (shape[2],)
 
     def forward(self, x):
         return x.amax(dim=(2, 3))  # (N, C)
-
-    def macs(self):
-        h, w, c = self.input_shape
-        return h * w * c
 
 
 class Rescaling(Layer):
