@@ -2,6 +2,7 @@
 the current input (or an empty state that says what to do), RGB runs in colour, the playground's two sides."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,8 @@ def served(tmp_path_factory, runs_root, real_home):
     """The real MNIST run, a real Fashion-MNIST run (one epoch), and an RGB run on a folder of coloured images."""
     root = tmp_path_factory.mktemp("state")
     shutil.copytree(runs_root / "mnist", root / "runs" / "mnist")
+    (root / "runs" / "models").mkdir()  # a model saved by Keras on TensorFlow, served beside the runs
+    shutil.copy2(Path(__file__).parent.parent / "fixtures" / "keras" / "seq_bn.keras", root / "runs" / "models")
     rng = np.random.default_rng(0)
     for name, rgb in COLOURS.items():
         (root / "runs" / "colours" / name).mkdir(parents=True)  # inside the served folder: samples may be read
@@ -462,3 +465,15 @@ def test_a_fashion_mnist_run_fits_the_window_and_names_its_classes(browser, serv
     assert page.locator("#sample-label").text_content() == f"fashion-mnist test[0]: label {ds.classes[ds.test.y[0]]}"
     page.screenshot(path=str(artifact(f"page-fashion-{width}.png")))
     page.close()
+
+
+def test_a_keras_file_is_looked_inside_on_the_page(page):
+    """seq_bn.keras, saved by Keras: its layers under their Keras names, its BatchNorm and its probabilities."""
+    choose_run(page, "models/seq_bn.keras", "seq_bn.keras")
+    draw_stroke(page)
+    page.wait_for_selector(".bar.top")
+    assert page.locator(".bar").count() == 10
+    page.wait_for_selector(".layer[data-layer='bn1'] canvas.fmap")
+    shown = page.eval_on_selector_all(".layer", "ls => ls.map(l => l.dataset.layer)")
+    assert shown == ["conv1", "bn1", "pool1", "conv2", "act2", "avg2", "drop", "flatten", "fc1", "logits", "probs"]
+    assert "uint8 pixels are scaled by 1/255" in page.locator("#notes").text_content()
