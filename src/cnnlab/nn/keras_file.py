@@ -47,6 +47,15 @@ class KerasFileError(InputError):
     """A Keras file cannot be read as one (exit code 2: the file given was the problem)."""
 
 
+def _vars_path(counts: dict[str, int], kind: str) -> str:
+    """Where the next layer of class ``kind`` keeps its variables in model.weights.h5: ``layers/conv2d/vars``,
+    then ``layers/conv2d_1/vars``, ...; ``counts`` tracks the layers of each class seen so far."""
+    base = _snake(kind)
+    n = counts.get(base, 0)
+    counts[base] = n + 1
+    return f"layers/{base}{'' if n == 0 else f'_{n}'}/vars"
+
+
 def _snake(name: str) -> str:
     """Keras's generic object name for a class: ``Conv2D`` -> ``conv2d``, ``MaxPooling2D`` -> ``max_pooling2d``."""
     name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
@@ -208,10 +217,7 @@ def _from_zip(path: Path) -> tuple[dict, callable, object]:
     counts: dict[str, int] = {}
 
     def values(name: str, kind: str) -> list[np.ndarray]:  # layers/<snake class name>[_n]/vars/<i>
-        base = _snake(kind)
-        n = counts.get(base, 0)
-        counts[base] = n + 1
-        group = store.get(f"layers/{base}{'' if n == 0 else f'_{n}'}/vars")
+        group = store.get(_vars_path(counts, kind))
         return [np.asarray(group[k]) for k in sorted(group, key=int)] if group is not None else []
 
     return config, values, store
@@ -408,10 +414,7 @@ def write_keras(model: Sequential, path) -> Path:
                     "build_config": {"input_shape": [None, *layer.input_shape]},
                 }
             )
-            base = _snake(kind)
-            n = counts.get(base, 0)
-            counts[base] = n + 1
-            group = store.create_group(f"layers/{base}{'' if n == 0 else f'_{n}'}/vars")
+            group = store.create_group(_vars_path(counts, kind))
             for i, value in enumerate(_keras_vars(layer)):
                 group.create_dataset(str(i), data=value)
         store.create_group("vars")
