@@ -28,7 +28,8 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 demo: $(VENV)/.installed-run
 	DEMO_OUT=$(DEMO_OUT) CNNLAB=$(BIN)/cnnlab bash scripts/demo.sh
 
-test: $(VENV)/.installed-test
+# The tests also need Keras on TensorFlow (its own venv) to load the .keras files cnnlab exports.
+test: $(VENV)/.installed-test .venv-peers/.installed
 	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest
 
@@ -43,14 +44,15 @@ lint: $(VENV)/.installed-test
 	touch $@
 
 # The Keras files the Keras-import tests read, made by real Keras on TensorFlow (committed; rerun to refresh)
-keras-fixtures: .venv-peers/.installed
-	.venv-peers/bin/python benchmarks/peers/keras_fixtures.py tests/fixtures/keras
+keras-fixtures: $(VENV)/.installed-run .venv-peers/.installed
+	mkdir -p out
+	$(BIN)/python -c "import cnnlab, numpy as np; d = cnnlab.data.load('fashion-mnist'); \
+		np.savez('out/fashion-arrays.npz', x_train=d.train.x, y_train=d.train.y, x_test=d.test.x, y_test=d.test.y)"
+	.venv-peers/bin/python benchmarks/peers/keras_fixtures.py tests/fixtures/keras out/fashion-arrays.npz
 
-# cnnlab's .keras files loaded by Keras on TensorFlow: the fixtures re-written by cnnlab export, then checked
-keras-check: $(VENV)/.installed-run .venv-peers/.installed
-	mkdir -p out/keras-check
-	for m in seq_bn seq_gap func_chain seq_rescale; do $(BIN)/cnnlab export tests/fixtures/keras/$$m.keras -o out/keras-check/$$m.keras; done
-	.venv-peers/bin/python benchmarks/peers/keras_check.py out/keras-check tests/fixtures/keras
+# cnnlab's .keras files loaded by Keras on TensorFlow: the one test of the suite that checks it
+keras-check: $(VENV)/.installed-test .venv-peers/.installed
+	$(BIN)/python -m pytest -q tests/train/test_export.py -k keras_on_tensorflow
 
 # make bench ONLY=train,zoo reruns some sections and keeps the others' last results
 bench: $(VENV)/.installed-test .venv-peers/.installed

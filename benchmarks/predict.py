@@ -5,6 +5,9 @@
   a warm-up call (Keras builds its predict function on the first call, cnnlab its frozen graph).
 - ``cnnlab.inspect.feature_maps`` of one image, every layer, against a Keras model whose outputs are
   every layer's outputs (median of 200 calls).
+- The Keras peer's own seed-fashion saved by ``model.save`` as ``.keras``: ``cnnlab.load`` against
+  ``keras.saving.load_model`` (median of 5), and ``feature_maps`` of one image from the loaded file
+  against the same Keras multi-output model; the largest relative difference of any layer's maps is kept.
 - ``cnnlab train`` as a whole process (start-up, data from the cache, 2 epochs, the test evaluation,
   the run directory written) against a Keras script doing the same fit and evaluation.
 
@@ -56,6 +59,25 @@ def cnnlab_round(run, x) -> dict:
     return {"predict_images_per_s": per_batch, "feature_maps_ms": ms}
 
 
+def from_keras_file(folder: Path) -> dict:
+    """cnnlab on the .keras file the peer saved: load time, feature-map time, worst relative difference."""
+    path = folder / "seed-fashion.keras"
+    load_ms = _median_s(lambda: cnnlab.load(path), 5) * 1000
+    run = cnnlab.load(path)
+    reference = np.load(folder / "seed-fashion-maps.npz")
+    one = reference["x"]
+    for _ in range(20):
+        cnnlab.inspect.feature_maps(run, one)
+    ms = _median_s(lambda: cnnlab.inspect.feature_maps(run, one), 200) * 1000
+    maps = cnnlab.inspect.feature_maps(run, one)
+    worst = max(
+        float(np.abs(maps[name] - reference[name]).max() / max(np.abs(reference[name]).max(), 1e-12))
+        for name in reference.files
+        if name != "x"
+    )
+    return {"keras_file_load_ms": load_ms, "keras_file_feature_maps_ms": ms, "keras_file_max_rel_diff": worst}
+
+
 def whole_process(cmd: list[str], env=None) -> float:
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -82,13 +104,14 @@ def run() -> tuple[list[dict], dict]:
             ours[-1]["train_process_s"] = whole_process([*cli, "--out", str(tmp / f"cli-{r}")])
             if PEER_PYTHON.exists():
                 out = subprocess.run(
-                    [str(PEER_PYTHON), str(PEERS / "keras_inference.py"), str(npz), KERAS_BATCHES],
+                    [str(PEER_PYTHON), str(PEERS / "keras_inference.py"), str(npz), KERAS_BATCHES, str(tmp)],
                     capture_output=True,
                     text=True,
                     env={**PEER_ENV, "PYTHONPATH": str(PEERS)},
                     check=True,
                 )
                 peer.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                ours[-1] |= from_keras_file(tmp)
                 fit = [str(PEER_PYTHON), str(PEERS / "keras_seed_fashion.py"), str(npz), str(EPOCHS), "--fit-only"]
                 peer[-1]["train_process_s"] = whole_process([*fit, str(FIT_BATCH)], PEER_ENV)
     return rows(ours, peer), {"cnnlab": ours, "keras": peer or None}
@@ -126,6 +149,27 @@ def rows(ours: list[dict], peer: list[dict]) -> list[dict]:
             [p["feature_maps_ms"] for p in peer],
             min,
             3,
+        ),
+        *(
+            [
+                _row(
+                    "load the Keras peer's seed-fashion.keras, ms",
+                    [r["keras_file_load_ms"] for r in ours],
+                    [p["load_ms"] for p in peer],
+                    min,
+                    1,
+                ),
+                _row(
+                    "feature maps of every layer from that .keras file, one image, ms "
+                    f"(max relative difference {max(r['keras_file_max_rel_diff'] for r in ours):.1e})",
+                    [r["keras_file_feature_maps_ms"] for r in ours],
+                    [p["feature_maps_ms"] for p in peer],
+                    min,
+                    3,
+                ),
+            ]
+            if peer
+            else []
         ),
         _row(
             f"cnnlab train, whole process, {EPOCHS} epochs, s",

@@ -109,3 +109,24 @@ def digits_run(tmp_path_factory):
             data="digits", model="seed-fashion", epochs=2, batch_size=32, seed=0, out=str(root / "run"), verbose=False
         )
     return root / "run", root / "home"
+
+
+@pytest.fixture(scope="session")
+def runs_root(tmp_path_factory, real_home):
+    """A folder of runs: a real MNIST model (one epoch) under runs/mnist."""
+    import cnnlab
+
+    root = tmp_path_factory.mktemp("served")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CNNLAB_HOME", str(real_home))
+    cnnlab.train(
+        data="mnist",
+        model="seed-mnist5x5",
+        epochs=1,
+        batch_size=64,
+        seed=0,
+        out=str(root / "runs" / "mnist"),
+        verbose=False,
+    )
+    yield root / "runs"
+    mp.undo()

@@ -1,6 +1,11 @@
 """Keras files for cnnlab's Keras-import tests, made by real Keras on TensorFlow (run in the peers' venv:
 ``make keras-fixtures``). Writes small ``.keras`` models covering the supported layers, and for fixed inputs
-the output of every layer as TensorFlow computes it (``<name>.npz``), so the tests need no TensorFlow."""
+the output of every layer as TensorFlow computes it (``<name>.npz``), so the tests need no TensorFlow.
+
+With the Fashion-MNIST arrays (an ``.npz`` with x_train, y_train, x_test, y_test, uint8 NHWC) as the second
+argument, it also trains ``fashion_cnn`` the tutorials' way (``x / 255.0``, Adam, sparse categorical
+cross-entropy, 3 epochs) and saves it with the test images' layer outputs, its ``model.evaluate`` accuracy
+and its predicted class for every test image: a model a user would really have on disk."""
 
 import sys
 from pathlib import Path
@@ -85,7 +90,41 @@ def functional_branch():
     return keras.Model(inputs, outputs, name="func_branch")
 
 
-def make(model, seed, legacy=False):
+def fashion_cnn():
+    """A small Fashion-MNIST CNN as a tutorial writes it (BatchNorm, Dropout, global pooling, softmax out)."""
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            layers.MaxPooling2D(name="pool1"),
+            layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv2"),
+            layers.BatchNormalization(name="bn2"),
+            layers.ReLU(name="relu2"),
+            layers.MaxPooling2D(name="pool2"),
+            layers.Conv2D(32, 3, padding="same", activation="relu", name="conv3"),
+            layers.GlobalAveragePooling2D(name="gap"),
+            layers.Dropout(0.2, name="drop"),
+            layers.Dense(10, activation="softmax", name="probs"),
+        ],
+        name="fashion_cnn",
+    )
+
+
+def trained_fashion(arrays: Path):
+    data = np.load(arrays)
+    x_train, x_test = data["x_train"] / 255.0, data["x_test"] / 255.0
+    keras.utils.set_random_seed(0)
+    model = fashion_cnn()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, data["y_train"], epochs=3, batch_size=64, verbose=2)
+    _, accuracy = model.evaluate(x_test, data["y_test"], verbose=0)
+    predicted = model.predict(x_test, verbose=0).argmax(1).astype("uint8")
+    make(model, None, x=x_test[:4].astype("float32"), test_accuracy=accuracy, test_predicted=predicted)
+
+
+def make(model, seed, legacy=False, x=None, **extra):
+    if x is not None:  # a trained model, shown real images
+        return _save(model, x, legacy, extra)
     rng = np.random.default_rng(seed)
     for layer in model.layers:  # weights and moving statistics that are not the identity
         if layer.weights:
@@ -94,7 +133,10 @@ def make(model, seed, legacy=False):
                 values[-1] = np.abs(values[-1]) + 0.5
             layer.set_weights(values)
     high = 255 if model.layers[0].name == "rescale" else 1  # a Rescaling model takes raw pixel values
-    x = rng.uniform(0, high, (3, *model.input_shape[1:])).astype("float32")
+    return _save(model, rng.uniform(0, high, (3, *model.input_shape[1:])).astype("float32"), legacy, {})
+
+
+def _save(model, x, legacy, extra):
     shown = [layer for layer in model.layers if not isinstance(layer, layers.InputLayer)]
     probe = keras.Model(model.inputs, [layer.output for layer in shown])
     outputs = probe.predict(x, verbose=0)
@@ -104,7 +146,7 @@ def make(model, seed, legacy=False):
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     counts = np.array([model.count_params(), trainable, model.count_params() - trainable])  # as Keras's summary
     by_layer = {layer.name: out for layer, out in zip(shown, outputs, strict=True)}
-    np.savez_compressed(OUT / f"{model.name}.npz", x=x, keras_params=counts, **by_layer)
+    np.savez_compressed(OUT / f"{model.name}.npz", x=x, keras_params=counts, **by_layer, **extra)
     print(f"{model.name}: {model.count_params():,} params, layers {[layer.name for layer in shown]}")
 
 
@@ -115,3 +157,5 @@ if __name__ == "__main__":
     make(functional_chain(), 2, legacy=True)
     make(functional_branch(), 3)
     make(sequential_rescaling(), 4)
+    if len(sys.argv) > 2:
+        trained_fashion(Path(sys.argv[2]))

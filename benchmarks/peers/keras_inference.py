@@ -4,6 +4,11 @@ Runs in .venv-peers (tensorflow-cpu). Reads the arrays cnnlab exported and print
 test-set throughput of model.predict at each batch size tried (steady state, the median of 3 after a
 warm-up call), and the median time of one image's feature maps of every layer through a Keras model
 whose outputs are all the layers' outputs (the tutorials' way to "plot the feature maps of pool1").
+
+With a third argument (a folder), the model is also saved there as ``seed-fashion.keras`` with
+``model.save``; the JSON then adds the median time of ``keras.saving.load_model`` on it, and the folder
+gets ``seed-fashion-maps.npz``: the first test image and every layer's output for it, for cnnlab to
+load the same file and compare.
 """
 
 import json
@@ -41,4 +46,20 @@ for _ in range(200):
     [m.numpy() for m in maps(one, training=False)]
     times.append(time.perf_counter() - t0)
 result["feature_maps_ms"] = statistics.median(times) * 1000
+
+if len(sys.argv) > 3:
+    path = f"{sys.argv[3]}/seed-fashion.keras"
+    model.save(path)
+    loads = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        keras.saving.load_model(path)
+        loads.append(time.perf_counter() - t0)
+    result["load_ms"] = statistics.median(loads) * 1000
+    outputs = [m.numpy() for m in maps(one, training=False)]
+    np.savez(
+        f"{sys.argv[3]}/seed-fashion-maps.npz",
+        x=one,
+        **{layer.name: o for layer, o in zip(model.layers, outputs, strict=True)},
+    )
 print(json.dumps(result))

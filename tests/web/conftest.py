@@ -1,27 +1,7 @@
 import pytest
 
-import cnnlab
 from cnnlab.web import create_app
 from servers import Server
-
-
-@pytest.fixture(scope="session")
-def runs_root(tmp_path_factory, real_home):
-    """A folder of runs: a real MNIST model (one epoch) under runs/mnist."""
-    root = tmp_path_factory.mktemp("served")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CNNLAB_HOME", str(real_home))
-    cnnlab.train(
-        data="mnist",
-        model="seed-mnist5x5",
-        epochs=1,
-        batch_size=64,
-        seed=0,
-        out=str(root / "runs" / "mnist"),
-        verbose=False,
-    )
-    yield root / "runs"
-    mp.undo()
 
 
 @pytest.fixture(scope="session")

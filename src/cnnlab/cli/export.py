@@ -18,8 +18,9 @@ def export(
     format: str = typer.Option(
         "keras",
         "--format",
-        help="keras: a Keras 3 .keras file (keras.saving.load_model); onnx: an ONNX model that outputs probabilities. "
-        "Both take float NHWC images in [0, 1] (uint8 / 255).",
+        help="keras: a Keras 3 .keras file (keras.saving.load_model); onnx: an ONNX model. Both take float NHWC "
+        "images in [0, 1] (uint8 / 255) and output class probabilities (a model ending in logits gets a last "
+        "Softmax layer).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="The file to write (atomically)."),
 ) -> None:

@@ -380,7 +380,10 @@ def _keras_vars(layer) -> list[np.ndarray]:
 
 def write_keras(model: Sequential, path) -> Path:
     """``model`` as a Keras 3 ``.keras`` file (config.json, metadata.json, model.weights.h5), written atomically
-    with zipfile, json and h5py: ``keras.saving.load_model`` reads it, and so does :func:`read_keras`."""
+    with zipfile, json and h5py: ``keras.saving.load_model`` reads it, and so does :func:`read_keras`.
+
+    The file outputs class probabilities, as ``Run.predict`` does: a model that ends in logits gets a last
+    ``Softmax`` layer named ``probabilities``."""
     import datetime
 
     import h5py
@@ -400,22 +403,26 @@ def write_keras(model: Sequential, path) -> Path:
             "config": {"batch_shape": shape, "dtype": "float32", "sparse": False, "name": "input_layer"},
         }
     ]
+    layers = [(*_keras_config(layer), layer.input_shape, _keras_vars(layer)) for layer in model.layers]
+    if not model.outputs_probabilities:  # the file outputs what Run.predict returns: the class probabilities
+        names = {layer.name for layer in model.layers}
+        name = next(n for n in ("probabilities", *(f"probabilities_{i}" for i in range(1, 999))) if n not in names)
+        layers.append(("Softmax", _keras_config(L.Softmax(name))[1], model.output_shape, []))
     weights = io.BytesIO()
     counts: dict[str, int] = {}
     with h5py.File(weights, "w") as store:
-        for layer in model.layers:
-            kind, cfg = _keras_config(layer)
+        for kind, cfg, input_shape, values in layers:
             items.append(
                 {
                     "module": "keras.layers",
                     "class_name": kind,
                     "config": cfg,
                     "registered_name": None,
-                    "build_config": {"input_shape": [None, *layer.input_shape]},
+                    "build_config": {"input_shape": [None, *input_shape]},
                 }
             )
             group = store.create_group(_vars_path(counts, kind))
-            for i, value in enumerate(_keras_vars(layer)):
+            for i, value in enumerate(values):
                 group.create_dataset(str(i), data=value)
         store.create_group("vars")
     config = {

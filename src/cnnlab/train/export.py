@@ -1,12 +1,16 @@
 """A run's model as a file other tools read: Keras 3 (``.keras``) or ONNX.
 
-Both take what cnnlab feeds the model: float NHWC images in [0, 1] (uint8 / 255). The ONNX model ends in
-the softmax, so its output is the probabilities that ``Run.predict`` returns.
+Both take what cnnlab feeds the model: float NHWC images in [0, 1] (uint8 / 255), and both end in the
+softmax, so their output is the probabilities that ``Run.predict`` returns (a Keras file of a model that
+ends in logits gets a last ``Softmax`` layer named ``probabilities``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -30,6 +34,22 @@ class _Probabilities(torch.nn.Module):
         return torch.softmax(out, 1) if self.softmax else out
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """torch.onnx's notes to its own developers (torchvision ops it skips, deprecations inside torch) are not
+    the user's business: hidden while exporting, the logger's level and the warning filters restored after."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def write_onnx(run, path) -> tuple[Path, int]:
     """``run`` as an ONNX model (input ``images``: float32 (N, H, W, C) in [0, 1], any N; output
     ``probabilities``: (N, classes)), written atomically; returns (path, opset)."""
@@ -41,7 +61,7 @@ def write_onnx(run, path) -> tuple[Path, int]:
 
     model = _Probabilities(run.model).eval()
     example = torch.rand(2, *run.input_shape)
-    with evaluating(run.model), torch.no_grad():
+    with evaluating(run.model), torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
             model,
             (example,),
@@ -75,6 +95,6 @@ def export(run, path, format: str = "keras") -> str:
         from cnnlab.nn.keras_file import write_keras
 
         path = write_keras(run.model, path)
-        return f"wrote {path} ({path.stat().st_size:,} bytes), Keras 3; {takes}, outputs as the model's last layer"
+        return f"wrote {path} ({path.stat().st_size:,} bytes), Keras 3; {takes}, outputs probabilities"
     path, opset = write_onnx(run, path)
     return f"wrote {path} ({path.stat().st_size:,} bytes), ONNX opset {opset}; {takes}, outputs probabilities"
