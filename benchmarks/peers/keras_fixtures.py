@@ -122,27 +122,46 @@ def trained_fashion(arrays: Path):
     make(model, None, x=x_test[:4].astype("float32"), test_accuracy=accuracy, test_predicted=predicted)
 
 
-def make(model, seed, legacy=False, x=None, **extra):
+def keras2_chain():
+    """A model saved by Keras 2 (tf.keras as the tf-keras package keeps it) in its own .h5 format: the
+    layers declare ``batch_input_shape`` and the weights sit at Keras 2's paths."""
+    import tf_keras
+
+    tl = tf_keras.layers
+    inputs = tf_keras.Input((14, 14, 1), name="image")
+    x = tl.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = tl.BatchNormalization(name="bn1")(x)
+    x = tl.AveragePooling2D(2, name="avg1")(x)
+    x = tl.Conv2D(6, 3, strides=2, padding="same", use_bias=False, name="conv2")(x)
+    x = tl.ReLU(name="relu2")(x)
+    x = tl.MaxPooling2D(2, padding="same", name="pool2")(x)
+    x = tl.Flatten(name="flatten")(x)
+    x = tl.Dropout(0.25, name="drop")(x)
+    outputs = tl.Dense(5, activation="softmax", name="probs")(x)
+    return tf_keras.Model(inputs, outputs, name="keras2_chain"), tf_keras
+
+
+def make(model, seed, legacy=False, x=None, api=keras, suffixes=(".keras",), **extra):
     if x is not None:  # a trained model, shown real images
         return _save(model, x, legacy, extra)
     rng = np.random.default_rng(seed)
     for layer in model.layers:  # weights and moving statistics that are not the identity
         if layer.weights:
             values = [rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()]
-            if isinstance(layer, layers.BatchNormalization):  # the last one is the moving variance: positive
+            if type(layer).__name__ == "BatchNormalization":  # the last one is the moving variance: positive
                 values[-1] = np.abs(values[-1]) + 0.5
             layer.set_weights(values)
     high = 255 if model.layers[0].name == "rescale" else 1  # a Rescaling model takes raw pixel values
-    return _save(model, rng.uniform(0, high, (3, *model.input_shape[1:])).astype("float32"), legacy, {})
+    x = rng.uniform(0, high, (3, *model.input_shape[1:])).astype("float32")
+    return _save(model, x, legacy, {}, api, suffixes)
 
 
-def _save(model, x, legacy, extra):
-    shown = [layer for layer in model.layers if not isinstance(layer, layers.InputLayer)]
-    probe = keras.Model(model.inputs, [layer.output for layer in shown])
+def _save(model, x, legacy, extra, api=keras, suffixes=(".keras",)):
+    shown = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    probe = api.Model(model.inputs, [layer.output for layer in shown])
     outputs = probe.predict(x, verbose=0)
-    model.save(OUT / f"{model.name}.keras")
-    if legacy:  # the Keras 2 / tf.keras full-model format too
-        model.save(OUT / f"{model.name}.h5")
+    for suffix in (*suffixes, ".h5") if legacy else suffixes:  # .h5: the Keras 2 / tf.keras full-model format
+        model.save(OUT / f"{model.name}{suffix}")
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     counts = np.array([model.count_params(), trainable, model.count_params() - trainable])  # as Keras's summary
     by_layer = {layer.name: out for layer, out in zip(shown, outputs, strict=True)}
@@ -157,5 +176,7 @@ if __name__ == "__main__":
     make(functional_chain(), 2, legacy=True)
     make(functional_branch(), 3)
     make(sequential_rescaling(), 4)
+    keras2, tf_keras = keras2_chain()
+    make(keras2, 5, api=tf_keras, suffixes=(".h5",))
     if len(sys.argv) > 2:
         trained_fashion(Path(sys.argv[2]))

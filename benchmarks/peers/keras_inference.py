@@ -53,7 +53,7 @@ if len(sys.argv) > 3:
     loads = []
     for _ in range(5):
         t0 = time.perf_counter()
-        keras.saving.load_model(path)
+        keras.models.load_model(path)
         loads.append(time.perf_counter() - t0)
     result["load_ms"] = statistics.median(loads) * 1000
     outputs = [m.numpy() for m in maps(one, training=False)]

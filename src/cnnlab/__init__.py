@@ -19,6 +19,7 @@ _LAZY = {
     "Run": ("cnnlab.train", "Run"),
     "load": ("cnnlab.train.run", "load"),
     "evaluate": ("cnnlab.train", "evaluate"),
+    "export": ("cnnlab.train.export", "export"),
 }
 
 
@@ -31,4 +32,4 @@ def __getattr__(name):
     return getattr(mod, attr) if attr else mod
 
 
-__all__ = ["Run", "arith", "data", "errors", "evaluate", "inspect", "load", "nn", "train", "__version__"]
+__all__ = ["Run", "arith", "data", "errors", "evaluate", "export", "inspect", "load", "nn", "train", "__version__"]

@@ -23,7 +23,16 @@ def keras_layers(npz) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["seq_bn.keras", "seq_gap.keras", "func_chain.keras", "seq_bn.h5", "func_chain.h5", "fashion_cnn.keras"]
+    "name",
+    [
+        "seq_bn.keras",
+        "seq_gap.keras",
+        "func_chain.keras",
+        "seq_bn.h5",
+        "func_chain.h5",
+        "fashion_cnn.keras",
+        "keras2_chain.h5",  # saved by Keras 2 (tf-keras 2.21): batch_input_shape, weights at Keras 2's paths
+    ],
 )
 def test_every_layer_agrees_with_tensorflow(name):
     run = cnnlab.load(FIXTURES / name)
@@ -113,7 +122,10 @@ def test_damaged_or_unsupported_files_are_one_clear_line(tmp_path):
     assert KerasFileError.exit_code == 2
 
 
-@pytest.mark.parametrize("name", ["seq_bn", "seq_gap", "func_chain", "seq_rescale", "fashion_cnn"])
+@pytest.mark.parametrize(
+    "name",
+    ["seq_bn.keras", "seq_gap.keras", "func_chain.keras", "seq_rescale.keras", "fashion_cnn.keras", "keras2_chain.h5"],
+)
 def test_models_summary_counts_as_keras_does(name):
     """Keras's totals, saved with the fixture: BatchNorm's moving statistics are non-trainable params, and a
     BatchNormalization(center=False) has no beta."""
@@ -121,9 +133,10 @@ def test_models_summary_counts_as_keras_does(name):
 
     from cnnlab.cli import app
 
-    r = CliRunner().invoke(app, ["models", "summary", str(FIXTURES / f"{name}.keras"), "--json"])
+    r = CliRunner().invoke(app, ["models", "summary", str(FIXTURES / name), "--json"])
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)
+    name = name.split(".")[0]
     total, trainable, frozen = np.load(FIXTURES / f"{name}.npz")["keras_params"].tolist()
     assert (s["total_params"], s["trainable_params"], s["non_trainable_params"]) == (total, trainable, frozen)
     assert [layer["name"] for layer in s["layers"]] == keras_layers(np.load(FIXTURES / f"{name}.npz"))
@@ -175,11 +188,27 @@ def test_a_model_trained_in_keras_evaluates_as_keras_did(tmp_path, real_home, mo
     predicted = cnnlab.load(FIXTURES / "fashion_cnn.keras").predict(ds.test.x, precision="fp32").argmax(1)
     assert (predicted != keras_said["test_predicted"]).sum() <= 3  # a near-tie may round the other way
     assert (tmp_path / "ev" / "confusion.png").exists()
+    r = CliRunner().invoke(app, ["report", args[1], "--data", "fashion-mnist", "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "r.html").read_text()
+    assert "Feature maps through every layer" in html and "Ankle boot" in html  # the dataset's class names
+    assert all(f"{layer} (" in html for layer in ("conv1", "bn2", "gap", "probs"))  # Keras's layer names
 
 
-def test_a_branching_functional_model_is_refused_naming_the_layer():
+def test_a_branching_functional_model_is_refused_naming_the_layer(tmp_path):
+    import h5py
+
     with pytest.raises(KerasFileError, match=r"layer 'right' \(Conv2D\) takes \['image'\], not just the layer before"):
         cnnlab.load(FIXTURES / "func_branch.keras")
+    copy = tmp_path / "keras2_branch.h5"  # Keras 2 lists a node's inputs as [layer, node, tensor, kwargs]
+    copy.write_bytes((FIXTURES / "keras2_chain.h5").read_bytes())
+    with h5py.File(copy, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        conv2 = next(item for item in config["config"]["layers"] if item["name"] == "conv2")
+        conv2["inbound_nodes"] = [[["avg1", 0, 0, {}], ["conv1", 0, 0, {}]]]
+        f.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(KerasFileError, match=r"layer 'conv2' \(Conv2D\) takes \['avg1', 'conv1'\], not just"):
+        cnnlab.load(copy)
 
 
 def test_a_keras_2_h5_declares_its_input_as_batch_input_shape(tmp_path):

@@ -24,6 +24,8 @@ def test_cnnlab_export_writes_a_run_as_a_keras_file(tmp_path, digits_run):
     assert r.exit_code == 0, r.output
     assert "it takes float32 images (N, 8, 8, 1) in [0, 1]" in " ".join(r.stdout.split())  # rich wraps lines
     run, back = cnnlab.Run.load(run_dir), cnnlab.load(tmp_path / "m.keras")
+    assert "outputs probabilities" in cnnlab.export(run, tmp_path / "again.keras")  # the same from Python
+    assert (tmp_path / "again.keras").read_bytes()[:2] == b"PK"
     x = np.random.default_rng(0).integers(0, 256, (5, *run.input_shape), dtype=np.uint8)
     np.testing.assert_allclose(back.predict(x, precision="fp32"), run.predict(x, precision="fp32"), atol=1e-6)
     r = runner.invoke(app, ["export", str(run_dir), "--format", "tflite", "-o", str(tmp_path / "m.tflite")])

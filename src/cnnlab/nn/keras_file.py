@@ -172,9 +172,13 @@ def _weights(layer, kind: str, cfg: dict, values: list[np.ndarray], where: str) 
 
 
 def _inputs_of(item: dict) -> list[str]:
-    """The layers whose outputs a functional layer takes (the names in its inbound nodes' keras_history)."""
+    """The layers whose outputs a functional layer takes: the names in its inbound nodes' keras_history
+    (Keras 3), or the first item of each ``[layer, node, tensor, kwargs]`` of a node (Keras 2)."""
     names = []
     for node in item.get("inbound_nodes") or []:
+        if isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
+            names += [entry[0] for entry in node if isinstance(entry, list) and entry and isinstance(entry[0], str)]
+            continue
         stack = list(node.get("args", [])) if isinstance(node, dict) else []
         while stack:
             arg = stack.pop(0)
