@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import data, inspect_speed, ops, predict, serve_load, train, zoo  # noqa: E402
+from benchmarks import data, inspect_speed, ops, predict, processes, serve_load, train, zoo  # noqa: E402
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -52,6 +52,7 @@ SECTIONS = {
     "ops": lambda out: {"ops": ops.run()},
     "data": lambda out: {"data": data.run()},
     "inspect": lambda out: {"inspect": inspect_speed.run()},
+    "processes": lambda out: {"processes": processes.run()},
 }
 
 TITLES = [
@@ -71,6 +72,11 @@ TITLES = [
         "(ratio = cnnlab / Keras)",
     ),
     ("zoo", zoo.TITLE),
+    (
+        "processes",
+        f"cnnlab train --nproc N: seed-mnist5x5 on MNIST, batch 64, steady-state epoch, best and median of "
+        f"{processes.ROUNDS} alternating rounds (efficiency = rate / (N x one process's rate))",
+    ),
 ]
 
 

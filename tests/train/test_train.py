@@ -380,3 +380,32 @@ def test_out_must_be_a_new_or_empty_folder(tmp_path, spec_file):
         fit(tmp_path / "afile", spec_file, epochs=1)
     (tmp_path / "empty").mkdir()
     assert fit(tmp_path / "empty", spec_file, epochs=1).metrics  # an empty folder is fine
+
+
+def test_compile_trains_through_torch_compile_and_saves_plain_weights(tmp_path, spec_file):
+    """--compile runs the step through torch.compile; the run holds the model's own weights (no compiled
+    wrapper's names) and learns as the plain run does. Resuming without it is allowed (a way to run)."""
+    no_dropout = tmp_path / "no-dropout.json"  # compiled dropout draws its masks from another generator
+    no_dropout.write_text(json.dumps({**SPEC, "layers": [la for la in SPEC["layers"] if la["type"] != "Dropout"]}))
+    fit(tmp_path / "plain", str(no_dropout), epochs=1, precision="fp32")
+    compiled = fit(tmp_path / "compiled", str(no_dropout), epochs=1, precision="fp32", compile=True)
+    assert compiled.config["config"]["compile"] is True
+    a, b = _weights(tmp_path / "plain"), _weights(tmp_path / "compiled")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(b[k].numpy(), a[k].numpy(), rtol=1e-3, atol=1e-4, err_msg=k)
+    resumed = cnnlab.train(resume=tmp_path / "compiled", epochs=2, compile=False, verbose=False)
+    assert [r["epoch"] for r in resumed.metrics] == [1, 2]
+
+
+def test_outputs_take_uint8_images_already_on_the_device():
+    """Evaluation reads the held-out images where training keeps them (a uint8 tensor on the device): the same
+    outputs as from the NumPy array."""
+    from cnnlab.nn import Conv2D, Dense, Flatten, Input, Sequential
+    from cnnlab.train.engine import from_numpy
+    from cnnlab.train.inference import outputs_of
+
+    model = Sequential([Input((8, 8, 1)), Conv2D(2, 3), Flatten(), Dense(3)])
+    x = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 1), dtype=np.uint8)
+    a, b = outputs_of(model, x, batch_size=4), outputs_of(model, from_numpy(x), batch_size=4)
+    assert torch.equal(a, b) and a.shape == (10, 3)

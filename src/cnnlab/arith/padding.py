@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -234,6 +235,8 @@ def axes_for(height: int, width: int, kernel, strides, dilation, padding) -> tup
 
     Memoized: a layer asks the same question on every forward pass (5 us each time otherwise).
     """
+    if _compiling():  # torch.compile traces the computation itself (it cannot trace into the cache)
+        return _axes_for.__wrapped__(height, width, kernel, strides, dilation, padding)
     try:
         return _axes_for(height, width, kernel, strides, dilation, padding)  # layers pass tuples: hashable
     except TypeError:
@@ -242,6 +245,12 @@ def axes_for(height: int, width: int, kernel, strides, dilation, padding) -> tup
         return _axes_for(height, width, _hashable(kernel), _hashable(strides), _hashable(dilation), _hashable(padding))
     except TypeError:  # still unhashable: compute it uncached (and let validation explain it)
         return _axes_for.__wrapped__(height, width, kernel, strides, dilation, padding)
+
+
+def _compiling() -> bool:
+    """True while torch.compile traces a model (arith never imports torch itself)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.compiler.is_compiling()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -12,6 +12,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from cnnlab.errors import CnnlabError
+from cnnlab.ranks import is_main_process
 
 err_console = Console(stderr=True)
 
@@ -23,7 +24,8 @@ class CnnlabGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CnnlabError as e:
-            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            if is_main_process():  # of several training processes, rank 0 speaks for all
+                err_console.print(f"[bold red]Error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cnnlab.cli import app
 from cnnlab.cli.options import parse_pair, print_table
+from cnnlab.ranks import is_main_process
 from cnnlab.train.config import read_config_file
 
 console = Console(highlight=False)
@@ -42,11 +43,21 @@ def train(
     out: str | None = typer.Option(None, "--out", help="Run directory (default runs/<model>-<data>-<time>)."),
     config: Path | None = typer.Option(None, "--config", help="JSON/TOML file whose keys match these options."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    compile: bool = typer.Option(
+        False, "--compile", help="Run the training step through torch.compile (for GPUs; slower on most CPUs)."
+    ),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        help="Train in N processes on this machine through torch.distributed (gloo on CPU, nccl on CUDA); "
+        "the global batch stays --batch-size. Several machines: torchrun ... -m cnnlab train.",
+    ),
 ) -> None:
     """Train a CNN into a run directory, with a progress bar, one line per epoch and a checkpoint after each.
 
     Example: cnnlab train --data mnist --model seed-fashion --epochs 3 --batch-size 64 --out runs/first
     """
+    from cnnlab.train import distributed
     from cnnlab.train import train as fit
 
     options = read_config_file(config) if config else {}
@@ -65,15 +76,34 @@ def train(
         "size": list(parse_pair(size, "--size")) if size else None,
         "mode": mode,
         "out": out,
+        "compile": True if compile else None,
     }
     options.update({k: v for k, v in given.items() if v is not None})
+    if nproc != 1:
+        from cnnlab.train.loop import run_folder
+
+        out_dir = run_folder(options, resume)
+        args = [*(["--config", str(config)] if config else []), *(["--resume", str(resume)] if resume else [])]
+        for key, value in {**given, "out": None if resume else str(out_dir)}.items():
+            if value is True:
+                args.append(f"--{key}")
+            elif value is not None:
+                args += [f"--{key.replace('_', '-')}", ",".join(map(str, value)) if key == "size" else str(value)]
+        code = distributed.launch(nproc, args, out_dir, sys.argv)
+        if code:
+            raise typer.Exit(code)
+        return
     from cnnlab.cli.progress import RichReporter
     from cnnlab.viz.train import curves_callback
 
-    run = fit(resume=resume, command_line=sys.argv, reporter=RichReporter(), callbacks=[curves_callback], **options)
+    command_line = distributed.command_line() or sys.argv
+    run = fit(resume=resume, command_line=command_line, reporter=RichReporter(), callbacks=[curves_callback], **options)
+    if run is None:  # a worker other than rank 0: rank 0 reports
+        return
     last = run.metrics[-1]
     held = "val" if "val_accuracy" in last else "test"
-    console.print(f"[bold]{held} accuracy {last[f'{held}_accuracy']:.4f}[/]  run directory: {run.path}")
+    if is_main_process():
+        console.print(f"[bold]{held} accuracy {last[f'{held}_accuracy']:.4f}[/]  run directory: {run.path}")
 
 
 @app.command("eval")

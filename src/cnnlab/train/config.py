@@ -34,6 +34,7 @@ class TrainConfig:
     precision: str = "auto"  # bf16 autocast where the CPU has native bf16, else fp32
     size: list[int] | None = None  # resize images to (H, W); folders with mixed sizes need it
     mode: str | None = None  # "gray" or "rgb"
+    compile: bool = False  # run the training step's model through torch.compile (pays on GPUs, not on this CPU)
     out: str | None = None  # run directory; default runs/<model>-<data>-<time>
 
     def __post_init__(self):
@@ -104,7 +105,7 @@ def read_config_file(path) -> dict:
     return {k.replace("-", "_"): v for k, v in values.items()}
 
 
-def differences(saved: dict, asked: dict, ignore=("epochs", "out", "device")) -> list[str]:
+def differences(saved: dict, asked: dict, ignore=("epochs", "out", "device", "compile")) -> list[str]:
     """Lines 'key: saved -> asked' for every option that differs (used to refuse a mismatched --resume)."""
     return [
         f"{k}: {saved.get(k)!r} (saved) vs {v!r} (asked)"

@@ -84,19 +84,20 @@ def outputs_of(
     """The model's float32 output for ``x``, computed in no-grad batches: logits, or probabilities for a model
     that ends in softmax (``outputs_probabilities``), whatever its last layer gives.
 
-    ``x`` is uint8 NHWC images (a NumPy array, scaled by ``scale`` one batch at a time) or the model's
-    float input, an (N, C, H, W) tensor. ``optimize`` runs the frozen graph of :func:`frozen_cached`:
-    for a trained model, not for the per-epoch evaluation of one that is still training.
+    ``x`` is uint8 NHWC images (a NumPy array or a tensor, maybe already on the device, scaled by ``scale``
+    one batch at a time) or the model's float input, an (N, C, H, W) tensor. ``optimize`` runs the frozen
+    graph of :func:`frozen_cached`: for a trained model, not for the per-epoch evaluation of one that is
+    still training.
     """
     with evaluating(model):  # the model's train/eval mode is as it was afterwards
         return _outputs(model, x, device, precision, batch_size, scale, optimize)
 
 
 def _outputs(model, x, device, precision: str, batch_size: int, scale: float, optimize: bool) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
+    if isinstance(x, torch.Tensor) and x.dtype != torch.uint8:
         xs, prepare = x, (lambda b: b.to(device))
     else:
-        xs = from_numpy(x)  # (N, H, W, C) uint8
+        xs = x if isinstance(x, torch.Tensor) else from_numpy(x)  # (N, H, W, C) uint8, maybe on the device
 
         def prepare(b):
             return to_input(b.to(device), scale)  # (n, C, H, W) float32, channels_last
@@ -110,8 +111,8 @@ def _outputs(model, x, device, precision: str, batch_size: int, scale: float, op
     with torch.inference_mode(), autocast(device, precision if forward is None else "fp32"):
         for i in range(0, len(xs), batch_size):
             xb = prepare(xs[i : i + batch_size])
-            out.append((forward(xb) if forward else model(xb)).float().cpu())
-    return torch.cat(out)
+            out.append((forward(xb) if forward else model(xb)).float())
+    return torch.cat(out).cpu()  # one copy to the host, not one wait per batch
 
 
 def probabilities_of(model, x, precision: str = "auto", batch_size: int = BATCH, scale: float = 1 / 255) -> np.ndarray:

@@ -13,6 +13,7 @@ never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import sys
@@ -21,7 +22,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -29,11 +29,13 @@ import cnnlab
 from cnnlab import data as datalib
 from cnnlab.atomic import make_folder
 from cnnlab.data.images import border_mean
-from cnnlab.errors import InputError, RunError, TrainingError
+from cnnlab.errors import CnnlabError, InputError, RunError, TrainingError
 from cnnlab.nn.model import Sequential
 from cnnlab.nn.resolve import resolve
+from cnnlab.train import distributed
 from cnnlab.train import run as rundir
 from cnnlab.train.config import TrainConfig, differences
+from cnnlab.train.distributed import ALONE, World
 from cnnlab.train.engine import autocast, from_numpy, pick_device, pick_precision, set_threads, to_input
 from cnnlab.train.evaluate import loss_and_accuracy
 from cnnlab.train.inference import outputs_of
@@ -72,12 +74,18 @@ def _versions() -> dict:
     }
 
 
+def run_folder(options: dict, resume=None) -> Path:
+    """Where a run with these options writes: the resumed folder, ``out``, or runs/<model>-<data>-<time>."""
+    if resume is not None:
+        return Path(resume)
+    cfg = TrainConfig.from_dict(options)
+    return Path(cfg.out or f"runs/{Path(cfg.model).stem}-{Path(str(cfg.data)).name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
 def _resolve(resume, options: dict) -> tuple[TrainConfig, Path, bool, str | None]:
     if resume is None:
         cfg = TrainConfig.from_dict(options)
-        out = Path(
-            cfg.out or f"runs/{Path(cfg.model).stem}-{Path(str(cfg.data)).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        )
+        out = run_folder(options)
         if (out / rundir.CONFIG).exists():
             raise RunError(f"{out} already holds a run. Use --resume {out} to continue it, or choose another --out.")
         if out.exists() and not out.is_dir():
@@ -126,7 +134,9 @@ class Setup:
     optimizer: torch.optim.Optimizer
     x_fit: torch.Tensor  # uint8 (N, H, W, C), shared with NumPy
     y_fit: torch.Tensor  # int64 (N,)
-    held: tuple[str, np.ndarray, np.ndarray]  # ("val" or "test", uint8 images, labels)
+    held: tuple[str, torch.Tensor, torch.Tensor]  # ("val" or "test", uint8 images, labels), on the device
+    world: World = ALONE  # this process's rank among the training processes
+    step_net: torch.nn.Module | None = None  # what a training step calls: net, or DDP around it
     run_id: str | None = None  # config.json's: the checkpoint names it, so another run's is refused
     steps: list[dict] = field(default_factory=list)  # the loss every few steps, written with each checkpoint
 
@@ -139,13 +149,15 @@ class Setup:
         return getattr(self.net, "outputs_probabilities", False)
 
 
-def build(cfg: TrainConfig, out: Path, module: torch.nn.Module | None = None) -> Setup:
-    """Threads, device and precision; the dataset and its fit/held-out split; the model and its optimizer."""
+def build(cfg: TrainConfig, out: Path, module: torch.nn.Module | None = None, world: World = ALONE) -> Setup:
+    """Threads, device and precision; the dataset and its fit/held-out split, on the device for the whole run
+    (uint8: 47 MB for MNIST's 60,000 images); the model (wrapped for several processes) and its optimizer."""
     set_threads()
-    device = pick_device(cfg.device)
+    device = distributed.device_for(pick_device(cfg.device), world)
     precision = pick_precision(cfg.precision, device)
-    ds = datalib.load(cfg.data, size=cfg.size, mode=cfg.mode)
-    torch.manual_seed(cfg.seed)
+    with world.main_first():  # a dataset is fetched once, then read from the cache
+        ds = datalib.load(cfg.data, size=cfg.size, mode=cfg.mode)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also sends rank 0's)
     net = module if module is not None else resolve(cfg.model, ds.image_shape, ds.num_classes)
     net = net.to(device).to(memory_format=torch.channels_last)
     n_val = int(round(len(ds.train) * cfg.validation_split))
@@ -161,10 +173,17 @@ def build(cfg: TrainConfig, out: Path, module: torch.nn.Module | None = None) ->
         ds,
         net,
         _optimizer(cfg, net.parameters()),
-        from_numpy(ds.train.x[:n_fit]),
-        from_numpy(ds.train.y[:n_fit]),
-        held,
+        from_numpy(ds.train.x[:n_fit]).to(device),
+        from_numpy(ds.train.y[:n_fit]).to(device),
+        (held[0], from_numpy(held[1]).to(device), from_numpy(held[2]).to(device)),
+        world,
+        _compiled(distributed.wrap(net, device, world), cfg.compile),
     )
+
+
+def _compiled(step_net: torch.nn.Module, compile: bool) -> torch.nn.Module:
+    """The module a training step calls, through torch.compile when asked (the saved weights stay net's)."""
+    return torch.compile(step_net) if compile else step_net
 
 
 def write_header(s: Setup, command_line: list[str] | None) -> None:
@@ -190,6 +209,8 @@ def write_header(s: Setup, command_line: list[str] | None) -> None:
             "device": str(s.device),
             "precision": s.precision,
             "threads": torch.get_num_threads(),
+            "world_size": s.world.size,  # training processes (each with the threads above)
+            "backend": s.world.backend,  # torch.distributed's, or null for one process
             "dataset": dataset,
         },
     )
@@ -211,35 +232,69 @@ def write_header(s: Setup, command_line: list[str] | None) -> None:
 
 def restore(s: Setup) -> tuple[int, list[dict]]:
     """Weights and optimizer state of the last checkpoint; returns (its epoch, the metrics rows up to it).
-    A run stopped before its first checkpoint starts again from epoch 1 with its saved options."""
-    for stale in s.out.glob(".*.tmp"):  # what a kill -9 in the middle of an atomic write leaves behind
-        stale.unlink(missing_ok=True)
+    A run stopped before its first checkpoint starts again from epoch 1 with its saved options. Rank 0 reads
+    the run directory and sends what it read to the other ranks, which need no copy of it (other machines)."""
+    found = None
+    if s.world.main:
+        for stale in s.out.glob(".*.tmp"):  # what a kill -9 in the middle of an atomic write leaves behind
+            stale.unlink(missing_ok=True)
+        try:
+            found = _read_checkpoint(s)
+        except CnnlabError as e:
+            s.world.from_main(e)
+            raise
+    found = s.world.from_main(found)
+    if isinstance(found, CnnlabError):
+        raise found
+    epoch, model, optimizer, s.steps, rows = found
+    if epoch and not s.world.main:
+        s.net.load_state_dict(model)
+        s.optimizer.load_state_dict(optimizer)
+    return epoch, rows
+
+
+def _read_checkpoint(s: Setup) -> tuple:
     if not (s.out / rundir.STATE).is_file():
-        return 0, []
+        return 0, None, None, [], []
     epoch = rundir.load_state(s.out / rundir.STATE, s.net, s.optimizer, s.run_id)
-    s.steps = [r for r in rundir.read_metrics(s.out / rundir.STEPS) if r.get("epoch", 0) <= epoch]
-    return epoch, [r for r in rundir.read_metrics(s.out / rundir.METRICS) if r.get("epoch", 0) <= epoch]
+    steps = [r for r in rundir.read_metrics(s.out / rundir.STEPS) if r.get("epoch", 0) <= epoch]
+    rows = [r for r in rundir.read_metrics(s.out / rundir.METRICS) if r.get("epoch", 0) <= epoch]
+    if not s.world.active:
+        return epoch, None, None, steps, rows
+    return epoch, s.net.state_dict(), s.optimizer.state_dict(), steps, rows
 
 
 STEP_POINTS = 50  # training-loss points recorded an epoch (steps.jsonl)
 
 
+CHECK_EVERY = 10  # steps between reads of the device's running sums (progress bar, NaN check)
+
+
 def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
-    """One pass over the training split in the epoch's own shuffled order; the row of training metrics."""
-    cfg, net, device = s.cfg, s.net, s.device
+    """One pass over the training split in the epoch's own shuffled order; the row of training metrics.
+
+    Each rank takes its part of every global batch (:func:`distributed.shard`). The loop never waits for
+    the device inside an epoch: loss, correct answers and images accumulate in a device tensor that is
+    read every ``CHECK_EVERY`` steps (the progress bar, the NaN check) and at the ~50 points of steps.jsonl;
+    the epoch's sums are added over the ranks at its end."""
+    cfg, device, world = s.cfg, s.device, s.world
+    net = s.step_net if s.step_net is not None else s.net
     batches = math.ceil(s.n_fit / cfg.batch_size)
-    order = torch.randperm(s.n_fit, generator=_epoch_generator(cfg.seed, epoch))
-    torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout draws of this epoch
+    order = torch.randperm(s.n_fit, generator=_epoch_generator(cfg.seed, epoch)).to(device)
+    torch.manual_seed(cfg.seed * 100_003 + epoch + 1_000_003 * world.rank)  # dropout draws of this epoch and rank
     net.train()
     reporter.start_epoch(epoch, cfg.epochs, batches)
     t0 = time.perf_counter()
-    seen, loss_sum, correct, lr = 0, 0.0, 0, cfg.lr
+    lr = cfg.lr
     every = max(1, batches // STEP_POINTS)  # about STEP_POINTS points an epoch, so one epoch has a curve too
-    window = [0, 0.0, 0]  # images, loss sum, correct since the last point
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # images, loss sum, correct: this rank, this epoch
+    window = torch.zeros_like(sums)  # the same since the last steps.jsonl point
+    first_bad = torch.full((), math.inf, device=device)  # the first batch whose loss was not finite
     for b in range(batches):
-        idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        xb = to_input(s.x_fit[idx].to(device, non_blocking=True))  # (n, C, H, W) float, channels_last
-        yb = s.y_fit[idx].to(device, non_blocking=True)
+        batch = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        idx, weight = distributed.shard(batch, world), distributed.loss_weight(batch, world)
+        xb = to_input(s.x_fit[idx])  # (n, C, H, W) float, channels_last
+        yb = s.y_fit[idx]
         with autocast(device, s.precision):
             output = net(xb)
         output = output.float()
@@ -247,37 +302,42 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
             loss = F.nll_loss(torch.log(output.clamp_min(1e-12)), yb)
         else:
             loss = F.cross_entropy(output, yb)
-        if not torch.isfinite(loss):
-            raise TrainingError(
-                f"The loss became {loss.item()} at epoch {epoch}, batch {b + 1}. Training stopped; the last "
-                f"good checkpoint (epoch {epoch - 1}) is kept in {s.out}. Try a lower --lr (now {cfg.lr})."
-            )
         optimizer = s.optimizer
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight if weight != 1 else loss).backward()
         lr = cfg.lr_at((epoch - 1) * batches + b, cfg.epochs * batches)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.step()
-        seen += len(yb)
-        batch_loss, batch_correct = loss.item() * len(yb), (output.argmax(1) == yb).sum().item()
-        loss_sum += batch_loss
-        correct += batch_correct
-        window = [window[0] + len(yb), window[1] + batch_loss, window[2] + batch_correct]
-        if (b + 1) % every == 0 or b == batches - 1:
-            step = (epoch - 1) * batches + b + 1
+        with torch.no_grad():
+            n = len(yb) if weight else 0  # a stand-in of weight 0 counts for nothing
+            step = torch.stack([loss.new_tensor(n), loss * n, (output.argmax(1) == yb).sum() * (n > 0)])
+            sums += step
+            window += step
+            first_bad = torch.where(torch.isfinite(loss) | (first_bad < math.inf), first_bad, b + 1.0)
+        last = b == batches - 1
+        if (b + 1) % every == 0 or last:
+            points = world.sum(window)
             s.steps.append(
                 {
                     "epoch": epoch,
-                    "step": step,
+                    "step": (epoch - 1) * batches + b + 1,
                     "of": batches,
-                    "loss": window[1] / window[0],
-                    "accuracy": window[2] / window[0],
+                    "loss": (points[1] / points[0]).item(),
+                    "accuracy": (points[2] / points[0]).item(),
                 }
             )
-            window = [0, 0.0, 0]
-        if b % 10 == 0 or b == batches - 1:
+            window.zero_()
+        if b % CHECK_EVERY == 0 or last:
+            bad = world.least(first_bad).item()
+            if bad < math.inf:
+                raise TrainingError(
+                    f"The loss became nan at epoch {epoch}, batch {int(bad)}. Training stopped; the last "
+                    f"good checkpoint (epoch {epoch - 1}) is kept in {s.out}. Try a lower --lr (now {cfg.lr})."
+                )
+            seen, loss_sum, correct = sums.tolist()
             reporter.update(b + 1, loss_sum / seen, correct / seen)
+    seen, loss_sum, correct = world.sum(sums).tolist()
     seconds = time.perf_counter() - t0
     return {
         "epoch": epoch,
@@ -287,21 +347,29 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
         "seconds": round(seconds, 3),
         "images_per_s": round(seen / seconds, 1),
         "lr": lr,  # of the epoch's last step
+        "world_size": world.size,
     }
 
 
 def evaluate_held(s: Setup) -> dict:
-    """Loss and accuracy on the held-out split (validation, else test), keyed val_* or test_*."""
+    """Loss and accuracy on the held-out split (validation, else test), keyed val_* or test_*; each rank
+    evaluates its share of the images and the sums are added over the ranks."""
     name, x, y = s.held
+    world = s.world
+    x, y = x[world.rank :: world.size], y[world.rank :: world.size]
     out = outputs_of(s.net, x, s.device, s.precision)
-    loss, acc = loss_and_accuracy(out, torch.from_numpy(np.asarray(y)), s.ends_in_softmax)
-    return {f"{name}_loss": loss, f"{name}_accuracy": acc}
+    loss, acc = loss_and_accuracy(out, y.to(out.device), s.ends_in_softmax)
+    counts = torch.tensor([len(y), loss * len(y), acc * len(y)], dtype=torch.float64, device=s.device)
+    n, loss_sum, correct = world.sum(counts)
+    return {f"{name}_loss": (loss_sum / n).item(), f"{name}_accuracy": (correct / n).item()}
 
 
 def checkpoint(s: Setup, epoch: int, rows: list[dict]) -> None:
     """The metrics of every epoch so far, the weights, then the resume state, in that order: a kill between
     two writes leaves a state that is at most one epoch older than the metrics, and restore() keeps only
-    the rows up to the state's epoch, so no finished epoch's row is ever lost."""
+    the rows up to the state's epoch, so no finished epoch's row is ever lost. Rank 0 alone writes."""
+    if not s.world.main:
+        return
     rundir.write_metrics(s.out / rundir.STEPS, s.steps)  # restore() keeps the steps up to the state's epoch too
     rundir.write_metrics(s.out / rundir.METRICS, rows)
     rundir.save_weights(s.out / rundir.WEIGHTS, s.net)
@@ -316,7 +384,7 @@ def train(
     command_line: list[str] | None = None,
     callbacks=(),
     **options,
-) -> rundir.Run:
+) -> rundir.Run | None:
     """Train and return the :class:`Run`. Options are :class:`TrainConfig`'s fields, e.g.
     ``train(data="mnist", model="seed-fashion", epochs=3, batch_size=64, lr=1e-3, out="runs/a")``.
     ``module`` may be any ``nn.Module`` mapping NCHW float images to logits, used instead of
@@ -324,23 +392,65 @@ def train(
     ``reporter`` receives the progress (default: one plain line per epoch, or nothing if not
     ``verbose``); each of ``callbacks`` is called as ``callback(run_dir, rows)`` after every epoch's
     checkpoint (``cnnlab train`` passes the one that draws curves.png).
+
+    In a process that a launcher started as one of several (``cnnlab train --nproc N``, ``torchrun``), it
+    trains its rank's part of every batch (:mod:`cnnlab.train.distributed`); rank 0 writes the run and
+    returns it, the other ranks return None.
     """
-    cfg, out, resuming, run_id = _resolve(resume, options)
+    world = distributed.join(pick_device(options.get("device") or "auto"))
+    try:
+        with _cudnn_benchmark():
+            return _train(world, resume, module, reporter, verbose, command_line, callbacks, options)
+    except RuntimeError as e:  # a collective failed: another rank died or was stopped
+        if not world.active or isinstance(e, TrainingError):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrainingError(f"Rank {world.rank} lost the other training processes ({first}).") from None
+    finally:
+        distributed.leave(world)
+
+
+@contextlib.contextmanager
+def _cudnn_benchmark():
+    """cuDNN picks the fastest convolution algorithm for the run's fixed shapes; the setting is restored."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def _train(world: World, resume, module, reporter, verbose, command_line, callbacks, options) -> rundir.Run | None:
+    resolved = None
+    if world.main:
+        try:
+            resolved = _resolve(resume, options)
+        except CnnlabError as e:
+            world.from_main(e)  # the other ranks stop with the same error instead of waiting
+            raise
+    resolved = world.from_main(resolved)
+    if isinstance(resolved, CnnlabError):
+        raise resolved
+    cfg, out, resuming, run_id = resolved
+    if not world.main:
+        reporter = SilentReporter()
     reporter = reporter or (LineReporter() if verbose else SilentReporter())
-    s = build(cfg, out, module)
+    s = build(cfg, out, module, world)
     s.run_id = run_id
     start_epoch, rows = 0, []
     if resuming:
         start_epoch, rows = restore(s)
         if start_epoch:
-            reporter.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
+            reporter.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}{_processes(world)}")
         else:
             reporter.message(f"{out} has no finished epoch: training it from epoch 1 with its saved options")
     else:
-        write_header(s, command_line)
+        if world.main:
+            write_header(s, command_line)
         reporter.message(
             f"training {cfg.model} on {s.ds.name} ({s.n_fit:,} images, {s.precision} on {s.device}, "
-            f"{torch.get_num_threads()} threads) -> {out}"
+            f"{torch.get_num_threads()} threads{_processes(world)}) -> {out}"
         )
     try:
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
@@ -348,7 +458,7 @@ def train(
             rows.append({**row, **evaluate_held(s)})
             checkpoint(s, epoch, rows)
             reporter.end_epoch(rows[-1])
-            for callback in callbacks:
+            for callback in callbacks if world.main else ():
                 callback(out, rows)
     except KeyboardInterrupt:
         reporter.stop()
@@ -356,8 +466,16 @@ def train(
         kept = f"The checkpoint of epoch {done} is kept in {out}" if done else f"No epoch of {out} had finished"
         raise TrainingInterrupted(
             f"Interrupted during epoch {done + 1}. {kept}; continue with: cnnlab train --resume {out}"
+            + (f" --nproc {world.size}" if world.active else "")
         ) from None
     except BaseException:
         reporter.stop()
         raise
+    world.barrier()  # every rank is done before any leaves the process group
+    if not world.main:
+        return None  # the run directory is rank 0's (on another machine, maybe)
     return rundir.Run.load(out, model=None if isinstance(s.net, Sequential) else s.net.cpu())
+
+
+def _processes(world: World) -> str:
+    return f" in each of {world.size} processes, {world.backend}" if world.active else ""
