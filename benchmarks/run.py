@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import data, inspect_speed, ops, predict, processes, serve_load, train, zoo  # noqa: E402
+from benchmarks import data, gpu, inspect_speed, ops, predict, processes, serve_load, train, zoo  # noqa: E402
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -53,6 +53,7 @@ SECTIONS = {
     "data": lambda out: {"data": data.run()},
     "inspect": lambda out: {"inspect": inspect_speed.run()},
     "processes": lambda out: {"processes": processes.run()},
+    "gpu": lambda out: {"gpu": gpu.run()},
 }
 
 TITLES = [
@@ -77,6 +78,7 @@ TITLES = [
         f"cnnlab train --nproc N: seed-mnist5x5 on MNIST, batch 64, steady-state epoch, best and median of "
         f"{processes.ROUNDS} alternating rounds (efficiency = rate / (N x one process's rate))",
     ),
+    ("gpu", f"On a CUDA GPU (mean of {len(gpu.SEEDS)} seeds where it says so; None: target not reached)"),
 ]
 
 

@@ -232,3 +232,57 @@ def test_ctrl_c_stops_every_worker_and_keeps_the_checkpoint(tmp_path):
     epoch = _checkpoint_intact(out)
     r = _cli("--resume", str(out), "--epochs", str(epoch + 1), env=_env(tmp_path / "home"))
     assert r.returncode == 0, r.stderr  # it continues, here in one process
+
+
+def test_torchrun_on_two_nodes_as_the_readme_says(tmp_path):
+    """The README's multi-node command, as two nodes of one worker each on this machine: two torchrun
+    launchers meet at one rendezvous endpoint; global rank 0 writes the run and reports."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    out = tmp_path / "multi"
+    nodes = [
+        subprocess.Popen(
+            [
+                torchrun,
+                "--nnodes",
+                "2",
+                "--nproc-per-node",
+                "1",
+                "--rdzv-backend",
+                "c10d",
+                "--rdzv-endpoint",
+                f"127.0.0.1:{port}",
+                "--rdzv-id",
+                "readme",
+                "-m",
+                "cnnlab",
+                "train",
+                "--data",
+                "digits",
+                "--model",
+                "seed-fashion",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "32",
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(tmp_path / "home"),
+        )  # fmt: skip
+        for _ in range(2)  # the same command on each "machine"
+    ]
+    results = [node.communicate(timeout=300) for node in nodes]
+    for node, (_, stderr) in zip(nodes, results, strict=True):
+        assert node.returncode == 0, stderr[-3000:]
+    assert sum("test accuracy" in stdout for stdout, _ in results) == 1  # the node of global rank 0 reports
+    config = json.loads((out / "config.json").read_text())
+    assert (config["world_size"], config["backend"]) == (2, "gloo")
+    assert [(m["epoch"], m["world_size"]) for m in _metrics(out)] == [(1, 2), (2, 2)]

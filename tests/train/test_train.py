@@ -409,3 +409,30 @@ def test_outputs_take_uint8_images_already_on_the_device():
     x = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 1), dtype=np.uint8)
     a, b = outputs_of(model, x, batch_size=4), outputs_of(model, from_numpy(x), batch_size=4)
     assert torch.equal(a, b) and a.shape == (10, 3)
+
+
+def test_predict_runs_where_the_model_is(tmp_path, spec_file):
+    """Run.to(device) moves the model; predict follows it. Here: the CPU, and a clear error for a CUDA GPU this
+    machine does not have (CI never has one)."""
+    run = fit(tmp_path / "r", spec_file, epochs=1)
+    x = cnnlab.data.load("digits").test.x[:5]
+    before = run.predict(x, precision="fp32")
+    assert run.to("cpu") is run
+    np.testing.assert_array_equal(run.predict(x, precision="fp32"), before)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA GPU"):
+            run.to("cuda")
+
+
+def test_recipes_fill_in_options_that_were_not_given():
+    from cnnlab.train.recipes import RECIPES, expand
+
+    used, line = expand({"recipe": "gpu-speed", "data": "mnist", "epochs": 5})
+    chosen = RECIPES["gpu-speed"].options["mnist"]
+    assert used == {**chosen, "recipe": "gpu-speed", "data": "mnist", "epochs": 5}
+    assert line.startswith("recipe gpu-speed for mnist: model=cnnlab-fast") and "(epochs given explicitly)" in line
+    assert expand({"data": "mnist"}) == ({"data": "mnist"}, None)
+    with pytest.raises(InputError, match="Unknown recipe 'fastest'. Expected one of: gpu-speed"):
+        expand({"recipe": "fastest"})
+    with pytest.raises(InputError, match="has no options for data 'digits'"):
+        expand({"recipe": "gpu-speed", "data": "digits"})

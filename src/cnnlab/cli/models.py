@@ -1,4 +1,4 @@
-"""``cnnlab models list | summary | check``."""
+"""``cnnlab models list | recipes | summary | check``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,18 @@ def list_() -> None:
     for entry in zoo.ZOO.values():
         s = describe(entry.name)
         table.add_row(entry.name, "x".join(map(str, entry.input_shape)), f"{s.total:,}", entry.about)
+    print_table(console, table)
+
+
+@models_app.command()
+def recipes() -> None:
+    """Recipes: named sets of training options per dataset, for cnnlab train --recipe NAME."""
+    from cnnlab.train.recipes import RECIPES
+
+    table = Table("recipe", "data", "options", "about")
+    for recipe in RECIPES.values():
+        for data, options in recipe.options.items():
+            table.add_row(recipe.name, data, ", ".join(f"{k}={v}" for k, v in options.items()), recipe.about)
     print_table(console, table)
 
 

@@ -27,6 +27,9 @@ def train(
         None, "--data", help="Dataset name (mnist, fashion-mnist, digits) or image folder."
     ),
     model: str | None = typer.Option(None, "--model", help="Zoo name or .json/.toml spec."),
+    recipe: str | None = typer.Option(
+        None, "--recipe", help="A named set of options for the dataset (see cnnlab models recipes); yours win."
+    ),
     epochs: int | None = typer.Option(None, "--epochs"),
     batch_size: int | None = typer.Option(None, "--batch-size"),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
@@ -64,6 +67,7 @@ def train(
     given = {
         "data": data,
         "model": model,
+        "recipe": recipe,
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,

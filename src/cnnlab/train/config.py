@@ -34,6 +34,7 @@ class TrainConfig:
     precision: str = "auto"  # bf16 autocast where the CPU has native bf16, else fp32
     size: list[int] | None = None  # resize images to (H, W); folders with mixed sizes need it
     mode: str | None = None  # "gray" or "rgb"
+    recipe: str | None = None  # the named option set the run started from (cnnlab.train.recipes)
     compile: bool = False  # run the training step's model through torch.compile (pays on GPUs, not on this CPU)
     out: str | None = None  # run directory; default runs/<model>-<data>-<time>
 

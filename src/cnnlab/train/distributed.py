@@ -18,6 +18,7 @@ here:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -180,8 +181,6 @@ COMMAND_LINE = "CNNLAB_COMMAND_LINE"  # the user's command, which config.json re
 
 def command_line() -> list[str] | None:
     """The command the user typed, in a worker that ``--nproc`` started (None elsewhere)."""
-    import json
-
     text = os.environ.get(COMMAND_LINE)
     return json.loads(text) if text and launched() else None
 
@@ -214,8 +213,6 @@ def launch(nproc: int, args: list[str], out: Path, typed: list[str] | None = Non
     saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", COMMAND_LINE)}
     if not saved["OMP_NUM_THREADS"]:  # the cores shared out between the workers, none oversubscribed
         os.environ["OMP_NUM_THREADS"] = str(max(1, cores // nproc))
-    import json
-
     os.environ[COMMAND_LINE] = json.dumps(typed or ["cnnlab", "train", *args, "--nproc", str(nproc)])
     loggers, levels = _quiet_launcher()
     try:

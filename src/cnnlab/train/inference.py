@@ -115,11 +115,19 @@ def _outputs(model, x, device, precision: str, batch_size: int, scale: float, op
     return torch.cat(out).cpu()  # one copy to the host, not one wait per batch
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where the model's weights are (the CPU for a model without any)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 def probabilities_of(model, x, precision: str = "auto", batch_size: int = BATCH, scale: float = 1 / 255) -> np.ndarray:
     """Class probabilities (N, classes) through the fast path: softmax of the output, or the output itself
-    for a model that ends in softmax."""
-    precision = resolve_precision(precision)
-    out = outputs_of(model, x, torch.device("cpu"), precision, batch_size, scale, optimize=True)
+    for a model that ends in softmax. It runs where the model's weights are (a GPU after ``run.to("cuda")``),
+    the images moved there one batch at a time and the outputs copied back once."""
+    device = model_device(model)
+    precision = resolve_precision(precision, device)
+    out = outputs_of(model, x, device, precision, batch_size, scale, optimize=True)
     if getattr(model, "outputs_probabilities", False):
         return out.numpy()
     return torch.softmax(out, dim=1).numpy()

@@ -32,7 +32,7 @@ from cnnlab.data.images import border_mean
 from cnnlab.errors import CnnlabError, InputError, RunError, TrainingError
 from cnnlab.nn.model import Sequential
 from cnnlab.nn.resolve import resolve
-from cnnlab.train import distributed
+from cnnlab.train import distributed, recipes
 from cnnlab.train import run as rundir
 from cnnlab.train.config import TrainConfig, differences
 from cnnlab.train.distributed import ALONE, World
@@ -78,7 +78,7 @@ def run_folder(options: dict, resume=None) -> Path:
     """Where a run with these options writes: the resumed folder, ``out``, or runs/<model>-<data>-<time>."""
     if resume is not None:
         return Path(resume)
-    cfg = TrainConfig.from_dict(options)
+    cfg = TrainConfig.from_dict(recipes.expand(options)[0])
     return Path(cfg.out or f"runs/{Path(cfg.model).stem}-{Path(str(cfg.data)).name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
@@ -422,9 +422,11 @@ def _cudnn_benchmark():
 
 
 def _train(world: World, resume, module, reporter, verbose, command_line, callbacks, options) -> rundir.Run | None:
-    resolved = None
+    resolved, recipe = None, None
     if world.main:
         try:
+            if resume is None:
+                options, recipe = recipes.expand(options)
             resolved = _resolve(resume, options)
         except CnnlabError as e:
             world.from_main(e)  # the other ranks stop with the same error instead of waiting
@@ -448,6 +450,8 @@ def _train(world: World, resume, module, reporter, verbose, command_line, callba
     else:
         if world.main:
             write_header(s, command_line)
+        if recipe:
+            reporter.message(recipe)
         reporter.message(
             f"training {cfg.model} on {s.ds.name} ({s.n_fit:,} images, {s.precision} on {s.device}, "
             f"{torch.get_num_threads()} threads{_processes(world)}) -> {out}"

@@ -322,6 +322,14 @@ class Run:
         t = from_numpy(a)
         return (to_input(t, self.scale) if is_u8 else t.float().permute(0, 3, 1, 2)), notes
 
+    def to(self, device) -> Run:
+        """Move the model to ``device`` ("cuda", "cpu", ...) for the calls that follow (predict, eval): one
+        model, moved for everyone who holds this Run. Returns the Run."""
+        from cnnlab.train.engine import pick_device
+
+        self.model.to(pick_device(str(device)))
+        return self
+
     def predict(self, images, batch_size: int = BATCH, precision: str = "auto") -> np.ndarray:
         """Class probabilities (N, classes) for uint8 or float NHWC images.
 
