@@ -63,6 +63,10 @@ def show(
     size: str | None = typer.Option(None, "--size", help="Resize to H,W (folders with mixed sizes)."),
     mode: str | None = typer.Option(None, "--mode", help="gray or rgb."),
     raw: bool = typer.Option(False, "--raw", help="With --index: write the image's own pixels (to try predict on)."),
+    augment: str | None = typer.Option(
+        None, "--augment", help="Show the samples as training would augment them (as cnnlab train --augment)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="With --augment: the draws' seed."),
 ) -> None:
     """Draw a grid of samples with their class names, or one image large with --index."""
     from cnnlab.viz.data import sample_grid, single_image
@@ -84,7 +88,19 @@ def show(
         if n < 1:
             raise InputError(f"--n {n} must be at least 1.")
         k = min(n, len(part))
-        sample_grid(part.x[:k], part.y[:k], ds.classes, out, f"{ds.name}: first {k} of {len(part):,} {split} images")
+        title = f"{ds.name}: first {k} of {len(part):,} {split} images"
+        x = part.x[:k]
+        if augment:
+            import torch
+
+            from cnnlab.train import augment as aug
+            from cnnlab.train.engine import from_numpy
+
+            chosen = aug.parse(augment)
+            aug.check_for(chosen, ds.name)
+            x = aug.apply(from_numpy(x), chosen, torch.Generator().manual_seed(seed)).numpy()
+            title += f", augmented ({chosen.text()}, seed {seed})"
+        sample_grid(x, part.y[:k], ds.classes, out, title)
     console.print(f"written {out}")
 
 

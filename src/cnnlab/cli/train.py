@@ -37,6 +37,20 @@ def train(
         None, "--lr-schedule", help="constant, or cosine: decay to 0 over the run (Keras's CosineDecay)."
     ),
     optimizer: str | None = typer.Option(None, "--optimizer", help="adam, adamw, sgd or rmsprop."),
+    augment: str | None = typer.Option(
+        None, "--augment", help="Per-batch augmentation: shift=S (pixels), flip, erase=P, e.g. shift=2,erase=0.5."
+    ),
+    label_smoothing: float | None = typer.Option(
+        None, "--label-smoothing", help="Spread this much of each target over all classes (Keras's), e.g. 0.1."
+    ),
+    ema: float | None = typer.Option(
+        None,
+        "--ema",
+        help="Keep a moving average of the weights with this decay (e.g. 0.999); it is evaluated and saved.",
+    ),
+    warmup: float | None = typer.Option(
+        None, "--warmup", help="Epochs of linear learning-rate warm-up before the schedule (e.g. 1)."
+    ),
     seed: int | None = typer.Option(None, "--seed"),
     validation_split: float | None = typer.Option(None, "--validation-split", help="Hold out the last fraction."),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
@@ -73,6 +87,10 @@ def train(
         "lr": lr,
         "lr_schedule": lr_schedule,
         "optimizer": optimizer,
+        "augment": augment,
+        "label_smoothing": label_smoothing,
+        "ema": ema,
+        "warmup": warmup,
         "seed": seed,
         "validation_split": validation_split,
         "device": device,
@@ -117,6 +135,7 @@ def eval_(
     out: Path | None = typer.Option(None, "--out", "-o", help="Where to write figures (default: the run directory)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    tta: str | None = typer.Option(None, "--tta", help="flip: average each test image's and its mirror's output."),
 ) -> None:
     """Accuracy and loss, per-class precision/recall/F1, the confusion matrix and misclassified images."""
     from cnnlab.atomic import write_text
@@ -125,7 +144,7 @@ def eval_(
     from cnnlab.viz.train import confusion, misclassified
 
     run = load(run_dir)
-    ev, x = evaluate_run(run, data, precision)
+    ev, x = evaluate_run(run, data, precision, tta)
     folder = out or (run.path if run.path.is_dir() else run.path.parent)  # beside a .keras file
     write_text(folder / "confusion.json", json.dumps({"classes": list(ev.classes), "confusion": ev.confusion.tolist()}))
     confusion(ev.confusion, ev.classes, folder / "confusion.png")

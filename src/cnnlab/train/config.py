@@ -34,6 +34,10 @@ class TrainConfig:
     precision: str = "auto"  # bf16 autocast where the CPU has native bf16, else fp32
     size: list[int] | None = None  # resize images to (H, W); folders with mixed sizes need it
     mode: str | None = None  # "gray" or "rgb"
+    augment: str | None = None  # per-batch augmentation, e.g. "shift=2,flip,erase=0.5" (cnnlab.train.augment)
+    label_smoothing: float = 0.0  # the target puts this much weight evenly over all classes
+    ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and saved (0: none)
+    warmup: float = 0.0  # epochs of linear learning-rate warm-up from 0 before the schedule
     recipe: str | None = None  # the named option set the run started from (cnnlab.train.recipes)
     compile: bool = False  # run the training step's model through torch.compile (pays on GPUs, not on this CPU)
     out: str | None = None  # run directory; default runs/<model>-<data>-<time>
@@ -67,6 +71,21 @@ class TrainConfig:
             self.precision in PRECISIONS,
             f"Unknown precision {self.precision!r}. Expected one of: {', '.join(PRECISIONS)}.",
         )
+        from cnnlab.train.augment import parse
+
+        parse(self.augment)  # a clear error for a bad --augment, before anything runs
+        need(
+            isinstance(self.label_smoothing, (int, float)) and 0 <= self.label_smoothing < 1,
+            f"label_smoothing={self.label_smoothing!r}. Expected 0 <= value < 1, e.g. 0.1.",
+        )
+        need(
+            isinstance(self.ema, (int, float)) and 0 <= self.ema < 1,
+            f"ema={self.ema!r}. Expected 0 <= value < 1, e.g. 0.999.",
+        )
+        need(
+            isinstance(self.warmup, (int, float)) and 0 <= self.warmup < self.epochs,
+            f"warmup={self.warmup!r}. Expected epochs of warm-up, 0 <= value < epochs ({self.epochs}).",
+        )
         need(
             0 <= self.validation_split < 1,
             f"validation_split={self.validation_split!r}. Expected 0 <= value < 1, e.g. 0.1.",
@@ -75,8 +94,14 @@ class TrainConfig:
     def lr_at(self, step: int, steps: int) -> float:
         """The learning rate of optimizer step ``step`` (0-based) in a run of ``steps`` steps. "cosine" is
         Keras's ``CosineDecay(lr, decay_steps=steps)``: lr * (1 + cos(pi * step / steps)) / 2, from lr to 0.
+        With ``warmup`` epochs, the first W = steps * warmup / epochs steps rise linearly to lr
+        (lr * (step + 1) / W) and the schedule runs over the steps after them.
         A function of the step alone, so a resumed run continues on the same curve."""
+        warm = int(round(steps * self.warmup / self.epochs))
+        if step < warm:
+            return self.lr * (step + 1) / warm
         if self.lr_schedule == "cosine":
+            step, steps = step - warm, steps - warm
             return self.lr * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
         return self.lr
 

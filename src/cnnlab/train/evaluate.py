@@ -66,9 +66,22 @@ def evaluate(
     precision: str = "fp32",
     scale: float = 1 / 255,
     optimize: bool = True,
+    tta: str | None = None,
 ) -> Evaluation:
+    """Accuracy, loss, confusion and probabilities of ``model`` on uint8 images. ``tta="flip"`` averages the
+    probabilities of each image and its mirror image (test-time augmentation)."""
     out = outputs_of(model, x_u8, device, precision, BATCH if optimize else 1000, scale, optimize)
     ends_in_softmax = getattr(model, "outputs_probabilities", False)
+    if tta == "flip":
+        mirrored = outputs_of(model, np.ascontiguousarray(x_u8[:, :, ::-1]), device, precision,
+                              BATCH if optimize else 1000, scale, optimize)  # fmt: skip
+        if not ends_in_softmax:
+            out, mirrored = torch.softmax(out, 1), torch.softmax(mirrored, 1)
+        out, ends_in_softmax = (out + mirrored) / 2, True
+    elif tta is not None:
+        from cnnlab.errors import InputError
+
+        raise InputError(f"Unknown test-time augmentation {tta!r}. Expected: flip.")
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     loss, acc = loss_and_accuracy(out, yt, ends_in_softmax)
     probs = (out if ends_in_softmax else torch.softmax(out, 1)).numpy()
@@ -78,8 +91,9 @@ def evaluate(
     return Evaluation(acc, loss, tuple(classes), confusion, np.asarray(y), pred, probs)
 
 
-def evaluate_run(run, data: str | None = None, precision: str = "auto"):
-    """Evaluate a :class:`Run` on the test split of its own dataset (or of ``data``), with its preprocessing.
+def evaluate_run(run, data: str | None = None, precision: str = "auto", tta: str | None = None):
+    """Evaluate a :class:`Run` on the test split of its own dataset (or of ``data``), with its preprocessing;
+    ``tta="flip"`` adds each test image's mirror (refused for digits, whose mirror images are no digits).
 
     Returns the Evaluation and the uint8 test images it saw.
     """
@@ -99,5 +113,10 @@ def evaluate_run(run, data: str | None = None, precision: str = "auto"):
             f"{name} has classes {list(ds.classes)[:5]}... but the run was trained on {list(run.classes)[:5]}...; "
             "evaluate on a dataset with the same classes in the same order."
         )
-    ev = evaluate(run.model, ds.test.x, ds.test.y, run.classes, precision=resolve_precision(precision), scale=run.scale)
+    if tta == "flip":
+        from cnnlab.train.augment import Augment, check_for
+
+        check_for(Augment(flip=True), ds.name)
+    precision = resolve_precision(precision)
+    ev = evaluate(run.model, ds.test.x, ds.test.y, run.classes, precision=precision, scale=run.scale, tta=tta)
     return ev, ds.test.x

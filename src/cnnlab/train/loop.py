@@ -32,7 +32,7 @@ from cnnlab.data.images import border_mean
 from cnnlab.errors import CnnlabError, InputError, RunError, TrainingError
 from cnnlab.nn.model import Sequential
 from cnnlab.nn.resolve import resolve
-from cnnlab.train import distributed, recipes
+from cnnlab.train import augment, distributed, recipes
 from cnnlab.train import run as rundir
 from cnnlab.train.config import TrainConfig, differences
 from cnnlab.train.distributed import ALONE, World
@@ -137,6 +137,7 @@ class Setup:
     held: tuple[str, torch.Tensor, torch.Tensor]  # ("val" or "test", uint8 images, labels), on the device
     world: World = ALONE  # this process's rank among the training processes
     step_net: torch.nn.Module | None = None  # what a training step calls: net, or DDP around it
+    ema: torch.nn.Module | None = None  # AveragedModel: the moving average of net's weights (--ema)
     run_id: str | None = None  # config.json's: the checkpoint names it, so another run's is refused
     steps: list[dict] = field(default_factory=list)  # the loss every few steps, written with each checkpoint
 
@@ -157,6 +158,7 @@ def build(cfg: TrainConfig, out: Path, module: torch.nn.Module | None = None, wo
     precision = pick_precision(cfg.precision, device)
     with world.main_first():  # a dataset is fetched once, then read from the cache
         ds = datalib.load(cfg.data, size=cfg.size, mode=cfg.mode)
+    augment.check_for(augment.parse(cfg.augment), ds.name)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also sends rank 0's)
     net = module if module is not None else resolve(cfg.model, ds.image_shape, ds.num_classes)
     net = net.to(device).to(memory_format=torch.channels_last)
@@ -178,7 +180,23 @@ def build(cfg: TrainConfig, out: Path, module: torch.nn.Module | None = None, wo
         (held[0], from_numpy(held[1]).to(device), from_numpy(held[2]).to(device)),
         world,
         _compiled(distributed.wrap(net, device, world), cfg.compile),
+        _averaged(net, cfg.ema),
     )
+
+
+def _averaged(net: torch.nn.Module, decay: float) -> torch.nn.Module | None:
+    """torch's AveragedModel keeping decay * average + (1 - decay) * weights after every step (and BatchNorm's
+    moving statistics alike), or None without --ema."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def held_model(s: Setup) -> torch.nn.Module:
+    """The model that is evaluated and saved: the moving average with --ema, else the trained weights."""
+    return s.ema.module if s.ema is not None else s.net
 
 
 def _compiled(step_net: torch.nn.Module, compile: bool) -> torch.nn.Module:
@@ -246,22 +264,25 @@ def restore(s: Setup) -> tuple[int, list[dict]]:
     found = s.world.from_main(found)
     if isinstance(found, CnnlabError):
         raise found
-    epoch, model, optimizer, s.steps, rows = found
+    epoch, model, optimizer, ema, s.steps, rows = found
     if epoch and not s.world.main:
         s.net.load_state_dict(model)
         s.optimizer.load_state_dict(optimizer)
+        if s.ema is not None:
+            s.ema.load_state_dict(ema)
     return epoch, rows
 
 
 def _read_checkpoint(s: Setup) -> tuple:
     if not (s.out / rundir.STATE).is_file():
-        return 0, None, None, [], []
-    epoch = rundir.load_state(s.out / rundir.STATE, s.net, s.optimizer, s.run_id)
+        return 0, None, None, None, [], []
+    epoch = rundir.load_state(s.out / rundir.STATE, s.net, s.optimizer, s.run_id, s.ema)
     steps = [r for r in rundir.read_metrics(s.out / rundir.STEPS) if r.get("epoch", 0) <= epoch]
     rows = [r for r in rundir.read_metrics(s.out / rundir.METRICS) if r.get("epoch", 0) <= epoch]
     if not s.world.active:
-        return epoch, None, None, steps, rows
-    return epoch, s.net.state_dict(), s.optimizer.state_dict(), steps, rows
+        return epoch, None, None, None, steps, rows
+    ema = s.ema.state_dict() if s.ema is not None else None
+    return epoch, s.net.state_dict(), s.optimizer.state_dict(), ema, steps, rows
 
 
 STEP_POINTS = 50  # training-loss points recorded an epoch (steps.jsonl)
@@ -282,6 +303,8 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     batches = math.ceil(s.n_fit / cfg.batch_size)
     order = torch.randperm(s.n_fit, generator=_epoch_generator(cfg.seed, epoch)).to(device)
     torch.manual_seed(cfg.seed * 100_003 + epoch + 1_000_003 * world.rank)  # dropout draws of this epoch and rank
+    aug = augment.parse(cfg.augment)
+    shuffle = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch + 7_000_003 * (world.rank + 1))
     net.train()
     reporter.start_epoch(epoch, cfg.epochs, batches)
     t0 = time.perf_counter()
@@ -293,15 +316,11 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     for b in range(batches):
         batch = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
         idx, weight = distributed.shard(batch, world), distributed.loss_weight(batch, world)
-        xb = to_input(s.x_fit[idx])  # (n, C, H, W) float, channels_last
+        xb = to_input(augment.apply(s.x_fit[idx], aug, shuffle))  # (n, C, H, W) float, channels_last
         yb = s.y_fit[idx]
         with autocast(device, s.precision):
             output = net(xb)
-        output = output.float()
-        if s.ends_in_softmax:
-            loss = F.nll_loss(torch.log(output.clamp_min(1e-12)), yb)
-        else:
-            loss = F.cross_entropy(output, yb)
+        loss = loss_of(output.float(), yb, s.ends_in_softmax, cfg.label_smoothing)
         optimizer = s.optimizer
         optimizer.zero_grad(set_to_none=True)
         (loss * weight if weight != 1 else loss).backward()
@@ -309,9 +328,11 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.step()
+        if s.ema is not None:
+            s.ema.update_parameters(s.net)
         with torch.no_grad():
             n = len(yb) if weight else 0  # a stand-in of weight 0 counts for nothing
-            step = torch.stack([loss.new_tensor(n), loss * n, (output.argmax(1) == yb).sum() * (n > 0)])
+            step = torch.stack([loss.new_tensor(n), loss * n, (output.float().argmax(1) == yb).sum() * (n > 0)])
             sums += step
             window += step
             first_bad = torch.where(torch.isfinite(loss) | (first_bad < math.inf), first_bad, b + 1.0)
@@ -351,13 +372,21 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     }
 
 
+def loss_of(output: torch.Tensor, y: torch.Tensor, ends_in_softmax: bool, smoothing: float = 0.0) -> torch.Tensor:
+    """The mean cross-entropy of logits (or of probabilities, for a model that ends in softmax) against the
+    labels; with ``smoothing`` e, against (1 - e) * one-hot + e / classes, as Keras's label_smoothing."""
+    logp = torch.log(output.clamp_min(1e-12)) if ends_in_softmax else F.log_softmax(output, dim=1)
+    nll = F.nll_loss(logp, y)
+    return nll if not smoothing else (1 - smoothing) * nll - smoothing * logp.mean(1).mean()
+
+
 def evaluate_held(s: Setup) -> dict:
     """Loss and accuracy on the held-out split (validation, else test), keyed val_* or test_*; each rank
     evaluates its share of the images and the sums are added over the ranks."""
     name, x, y = s.held
     world = s.world
     x, y = x[world.rank :: world.size], y[world.rank :: world.size]
-    out = outputs_of(s.net, x, s.device, s.precision)
+    out = outputs_of(held_model(s), x, s.device, s.precision)
     loss, acc = loss_and_accuracy(out, y.to(out.device), s.ends_in_softmax)
     counts = torch.tensor([len(y), loss * len(y), acc * len(y)], dtype=torch.float64, device=s.device)
     n, loss_sum, correct = world.sum(counts)
@@ -372,8 +401,8 @@ def checkpoint(s: Setup, epoch: int, rows: list[dict]) -> None:
         return
     rundir.write_metrics(s.out / rundir.STEPS, s.steps)  # restore() keeps the steps up to the state's epoch too
     rundir.write_metrics(s.out / rundir.METRICS, rows)
-    rundir.save_weights(s.out / rundir.WEIGHTS, s.net)
-    rundir.save_state(s.out / rundir.STATE, epoch, s.net, s.optimizer, s.run_id)
+    rundir.save_weights(s.out / rundir.WEIGHTS, held_model(s))
+    rundir.save_state(s.out / rundir.STATE, epoch, s.net, s.optimizer, s.run_id, s.ema)
 
 
 def train(

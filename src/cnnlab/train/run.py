@@ -116,14 +116,16 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
         raise RunError(f"{path} does not fit the architecture in {MODEL_JSON}: {str(e).splitlines()[0]}") from None
 
 
-def save_state(path: Path, epoch: int, model: torch.nn.Module, optimizer, run_id: str | None = None) -> None:
+def save_state(path: Path, epoch: int, model: torch.nn.Module, optimizer, run_id: str | None = None, ema=None) -> None:
     buf = io.BytesIO()
     state = {"epoch": epoch, "model": state_dict_for_saving(model), "optimizer": optimizer.state_dict()}
+    if ema is not None:  # the moving average of the weights, which the run's model.safetensors holds
+        state["ema"] = ema.state_dict()
     torch.save({**state, "run": run_id} if run_id else state, buf)
     write_bytes(path, buf.getvalue())
 
 
-def load_state(path: Path, model: torch.nn.Module, optimizer, run_id: str | None = None) -> int:
+def load_state(path: Path, model: torch.nn.Module, optimizer, run_id: str | None = None, ema=None) -> int:
     """Put the checkpoint's weights and optimizer state into ``model`` and ``optimizer``; its epoch.
     A damaged file, or one that is not this run's checkpoint (``run_id``: config.json's), is a RunError."""
     if not path.is_file():
@@ -146,6 +148,8 @@ def load_state(path: Path, model: torch.nn.Module, optimizer, run_id: str | None
     try:
         model.load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
     except (RuntimeError, ValueError, KeyError) as e:
         raise RunError(
             f"{path} is the checkpoint of a different model or optimizer ({str(e).splitlines()[0][:200]}); "
