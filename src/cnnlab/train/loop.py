@@ -304,7 +304,7 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     order = torch.randperm(s.n_fit, generator=_epoch_generator(cfg.seed, epoch)).to(device)
     torch.manual_seed(cfg.seed * 100_003 + epoch + 1_000_003 * world.rank)  # dropout draws of this epoch and rank
     aug = augment.parse(cfg.augment)
-    shuffle = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch + 7_000_003 * (world.rank + 1))
+    draws = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch + 7_000_003 * (world.rank + 1))
     net.train()
     reporter.start_epoch(epoch, cfg.epochs, batches)
     t0 = time.perf_counter()
@@ -316,7 +316,7 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     for b in range(batches):
         batch = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
         idx, weight = distributed.shard(batch, world), distributed.loss_weight(batch, world)
-        xb = to_input(augment.apply(s.x_fit[idx], aug, shuffle))  # (n, C, H, W) float, channels_last
+        xb = to_input(augment.apply(s.x_fit[idx], aug, draws))  # (n, C, H, W) float, channels_last
         yb = s.y_fit[idx]
         with autocast(device, s.precision):
             output = net(xb)

@@ -37,6 +37,24 @@ RECIPES = {
                 },
             },
         ),
+        Recipe(
+            "best",
+            "the most accurate within 40 seed-fashion epochs on a 2-core CPU: cnnlab-fast, 30 cosine epochs, "
+            "shifts and mirrors, label smoothing",
+            # Fashion-MNIST on this 2-core CPU, seed 0 (issue 18): shift=2,flip 0.9314 in 189 s; adding
+            # erase=0.5 and ema=0.999 0.9288; shift=1,flip 0.9357; a wider BN model, 20 epochs, 0.9336.
+            {
+                "fashion-mnist": {
+                    "model": "cnnlab-fast",
+                    "epochs": 30,
+                    "batch_size": 64,
+                    "lr": 1e-3,
+                    "lr_schedule": "cosine",
+                    "augment": "shift=1,flip",
+                    "label_smoothing": 0.1,
+                },
+            },
+        ),
     )
 }
 
