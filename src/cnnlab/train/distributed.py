@@ -33,6 +33,7 @@ import torch.distributed as dist
 
 from cnnlab.errors import InputError, TrainingError
 from cnnlab.ranks import launched
+from cnnlab.train.engine import quiet_loggers
 
 
 @dataclass(frozen=True)
@@ -144,16 +145,6 @@ def wrap(net: torch.nn.Module, device: torch.device, world: World) -> torch.nn.M
 # What ``--nproc`` adds around the workers ------------------------------------------------------------------
 
 
-def _quiet_launcher():
-    """The elastic agent's own log lines (rendezvous, closing signals, its failure banner) are replaced by
-    the one line :func:`launch` prints; the loggers' levels are restored afterwards."""
-    loggers = [logging.getLogger(n) for n in ("torch.distributed.elastic", "torch.distributed.launcher")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    return loggers, levels
-
-
 def _describe(failure) -> str:
     if failure.exitcode < 0:
         try:
@@ -214,9 +205,11 @@ def launch(nproc: int, args: list[str], out: Path, typed: list[str] | None = Non
     if not saved["OMP_NUM_THREADS"]:  # the cores shared out between the workers, none oversubscribed
         os.environ["OMP_NUM_THREADS"] = str(max(1, cores // nproc))
     os.environ[COMMAND_LINE] = json.dumps(typed or ["cnnlab", "train", *args, "--nproc", str(nproc)])
-    loggers, levels = _quiet_launcher()
     try:
-        elastic_launch(config, sys.executable)("-m", "cnnlab", "train", *args)
+        # the elastic agent's own lines (rendezvous, closing signals, its failure banner) give way to the
+        # one line raised below
+        with quiet_loggers("torch.distributed.elastic", "torch.distributed.launcher", level=logging.CRITICAL):
+            elastic_launch(config, sys.executable)("-m", "cnnlab", "train", *args)
         return 0
     except ChildFailedError as e:
         rank, failure = min(e.failures.items(), key=lambda item: item[1].timestamp)
@@ -233,8 +226,6 @@ def launch(nproc: int, args: list[str], out: Path, typed: list[str] | None = Non
             f"Stopped by {signal.Signals(e.sigval).name}: all {nproc} workers were stopped. " + _kept(out, nproc)
         ) from None
     finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import warnings
 
@@ -78,6 +79,21 @@ def set_threads() -> int:
     torch.set_num_threads(max(1, n))
     keep_freed_memory()
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def quiet_loggers(*names: str, level: int = logging.ERROR):
+    """Torch's notes to its own developers (from the named loggers) are not the user's business: below
+    ``level`` they are hidden for the block, and each logger's own level is restored afterwards."""
+    loggers = [logging.getLogger(name) for name in names]
+    before = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(level)
+    try:
+        yield
+    finally:
+        for lg, old in zip(loggers, before, strict=True):
+            lg.setLevel(old)
 
 
 def from_numpy(a: np.ndarray) -> torch.Tensor:

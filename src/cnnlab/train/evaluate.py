@@ -70,11 +70,14 @@ def evaluate(
 ) -> Evaluation:
     """Accuracy, loss, confusion and probabilities of ``model`` on uint8 images. ``tta="flip"`` averages the
     probabilities of each image and its mirror image (test-time augmentation)."""
-    out = outputs_of(model, x_u8, device, precision, BATCH if optimize else 1000, scale, optimize)
+
+    def outputs(images):
+        return outputs_of(model, images, device, precision, BATCH if optimize else 1000, scale, optimize)
+
+    out = outputs(x_u8)
     ends_in_softmax = getattr(model, "outputs_probabilities", False)
     if tta == "flip":
-        mirrored = outputs_of(model, np.ascontiguousarray(x_u8[:, :, ::-1]), device, precision,
-                              BATCH if optimize else 1000, scale, optimize)  # fmt: skip
+        mirrored = outputs(np.ascontiguousarray(x_u8[:, :, ::-1]))
         if not ends_in_softmax:
             out, mirrored = torch.softmax(out, 1), torch.softmax(mirrored, 1)
         out, ends_in_softmax = (out + mirrored) / 2, True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import warnings
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 
 from cnnlab.atomic import write_bytes
 from cnnlab.errors import InputError
+from cnnlab.train.engine import quiet_loggers
 
 FORMATS = ("keras", "onnx")
 
@@ -38,16 +38,10 @@ class _Probabilities(torch.nn.Module):
 def _quiet_exporter():
     """torch.onnx's notes to its own developers (torchvision ops it skips, deprecations inside torch) are not
     the user's business: hidden while exporting, the logger's level and the warning filters restored after."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            yield
-    finally:
-        logger.setLevel(level)
+    with quiet_loggers("torch.onnx"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
 
 
 def write_onnx(run, path) -> tuple[Path, int]:

@@ -431,7 +431,7 @@ def train(
         with _cudnn_benchmark():
             return _train(world, resume, module, reporter, verbose, command_line, callbacks, options)
     except RuntimeError as e:  # a collective failed: another rank died or was stopped
-        if not world.active or isinstance(e, TrainingError):
+        if not world.active:
             raise
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TrainingError(f"Rank {world.rank} lost the other training processes ({first}).") from None
