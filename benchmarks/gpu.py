@@ -13,11 +13,7 @@ measures nothing; ``run(device="cpu")`` runs the same code on the CPU (what the 
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,10 +21,10 @@ from pathlib import Path
 import torch
 
 import cnnlab
+from benchmarks.process import cnnlab_train
 
 SEEDS = (0, 1, 2)
 FASHION_EPOCHS = 10
-CNNLAB = str(Path(sys.executable).parent / "cnnlab")
 
 
 def time_to(rows: list[dict], target: float) -> float | None:
@@ -42,13 +38,7 @@ def time_to(rows: list[dict], target: float) -> float | None:
 
 
 def _train(out: Path, device: str, *args: str) -> tuple[list[dict], float]:
-    cmd = [CNNLAB, "train", "--device", device, "--out", str(out), *args]
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
-    seconds = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()], seconds
+    return cnnlab_train(out, "--device", device, *args)
 
 
 def _mean(values: list[float | None]) -> float | None:

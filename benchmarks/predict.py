@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import cnnlab
+from benchmarks.process import CNNLAB, whole_process
 from benchmarks.train import PEER_PYTHON, ROOT
 
 ROUNDS = 3
@@ -78,14 +78,6 @@ def from_keras_file(folder: Path) -> dict:
     return {"keras_file_load_ms": load_ms, "keras_file_feature_maps_ms": ms, "keras_file_max_rel_diff": worst}
 
 
-def whole_process(cmd: list[str], env=None) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
-    return time.perf_counter() - t0
-
-
 def run() -> tuple[list[dict], dict]:
     ds = cnnlab.data.load("fashion-mnist")  # cached before any timing
     ours, peer = [], []
@@ -97,11 +89,11 @@ def run() -> tuple[list[dict], dict]:
             data="fashion-mnist", model="seed-fashion", epochs=1, seed=0, out=str(tmp / "run"), verbose=False
         )
         run = cnnlab.Run.load(trained.path)  # what a user does: load the run directory, then predict
-        cli = [str(Path(sys.executable).parent / "cnnlab"), "train", "--data", "fashion-mnist"]
+        cli = [CNNLAB, "train", "--data", "fashion-mnist"]
         cli += ["--model", "seed-fashion", "--epochs", str(EPOCHS), "--batch-size", str(FIT_BATCH), "--seed", "0"]
         for r in range(ROUNDS):
             ours.append(cnnlab_round(run, ds.test.x))
-            ours[-1]["train_process_s"] = whole_process([*cli, "--out", str(tmp / f"cli-{r}")])
+            ours[-1]["train_process_s"] = whole_process([*cli, "--out", str(tmp / f"cli-{r}")])[1]
             if PEER_PYTHON.exists():
                 out = subprocess.run(
                     [str(PEER_PYTHON), str(PEERS / "keras_inference.py"), str(npz), KERAS_BATCHES, str(tmp)],
@@ -113,7 +105,7 @@ def run() -> tuple[list[dict], dict]:
                 peer.append(json.loads(out.stdout.strip().splitlines()[-1]))
                 ours[-1] |= from_keras_file(tmp)
                 fit = [str(PEER_PYTHON), str(PEERS / "keras_seed_fashion.py"), str(npz), str(EPOCHS), "--fit-only"]
-                peer[-1]["train_process_s"] = whole_process([*fit, str(FIT_BATCH)], PEER_ENV)
+                peer[-1]["train_process_s"] = whole_process([*fit, str(FIT_BATCH)], PEER_ENV)[1]
     return rows(ours, peer), {"cnnlab": ours, "keras": peer or None}
 
 

@@ -9,30 +9,20 @@ beside it. Efficiency = rate(N) / (N * rate(1)): 1.0 would be perfect scaling.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cnnlab
+from benchmarks.process import cnnlab_train
 
 ROUNDS, EPOCHS, NPROCS = 3, 2, (1, 2)
-CNNLAB = str(Path(sys.executable).parent / "cnnlab")
 
 
 def one(nproc: int, out: Path) -> dict:
-    cmd = [CNNLAB, "train", "--data", "mnist", "--model", "seed-mnist5x5", "--epochs", str(EPOCHS)]
-    cmd += ["--batch-size", "64", "--seed", "0", "--out", str(out), "--nproc", str(nproc)]
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
-    seconds = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    args = ["--data", "mnist", "--model", "seed-mnist5x5", "--epochs", str(EPOCHS), "--batch-size", "64"]
+    rows, seconds = cnnlab_train(out, *args, "--seed", "0", "--nproc", str(nproc))
     return {"images_per_s": rows[-1]["images_per_s"], "process_s": seconds, "test_accuracy": rows[-1]["test_accuracy"]}
 
 
