@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import data, gpu, inspect_speed, ops, predict, processes, serve_load, train, zoo  # noqa: E402
+from benchmarks import data, gpu, inspect_speed, ops, predict, processes, recipes, serve_load, train, zoo  # noqa: E402
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -38,6 +38,11 @@ def _train(out: Path) -> dict:
     return {"train": rows, "train_raw": raw}
 
 
+def _recipes(out: Path) -> dict:
+    rows, raw = recipes.run()
+    return {"recipes": rows, "recipes_raw": raw}
+
+
 def _predict(out: Path) -> dict:
     rows, raw = predict.run()
     return {"predict": rows, "predict_raw": raw}
@@ -48,6 +53,7 @@ SECTIONS = {
     "train": _train,
     "predict": _predict,
     "zoo": lambda out: {"zoo": zoo.run(out / "zoo.png")},
+    "recipes": _recipes,
     "serve": _serve,
     "ops": lambda out: {"ops": ops.run()},
     "data": lambda out: {"data": data.run()},
@@ -73,6 +79,7 @@ TITLES = [
         "(ratio = cnnlab / Keras)",
     ),
     ("zoo", zoo.TITLE),
+    ("recipes", recipes.TITLE),
     (
         "processes",
         f"cnnlab train --nproc N: seed-mnist5x5 on MNIST, batch 64, steady-state epoch, best and median of "
@@ -103,6 +110,8 @@ def main() -> None:
     }
     for name in only:
         results |= SECTIONS[name](out)
+    if results.get("recipes") and {"recipes", "zoo"} & set(only):
+        recipes.plot(results, out / "frontier.png")  # the recipes with the zoo's rows, whichever is newer
     text = "\n\n".join(f"## {title}\n\n{table(results[key])}" for key, title in TITLES if results.get(key))
     if "train_raw" in results and results["train_raw"]["keras"] is None:
         text += "\n\n(Keras peer skipped: .venv-peers is missing; `make bench` creates it.)"

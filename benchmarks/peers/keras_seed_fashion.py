@@ -4,6 +4,8 @@ Runs in .venv-peers (tensorflow-cpu). Reads the arrays cnnlab exported (uint8 NH
 prints one JSON object: per batch size, the wall time of each epoch and the test accuracy.
 With ``--fit-only BATCH`` it is the whole-process peer of ``cnnlab train``: load the arrays, fit, evaluate,
 print the test accuracy, exit (timed from outside, start-up included).
+With ``--curve BATCH SEED`` it trains the tutorial way (Adam 1e-3, shuffled batches) and evaluates the test set
+after every epoch: each epoch's fit seconds (the evaluation not included) and test accuracy.
 """
 
 import json
@@ -58,6 +60,19 @@ def main():
         model = compiled()
         model.fit(x_train, y_train, batch_size=int(sys.argv[4]), epochs=epochs, verbose=0, shuffle=True)
         print(json.dumps({"test_accuracy": float(model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1])}))
+        return
+    if sys.argv[3] == "--curve":
+        keras.utils.set_random_seed(int(sys.argv[5]))
+        model, timer, accuracy = compiled(), EpochTimer(), []
+        timer.times = []
+        tested = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: accuracy.append(
+                float(model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1])
+            )
+        )
+        model.fit(x_train, y_train, batch_size=int(sys.argv[4]), epochs=epochs, verbose=0, shuffle=True,
+                  callbacks=[timer, tested])  # fmt: skip
+        print(json.dumps({"keras": keras.__version__, "epoch_s": timer.times, "test_accuracy": accuracy}))
         return
     batch_sizes = [int(b) for b in sys.argv[3].split(",")]
     result = {"tensorflow": tf.__version__, "keras": keras.__version__, "params": None, "train": {}}

@@ -17,6 +17,24 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
 
 
+def test_models_recipes_lists_each_recipe_for_each_dataset_with_its_options():
+    r = runner.invoke(app, ["models", "recipes"], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    lines = [" ".join(line.split()) for line in r.stdout.splitlines()]
+    expected = {  # what the README tells the user each recipe does
+        ("fast", "mnist"): "lr_schedule=onecycle",
+        ("fast", "fashion-mnist"): "lr_schedule=onecycle",
+        ("best", "mnist"): "augment=shift=1,",
+        ("best", "fashion-mnist"): "augment=shift=1,flip,",
+        ("gpu-speed", "mnist"): "batch_size=128,",
+    }
+    for (recipe, data), option in expected.items():
+        assert any(f" {recipe} " in f" {line} " and f" {data} " in f" {line} " and option in line for line in lines), (
+            recipe,
+            data,
+        )
+
+
 def test_models_list_and_summary():
     r = runner.invoke(app, ["models", "list"])
     assert r.exit_code == 0 and "seed-mnist5x5" in r.stdout and "421,642" in r.stdout
@@ -107,6 +125,16 @@ def test_train_config_file_and_option_override(digits_run):
     cfg = json.loads((digits_run / "config.json").read_text())["config"]
     assert (cfg["epochs"], cfg["batch_size"], cfg["seed"], cfg["model"]) == (2, 32, 3, "seed-fashion")
     assert (cfg["lr"], cfg["lr_schedule"]) == (0.002, "cosine")
+
+
+def test_train_weight_decay_option_is_recorded_and_checked(tmp_path):
+    args = ["train", "--data", "digits", "--model", "seed-fashion", "--epochs", "1", "--optimizer", "adamw"]
+    r = runner.invoke(app, [*args, "--weight-decay", "0.05", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
+    assert (cfg["optimizer"], cfg["weight_decay"]) == ("adamw", 0.05)
+    r = runner.invoke(app, [*args, "--weight-decay", "-1", "--out", str(tmp_path / "bad")])
+    assert r.exit_code == 2 and "weight_decay=-1.0. Expected a value >= 0" in r.stderr and "Traceback" not in r.output
 
 
 def test_eval_json_and_figures(digits_run):

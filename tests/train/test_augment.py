@@ -33,6 +33,41 @@ def test_shift_is_a_zero_padded_crop_at_the_drawn_offsets():
     assert out.dtype == torch.uint8 and len(set(zip(dy, dx, strict=True))) > 1  # not all the same offset
 
 
+def _turned(image: np.ndarray, degrees: float) -> np.ndarray:
+    """NumPy, from the definition: output pixel centre p takes the bilinear value of the input at
+    c + R(degrees) (p - c), c the image centre, R = [[cos, -sin], [sin, cos]] in (x right, y down) pixels;
+    a neighbour outside the image counts as 0."""
+    h, w, channels = image.shape
+    t = np.deg2rad(degrees)
+    out = np.zeros((h, w, channels))
+    for i in range(h):
+        for j in range(w):
+            dx, dy = j + 0.5 - w / 2, i + 0.5 - h / 2
+            sx = w / 2 + np.cos(t) * dx - np.sin(t) * dy - 0.5  # in pixel indices
+            sy = h / 2 + np.sin(t) * dx + np.cos(t) * dy - 0.5
+            x0, y0 = int(np.floor(sx)), int(np.floor(sy))
+            for yy, wy in ((y0, 1 - (sy - y0)), (y0 + 1, sy - y0)):
+                for xx, wx in ((x0, 1 - (sx - x0)), (x0 + 1, sx - x0)):
+                    if 0 <= yy < h and 0 <= xx < w:
+                        out[i, j] += wy * wx * image[yy, xx]
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def test_rotate_turns_about_the_centre_with_bilinear_sampling():
+    out = augment.apply(torch.from_numpy(IMAGES), augment.parse("rotate=15"), torch.Generator().manual_seed(4))
+    angles = (torch.rand(len(IMAGES), generator=torch.Generator().manual_seed(4)) * 2 - 1) * 15
+    assert angles.abs().max() > 1  # real turns were drawn
+    for i, image in enumerate(IMAGES):
+        expected = _turned(image, float(angles[i]))
+        assert np.abs(out[i].numpy().astype(int) - expected).max() <= 1  # float32 against float64 rounding
+    square = IMAGES[:, :9, :9]
+    quarter = augment.rotate(torch.from_numpy(np.ascontiguousarray(square)), torch.full((len(square),), 90.0))
+    np.testing.assert_array_equal(quarter.numpy(), np.rot90(square, axes=(1, 2)))  # counter-clockwise as shown
+    assert augment.parse("rotate=10,shift=1").text() == "shift=1,rotate=10"
+    with pytest.raises(InputError, match="rotate=D"):
+        augment.parse("rotate=200")
+
+
 def test_flip_mirrors_the_drawn_half():
     out = augment.apply(torch.from_numpy(IMAGES), augment.parse("flip"), torch.Generator().manual_seed(3))
     (flips,) = _draws(3, len(IMAGES), 2)
@@ -63,7 +98,8 @@ def test_erase_zeroes_a_square_of_half_the_side_around_the_drawn_centre():
         ("shift=-1", "cannot read 'shift=-1'"),
         ("erase=2", "cannot read 'erase=2'"),
         ("flip=1", "cannot read 'flip=1'"),
-        ("rotate=10", "cannot read 'rotate=10'"),
+        ("rotate=-5", "cannot read 'rotate=-5'"),
+        ("zoom=2", "cannot read 'zoom=2'"),
     ],
 )
 def test_bad_augment_options_are_one_clear_line(text, message):
@@ -105,7 +141,8 @@ def test_augmented_training_is_recorded_and_resumes_to_the_same_weights(tmp_path
     """The draws come from (seed, epoch): a run interrupted in epoch 2 and resumed ends with the weights of one
     that was not interrupted."""
     opts = dict(data="digits", model="seed-fashion", epochs=2, batch_size=64, seed=3, verbose=False)
-    opts |= dict(augment="shift=1,erase=0.5", label_smoothing=0.1)
+    opts |= dict(augment="shift=1,erase=0.5,rotate=10", label_smoothing=0.1, optimizer="adamw", weight_decay=0.05)
+    opts |= dict(lr_schedule="onecycle", lr=3e-3)
     straight = cnnlab.train(out=str(tmp_path / "a"), **opts)
     with pytest.raises(TrainingInterrupted):
         cnnlab.train(out=str(tmp_path / "b"), reporter=StopAt(), **opts)
@@ -113,7 +150,8 @@ def test_augmented_training_is_recorded_and_resumes_to_the_same_weights(tmp_path
     a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     saved = json.loads((tmp_path / "a" / "config.json").read_text())["config"]
-    assert (saved["augment"], saved["label_smoothing"]) == ("shift=1,erase=0.5", 0.1)
+    assert (saved["augment"], saved["label_smoothing"]) == ("shift=1,erase=0.5,rotate=10", 0.1)
+    assert (saved["optimizer"], saved["weight_decay"], saved["lr_schedule"]) == ("adamw", 0.05, "onecycle")
     plain = cnnlab.train(out=str(tmp_path / "c"), **{**opts, "augment": None})
     assert plain.metrics[-1]["loss"] != straight.metrics[-1]["loss"]  # the augmentation did change the batches
 
@@ -163,6 +201,59 @@ def test_warmup_rises_linearly_then_the_cosine_runs_over_the_rest():
     assert cfg.lr_at(25, steps) == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 15 / 30)))
     with pytest.raises(InputError, match="warmup=4"):
         cnnlab.train.TrainConfig(epochs=4, warmup=4)
+
+
+def test_onecycle_steps_the_optimizer_as_torchs_onecyclelr_does(tmp_path):
+    """The learning rate of every optimizer step of a --lr-schedule onecycle run, read from the optimizer, is
+    what torch's own OneCycleLR (default rise 0.3, start lr/25, end lr/25/1e4, cosine) gives for the run's
+    steps: an independent implementation of the same published schedule."""
+    from torch.optim.lr_scheduler import OneCycleLR
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    seen = []
+    hook = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
+    try:
+        run = cnnlab.train(
+            data="digits", model="seed-fashion", epochs=2, batch_size=64, lr=4e-3, lr_schedule="onecycle", seed=0,
+            out=str(tmp_path / "r"), verbose=False,
+        )  # fmt: skip
+    finally:
+        hook.remove()
+    steps = 2 * int(np.ceil(run.config["dataset"]["train"] / 64))
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=4e-3)
+    ref = OneCycleLR(opt, max_lr=4e-3, total_steps=steps, cycle_momentum=False)
+    expected = []
+    for _ in range(steps):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ref.step()
+    assert len(seen) == steps
+    np.testing.assert_allclose(seen, expected, rtol=1e-9)
+    assert seen[0] == pytest.approx(4e-3 / 25) and max(seen) == pytest.approx(4e-3, rel=1e-3) and seen[-1] < 1e-6
+    assert run.config["config"]["lr_schedule"] == "onecycle"  # saved, so a resumed run stays on the curve
+    short = cnnlab.train.TrainConfig(lr=1.0, epochs=1, lr_schedule="onecycle")
+    assert [short.lr_at(s, 2) for s in range(2)] == pytest.approx([1.0, 1 / 25 / 1e4])  # too short to rise
+    assert short.lr_at(0, 1) == 1.0
+
+
+def test_adamw_decay_is_decoupled_from_the_gradient():
+    """Loshchilov & Hutter's decoupled decay: with a zero gradient, one AdamW step scales each weight by exactly
+    1 - lr * wd. Adam's weight_decay instead adds wd * w to the gradient, and Adam's normalized step then
+    moves every weight by about lr whatever its size."""
+    from cnnlab.train.loop import _optimizer
+
+    w0 = torch.tensor([0.5, -2.0, 8.0])
+    moved = {}
+    for name in ("adamw", "adam"):
+        w = torch.nn.Parameter(w0.clone())
+        opt = _optimizer(cnnlab.train.TrainConfig(optimizer=name, lr=0.01, weight_decay=0.5), [w])
+        w.grad = torch.zeros_like(w)
+        opt.step()
+        moved[name] = w.detach()
+    torch.testing.assert_close(moved["adamw"], w0 * (1 - 0.01 * 0.5))
+    torch.testing.assert_close(moved["adam"], w0 - 0.01 * torch.sign(w0), atol=1e-6, rtol=0)
+    with pytest.raises(InputError, match="weight_decay=-1"):
+        cnnlab.train.TrainConfig(weight_decay=-1)
 
 
 def test_a_run_with_ema_evaluates_and_saves_the_average_and_resumes_exactly(tmp_path):

@@ -34,11 +34,22 @@ def train(
     batch_size: int | None = typer.Option(None, "--batch-size"),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
     lr_schedule: str | None = typer.Option(
-        None, "--lr-schedule", help="constant, or cosine: decay to 0 over the run (Keras's CosineDecay)."
+        None,
+        "--lr-schedule",
+        help="constant; cosine: decay to 0 over the run (Keras's CosineDecay); or onecycle: up from lr/25 to "
+        "--lr over the first 30% of the steps, then down to lr/250,000 (torch's OneCycleLR).",
     ),
     optimizer: str | None = typer.Option(None, "--optimizer", help="adam, adamw, sgd or rmsprop."),
+    weight_decay: float | None = typer.Option(
+        None,
+        "--weight-decay",
+        help="With adamw: decoupled decay, each step scales the weights by 1 - lr x this (e.g. 0.05); "
+        "with the others: an L2 term in the gradient.",
+    ),
     augment: str | None = typer.Option(
-        None, "--augment", help="Per-batch augmentation: shift=S (pixels), flip, erase=P, e.g. shift=2,erase=0.5."
+        None,
+        "--augment",
+        help="Per-batch augmentation: shift=S (pixels), flip, erase=P, rotate=D (degrees), e.g. shift=2,erase=0.5.",
     ),
     label_smoothing: float | None = typer.Option(
         None, "--label-smoothing", help="Spread this much of each target over all classes (Keras's), e.g. 0.1."
@@ -87,6 +98,7 @@ def train(
         "lr": lr,
         "lr_schedule": lr_schedule,
         "optimizer": optimizer,
+        "weight_decay": weight_decay,
         "augment": augment,
         "label_smoothing": label_smoothing,
         "ema": ema,

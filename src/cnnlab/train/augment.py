@@ -6,7 +6,9 @@
   picture moves by -S..S pixels on each axis (the "random crop with padding" of the CIFAR recipes);
 - ``flip``: mirror left-right with probability 1/2 (refused for digits, where a mirrored 2 is no digit);
 - ``erase=P``: with probability P, set a square of half the image's side to 0, centred anywhere in the
-  image and clipped at its borders (cutout).
+  image and clipped at its borders (cutout);
+- ``rotate=D``: turn the image about its centre by an angle drawn uniformly from -D..D degrees, sampled
+  bilinearly with 0 outside the image and rounded back to uint8.
 
 The draws come from a ``torch.Generator`` that the training loop seeds from (seed, epoch, rank), so an
 epoch's augmented images are the same when a run is resumed.
@@ -28,15 +30,17 @@ class Augment:
     shift: int = 0
     flip: bool = False
     erase: float = 0.0
+    rotate: float = 0.0
 
     @property
     def active(self) -> bool:
-        return bool(self.shift or self.flip or self.erase)
+        return bool(self.shift or self.flip or self.erase or self.rotate)
 
     def text(self) -> str:
         parts = [f"shift={self.shift}"] if self.shift else []
         parts += ["flip"] if self.flip else []
         parts += [f"erase={self.erase:g}"] if self.erase else []
+        parts += [f"rotate={self.rotate:g}"] if self.rotate else []
         return ",".join(parts)
 
 
@@ -58,12 +62,16 @@ def parse(text: str | None) -> Augment:
                 found["erase"] = float(value)
                 if not 0 <= found["erase"] <= 1:
                     raise ValueError
+            elif key == "rotate" and value:
+                found["rotate"] = float(value)
+                if not 0 <= found["rotate"] <= 180:
+                    raise ValueError
             else:
                 raise ValueError
         except ValueError:
             raise InputError(
                 f"--augment {text!r}: cannot read {part!r}. Expected some of shift=S (0-16 pixels), flip, "
-                "erase=P (0-1), comma-separated, e.g. shift=2,flip,erase=0.5."
+                "erase=P (0-1), rotate=D (0-180 degrees), comma-separated, e.g. shift=2,flip,erase=0.5."
             ) from None
     return Augment(**found)
 
@@ -86,6 +94,8 @@ def apply(x: torch.Tensor, augment: Augment, generator: torch.Generator) -> torc
     def draw(high: int, count: int = n) -> torch.Tensor:  # integers in [0, high), on the generator's device
         return torch.randint(high, (count,), generator=generator, device=generator.device).to(device)
 
+    if augment.rotate:
+        x = rotate(x, (torch.rand(n, generator=generator, device=generator.device).to(device) * 2 - 1) * augment.rotate)
     if augment.shift:
         s = augment.shift
         padded = torch.nn.functional.pad(x, (0, 0, s, s, s, s))  # zeros around H and W
@@ -107,3 +117,20 @@ def apply(x: torch.Tensor, augment: Augment, generator: torch.Generator) -> torc
         hole = inside_y[:, :, None] & inside_x[:, None, :] & chosen[:, None, None]  # (n, h, w)
         x = x.masked_fill(hole[..., None], 0)
     return x
+
+
+def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W, C) turned about the image centre by ``degrees`` (N,) (counter-clockwise as the image is
+    shown, rows downwards): each output pixel takes the bilinear value at its position turned back, 0 outside."""
+    n, h, w, _ = x.shape
+    t = torch.deg2rad(degrees.float())
+    cos, sin = torch.cos(t), torch.sin(t)
+    # affine_grid maps output to input positions in [-1, 1] units of each axis; a turn in pixels is a turn
+    # in those units only after scaling by the aspect ratio (w/h), so non-square images turn rigidly too
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * h / w
+    theta[:, 1, 0], theta[:, 1, 1] = sin * w / h, cos
+    planes = x.permute(0, 3, 1, 2).float()
+    grid = torch.nn.functional.affine_grid(theta, list(planes.shape), align_corners=False)
+    turned = torch.nn.functional.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return turned.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()

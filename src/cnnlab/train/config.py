@@ -14,7 +14,10 @@ from cnnlab.errors import InputError
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "onecycle")
+# one-cycle (Smith & Topin, 2018, as torch's OneCycleLR has it): the first ONECYCLE_RISE of the steps rise
+# from lr / ONECYCLE_START to lr along a half cosine, the rest fall along a half cosine to lr / ONECYCLE_END
+ONECYCLE_RISE, ONECYCLE_START, ONECYCLE_END = 0.3, 25.0, 1e4
 
 
 @dataclass
@@ -24,10 +27,10 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 64
     lr: float = 1e-3
-    lr_schedule: str = "constant"  # or "cosine": Keras's CosineDecay(lr, decay_steps=all steps of the run)
+    lr_schedule: str = "constant"  # "cosine": Keras's CosineDecay over all steps of the run; or "onecycle"
     optimizer: str = "adam"
     momentum: float = 0.9  # sgd and rmsprop only
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # adamw: decoupled (weights *= 1 - lr * wd each step); others: L2 in the gradient
     seed: int = 0
     validation_split: float = 0.0  # the last fraction of the training set, as Keras's fit() takes it
     device: str = "auto"
@@ -66,6 +69,10 @@ class TrainConfig:
             self.optimizer in OPTIMIZERS,
             f"Unknown optimizer {self.optimizer!r}. Expected one of: {', '.join(OPTIMIZERS)}.",
         )
+        need(
+            isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0,
+            f"weight_decay={self.weight_decay!r}. Expected a value >= 0, e.g. 0.05 with optimizer adamw.",
+        )
         need(self.device in DEVICES, f"Unknown device {self.device!r}. Expected one of: {', '.join(DEVICES)}.")
         need(
             self.precision in PRECISIONS,
@@ -96,13 +103,24 @@ class TrainConfig:
         Keras's ``CosineDecay(lr, decay_steps=steps)``: lr * (1 + cos(pi * step / steps)) / 2, from lr to 0.
         With ``warmup`` epochs, the first W = steps * warmup / epochs steps rise linearly to lr
         (lr * (step + 1) / W) and the schedule runs over the steps after them.
+        "onecycle" rises over the first ONECYCLE_RISE of the steps from lr / ONECYCLE_START to lr and falls
+        over the rest to lr / ONECYCLE_END, both along half cosines: a + (b - a) * (1 - cos(pi * t)) / 2 for
+        t from 0 to 1 (the rise ends at step R = ONECYCLE_RISE * steps - 1 and the fall at step steps - 1).
         A function of the step alone, so a resumed run continues on the same curve."""
         warm = int(round(steps * self.warmup / self.epochs))
         if step < warm:
             return self.lr * (step + 1) / warm
+        step, steps = min(step - warm, steps - warm), steps - warm
         if self.lr_schedule == "cosine":
-            step, steps = step - warm, steps - warm
-            return self.lr * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+            return self.lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        if self.lr_schedule == "onecycle":
+            low, top, end = self.lr / ONECYCLE_START, self.lr, self.lr / ONECYCLE_START / ONECYCLE_END
+            peak = max(ONECYCLE_RISE * steps - 1, 0.0)  # a run of under 4 steps starts at the top
+            if peak > 0 and step <= peak:
+                a, b, t = low, top, step / peak
+            else:
+                a, b, t = top, end, (step - peak) / max(steps - 1 - peak, 1)
+            return a + (b - a) * 0.5 * (1 - math.cos(math.pi * t))
         return self.lr
 
     def to_dict(self) -> dict:
