@@ -28,14 +28,13 @@ import numpy as np
 
 import cnnlab
 from benchmarks.process import CNNLAB, whole_process
-from benchmarks.train import PEER_PYTHON, ROOT
+from benchmarks.train import PEER_ENV, PEER_PYTHON, ROOT, peer_arrays
 
 ROUNDS = 3
 BATCHES = (128, 256, 1000)  # Run.predict batch sizes tried (256 is its default)
 KERAS_BATCHES = "32,256,1000,10000"  # 32 is model.predict's default
 EPOCHS, FIT_BATCH = 2, 64
 PEERS = ROOT / "benchmarks" / "peers"
-PEER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
 
 
 def _median_s(fn, n: int) -> float:
@@ -83,8 +82,7 @@ def run() -> tuple[list[dict], dict]:
     ours, peer = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        npz = tmp / "fashion.npz"
-        np.savez(npz, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
+        npz = peer_arrays(ds, tmp / "fashion.npz")
         trained = cnnlab.train(
             data="fashion-mnist", model="seed-fashion", epochs=1, seed=0, out=str(tmp / "run"), verbose=False
         )

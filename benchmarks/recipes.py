@@ -25,7 +25,7 @@ import numpy as np
 
 import cnnlab
 from benchmarks.process import cnnlab_train, whole_process
-from benchmarks.train import PEER_PYTHON, ROOT
+from benchmarks.train import PEER_ENV, PEER_PYTHON, ROOT, peer_arrays
 
 RECIPES = ("fast", "best")
 DATASETS = ("mnist", "fashion-mnist")
@@ -33,7 +33,6 @@ SEEDS = (0, 1, 2)
 BUDGET_EPOCHS = 40
 GOALS = {("best", "mnist"): 0.995, ("best", "fashion-mnist"): 0.935}
 KERAS_EPOCHS = 10
-PEER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
 TITLE = (
     f"The recipes: whole `cnnlab train --recipe R` processes, mean of seeds {', '.join(map(str, SEEDS))} (test "
     f"accuracy lowest-highest; train_s = the epochs' seconds; budget = {BUDGET_EPOCHS} seed-fashion epochs of "
@@ -45,9 +44,7 @@ def keras_curve(data: str, tmp: Path, epochs: int, seed: int = 0) -> dict | None
     """The Keras tutorial model's test accuracy after every epoch and each epoch's seconds (None: no peer)."""
     if not PEER_PYTHON.exists():
         return None
-    ds = cnnlab.data.load(data)
-    npz = tmp / f"{data}.npz"
-    np.savez(npz, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
+    npz = peer_arrays(cnnlab.data.load(data), tmp / f"{data}.npz")
     script = ROOT / "benchmarks" / "peers" / "keras_seed_fashion.py"
     out, _ = whole_process([str(PEER_PYTHON), str(script), str(npz), str(epochs), "--curve", "64", str(seed)], PEER_ENV)
     return json.loads(out.strip().splitlines()[-1])

@@ -24,7 +24,14 @@ from cnnlab.train.engine import set_threads
 ROOT = Path(__file__).resolve().parent.parent
 PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 PEER_SCRIPT = ROOT / "benchmarks" / "peers" / "keras_seed_fashion.py"
+PEER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}  # what the Keras peer runs with
 EPOCHS, BATCHES, ROUNDS = 2, (64, 256), 3
+
+
+def peer_arrays(ds, path: Path) -> Path:
+    """The dataset as the Keras peers read it: one .npz of uint8 NHWC images and int64 labels."""
+    np.savez(path, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
+    return path
 
 
 def train_cnnlab(tmp: Path, round_: int):
@@ -54,7 +61,7 @@ def run_keras(npz: Path) -> dict | None:
         [str(PEER_PYTHON), str(PEER_SCRIPT), str(npz), str(EPOCHS), ",".join(map(str, BATCHES))],
         capture_output=True,
         text=True,
-        env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+        env=PEER_ENV,
     )
     if r.returncode != 0:
         raise RuntimeError(f"the Keras peer failed:\n{r.stderr[-2000:]}")
@@ -69,8 +76,7 @@ def run() -> tuple[list[dict], dict]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ds = cnnlab.data.load("fashion-mnist")
-        npz = tmp / "fashion.npz"
-        np.savez(npz, x_train=ds.train.x, y_train=ds.train.y, x_test=ds.test.x, y_test=ds.test.y)
+        npz = peer_arrays(ds, tmp / "fashion.npz")
         ours, peer = [], []
         for round_ in range(ROUNDS):  # alternate, so that drifts in machine speed hit both sides alike
             ours.append(train_cnnlab(tmp, round_))

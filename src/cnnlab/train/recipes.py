@@ -81,10 +81,6 @@ RECIPES = {
 }
 
 
-def names() -> list[str]:
-    return list(RECIPES)
-
-
 def expand(options: dict) -> tuple[dict, str | None]:
     """``options`` with its ``recipe`` (if any) filled in: the recipe's options for the dataset under the
     explicit ones, and a line that says what the recipe chose."""
