@@ -8,9 +8,9 @@ import time
 import numpy as np
 import torch
 
+from cnnlab.compute.device import set_threads
 from cnnlab.inspect import explain, feature_maps
 from cnnlab.nn import zoo
-from cnnlab.train.engine import set_threads
 
 
 def median_ms(fn, repeat: int = 200, warmup: int = 20) -> float:

@@ -2,7 +2,8 @@
 
 - ``Run.predict`` on the Fashion-MNIST test set (10,000 images) against Keras's ``model.predict`` at
   each batch size tried; each side's best batch size counts. Steady state: the median of 3 calls after
-  a warm-up call (Keras builds its predict function on the first call, cnnlab its frozen graph).
+  a warm-up call (Keras builds its predict function on the first call, cnnlab its inference copy). Then
+  the same again with one other busy process on the machine (:func:`benchmarks.process.busy_process`).
 - ``cnnlab.inspect.feature_maps`` of one image, every layer, against a Keras model whose outputs are
   every layer's outputs (median of 200 calls).
 - The Keras peer's own seed-fashion saved by ``model.save`` as ``.keras``: ``cnnlab.load`` against
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import cnnlab
-from benchmarks.process import CNNLAB, whole_process
+from benchmarks.process import CNNLAB, busy_process, whole_process
 from benchmarks.train import PEER_ENV, PEER_PYTHON, ROOT, peer_arrays
 
 ROUNDS = 3
@@ -46,11 +47,17 @@ def _median_s(fn, n: int) -> float:
     return statistics.median(times)
 
 
-def cnnlab_round(run, x) -> dict:
+def predict_rates(run, x) -> dict:
+    """Run.predict's images/s on ``x`` at each batch size tried."""
     per_batch = {}
     for bs in BATCHES:
-        run.predict(x[: 2 * bs], batch_size=bs)  # warm up (builds the frozen graph once)
+        run.predict(x[: 2 * bs], batch_size=bs)  # warm up (makes the inference copy once)
         per_batch[str(bs)] = len(x) / _median_s(lambda bs=bs: run.predict(x, batch_size=bs), 3)
+    return per_batch
+
+
+def cnnlab_round(run, x) -> dict:
+    per_batch = predict_rates(run, x)
     one = x[:1]
     for _ in range(20):
         cnnlab.inspect.feature_maps(run, one)
@@ -89,22 +96,35 @@ def run() -> tuple[list[dict], dict]:
         run = cnnlab.Run.load(trained.path)  # what a user does: load the run directory, then predict
         cli = [CNNLAB, "train", "--data", "fashion-mnist"]
         cli += ["--model", "seed-fashion", "--epochs", str(EPOCHS), "--batch-size", str(FIT_BATCH), "--seed", "0"]
+        busy_ours, busy_peer = [], []
+        with busy_process():
+            for _ in range(ROUNDS):
+                busy_ours.append({"predict_images_per_s": predict_rates(run, ds.test.x)})
+                if PEER_PYTHON.exists():
+                    busy_peer.append(_keras_inference(npz, tmp))
         for r in range(ROUNDS):
             ours.append(cnnlab_round(run, ds.test.x))
             ours[-1]["train_process_s"] = whole_process([*cli, "--out", str(tmp / f"cli-{r}")])[1]
             if PEER_PYTHON.exists():
-                out = subprocess.run(
-                    [str(PEER_PYTHON), str(PEERS / "keras_inference.py"), str(npz), KERAS_BATCHES, str(tmp)],
-                    capture_output=True,
-                    text=True,
-                    env={**PEER_ENV, "PYTHONPATH": str(PEERS)},
-                    check=True,
-                )
-                peer.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                peer.append(_keras_inference(npz, tmp))
                 ours[-1] |= from_keras_file(tmp)
                 fit = [str(PEER_PYTHON), str(PEERS / "keras_seed_fashion.py"), str(npz), str(EPOCHS), "--fit-only"]
                 peer[-1]["train_process_s"] = whole_process([*fit, str(FIT_BATCH)], PEER_ENV)[1]
-    return rows(ours, peer), {"cnnlab": ours, "keras": peer or None}
+    busy = _predict_row(busy_ours, busy_peer, "with one other busy process")
+    raw = {"cnnlab": ours, "keras": peer or None, "busy": {"cnnlab": busy_ours, "keras": busy_peer or None}}
+    return [*rows(ours, peer), busy], raw
+
+
+def _keras_inference(npz: Path, folder: Path) -> dict:
+    """The Keras peer's model.predict rates and feature-map time (benchmarks/peers/keras_inference.py)."""
+    out = subprocess.run(
+        [str(PEER_PYTHON), str(PEERS / "keras_inference.py"), str(npz), KERAS_BATCHES, str(folder)],
+        capture_output=True,
+        text=True,
+        env={**PEER_ENV, "PYTHONPATH": str(PEERS)},
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _at_best_batch(rounds: list[dict]) -> tuple[list[float], str]:
@@ -128,11 +148,16 @@ def _row(what: str, ours: list[float], theirs: list[float], best, digits: int) -
     return row
 
 
-def rows(ours: list[dict], peer: list[dict]) -> list[dict]:
+def _predict_row(ours: list[dict], peer: list[dict], beside: str = "") -> dict:
     rates, bs = _at_best_batch(ours)
     peer_rates, peer_bs = _at_best_batch(peer) if peer else ([], "")
+    what = f"Run.predict, test set, images/s (batch {bs}; Keras {peer_bs})" + (f", {beside}" if beside else "")
+    return _row(what, rates, peer_rates, max, 0)
+
+
+def rows(ours: list[dict], peer: list[dict]) -> list[dict]:
     return [
-        _row(f"Run.predict, test set, images/s (batch {bs}; Keras {peer_bs})", rates, peer_rates, max, 0),
+        _predict_row(ours, peer),
         _row(
             "feature maps of every layer, one image, ms",
             [r["feature_maps_ms"] for r in ours],

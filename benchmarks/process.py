@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -26,3 +27,16 @@ def cnnlab_train(out: Path, *args: str) -> tuple[list[dict], float]:
     """``cnnlab train --out OUT ARGS...`` as one whole process: its metrics.jsonl rows and its wall time."""
     _, seconds = whole_process([CNNLAB, "train", "--out", str(out), *args], {**os.environ, "COLUMNS": "200"})
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()], seconds
+
+
+@contextlib.contextmanager
+def busy_process():
+    """One other process keeping a core busy for the block, as on any laptop (a browser, an editor's indexer):
+    both sides of a comparison are measured beside it."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # scheduled and spinning before the first measurement
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()

@@ -103,7 +103,7 @@ def run(
 
 
 def _row(recipe: str, data: str, done: list[dict], budget: float) -> dict:
-    from cnnlab.train.recipes import RECIPES as ALL
+    from cnnlab.training.recipes import RECIPES as ALL
 
     acc = [d["test_accuracy"] for d in done]
     mean, process_s = statistics.mean(acc), statistics.mean(d["process_s"] for d in done)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import cnnlab
-from cnnlab.train.engine import set_threads
+from cnnlab.compute.device import set_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"

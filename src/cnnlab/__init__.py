@@ -3,7 +3,8 @@
 ``cnnlab.arith`` computes convolution and pooling exactly as TensorFlow does and
 explains every cell; ``cnnlab.data`` loads verified datasets as NumPy arrays;
 ``cnnlab.nn`` builds CNNs from Keras's vocabulary on PyTorch; ``cnnlab.train(...)``
-trains them into run directories, and ``cnnlab.Run.load(path)`` brings one back.
+(:mod:`cnnlab.training`) trains them into run directories, and ``cnnlab.load(path)`` (:mod:`cnnlab.run`)
+brings one back, or a Keras file.
 """
 
 __version__ = "0.1.0"
@@ -14,12 +15,14 @@ from cnnlab import arith, data, errors
 
 _LAZY = {
     "nn": ("cnnlab.nn", None),
-    "train": ("cnnlab.train", None),
+    "train": ("cnnlab.training.loop", "train"),
+    "training": ("cnnlab.training", None),
+    "run": ("cnnlab.run", None),
     "inspect": ("cnnlab.inspect", None),
-    "Run": ("cnnlab.train", "Run"),
-    "load": ("cnnlab.train.run", "load"),
-    "evaluate": ("cnnlab.train", "evaluate"),
-    "export": ("cnnlab.train.export", "export"),
+    "Run": ("cnnlab.run.run", "Run"),
+    "load": ("cnnlab.run.run", "load"),
+    "evaluate": ("cnnlab.run.evaluate", "evaluate"),
+    "export": ("cnnlab.run.export", "export"),
 }
 
 
@@ -32,4 +35,18 @@ def __getattr__(name):
     return getattr(mod, attr) if attr else mod
 
 
-__all__ = ["Run", "arith", "data", "errors", "evaluate", "export", "inspect", "load", "nn", "train", "__version__"]
+__all__ = [
+    "Run",
+    "arith",
+    "data",
+    "errors",
+    "evaluate",
+    "export",
+    "inspect",
+    "load",
+    "nn",
+    "run",
+    "train",
+    "training",
+    "__version__",
+]

@@ -1,5 +1,5 @@
 """Which training process this is, from the launcher's environment alone (no torch import: the CLI's error
-printer asks it). ``cnnlab.train.distributed`` holds the rest of the multi-process rules."""
+printer asks it). ``cnnlab.training.distributed`` holds the rest of the multi-process rules."""
 
 from __future__ import annotations
 

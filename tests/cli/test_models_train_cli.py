@@ -105,6 +105,52 @@ def test_models_check_bad_argument_types_are_one_line_exit_2(tmp_path, layer, me
     assert message in r.stderr and "Traceback" not in r.output and len(r.stderr.strip().splitlines()) <= 2
 
 
+LAYER_LIST = [{"type": "Flatten"}, {"type": "Dense", "units": 10}]  # 784 * 10 + 10 = 7,850 parameters on 28x28x1
+
+
+def test_a_spec_that_is_a_bare_list_of_layers_checks_summarizes_and_trains(tmp_path):
+    """The README's form, a JSON list of layers (TOML: only [[layers]] tables), everywhere a spec goes."""
+    as_json = tmp_path / "list.json"
+    as_json.write_text(json.dumps(LAYER_LIST))
+    as_toml = tmp_path / "list.toml"
+    as_toml.write_text('[[layers]]\ntype = "Flatten"\n\n[[layers]]\ntype = "Dense"\nunits = 10\n')
+    for spec in (as_json, as_toml):
+        r = runner.invoke(app, ["models", "check", str(spec)])
+        said = " ".join(r.stderr.split())
+        assert r.exit_code == 2 and 'Add "input_shape": [height, width, channels] to it' in said, said
+        assert "--input H,W,C" in said
+        r = runner.invoke(app, ["models", "check", str(spec), "--input", "28,28,1"])
+        assert r.exit_code == 0 and "7,850 params" in " ".join(r.stdout.split()), r.output
+        r = runner.invoke(app, ["models", "summary", str(spec), "--input", "28,28,1", "--json"])
+        assert r.exit_code == 0 and json.loads(r.stdout)["total_params"] == 7_850, r.output
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["train", "--data", "digits", "--model", str(as_json), "--epochs", "1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "model.json").read_text())["spec"]["layers"][1]["units"] == 10  # digits: 10 classes
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("42", "is a int. Expected a list of layers, or an object with"),
+        ('"Conv2D"', "is a str. Expected a list of layers"),
+        ('{"layers": "Conv2D"}', '"layers" of type str. Expected a list of layer objects'),
+        ('{"layers": {"type": "Flatten"}}', '"layers" of type dict. Expected a list of layer objects'),
+        ('["Flatten"]', "Layer 1 of the spec has no 'type'"),
+        ('[{"type": "Flatten"}, 3]', "Layer 2 of the spec has no 'type'"),
+    ],
+)
+def test_a_malformed_spec_is_one_line_exit_2_in_every_command(tmp_path, content, message):
+    spec = tmp_path / "spec.json"
+    spec.write_text(content)
+    for args in (["models", "check", str(spec)], ["models", "summary", str(spec)], ["train", "--model", str(spec)]):
+        r = runner.invoke(
+            app, [*args, *(["--data", "digits", "--out", str(tmp_path / "r")] if args[0] == "train" else [])]
+        )
+        assert r.exit_code == 2, (args, r.output)
+        assert message in r.stderr and "Traceback" not in r.output and len(r.stderr.strip().splitlines()) <= 3, r.output
+
+
 def test_unknown_model_lists_valid_names():
     r = runner.invoke(app, ["models", "summary", "vgg16"])
     assert r.exit_code == 2 and "Expected one of: seed-fashion, seed-mnist5x5" in r.stderr

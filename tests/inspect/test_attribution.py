@@ -122,7 +122,7 @@ def test_model_randomization(patch_run):
     run, ds, _ = patch_run
     torch.manual_seed(123)
     random_model = cnnlab.nn.from_spec(run.model.spec())  # same architecture, fresh weights
-    random_run = cnnlab.train.Run(run.path, random_model.eval(), run.classes, run.preprocessing)
+    random_run = cnnlab.Run(run.path, random_model.eval(), run.classes, run.preprocessing)
     for method in ("saliency", "gradcam"):
         rhos = [
             rank_correlation(explain(run, x, method).heatmap, explain(random_run, x, method).heatmap)

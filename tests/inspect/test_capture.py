@@ -69,7 +69,22 @@ def test_filters_min_max_and_rgb_view():
     assert f.normalized.min() == 0 and f.normalized.max() == 1
     assert f.images().shape == (32, 5, 5, 3)
     g = filters(zoo.build("seed-fashion"), "conv1")
-    assert g.images().shape == (32, 1, 3, 3)
+    assert g.images().shape == (32, 3, 3, 1)  # gray kernels are NHWC images too, channels last
+
+
+def test_filter_images_are_each_filters_kernel_channels_last():
+    """images()[o, y, x, c] is kernel (y, x) of filter o on input channel c, read from the layer's PyTorch
+    weight (out, in, kh, kw) directly: a non-square kernel over two channels, so a swapped axis shows."""
+    torch.manual_seed(0)
+    layer = torch.nn.Conv2d(2, 4, (3, 2))
+    f = filters(torch.nn.Sequential(layer), "0")
+    w = layer.weight.detach().numpy()  # (out, in, kh, kw)
+    expected = (w - w.min()) / (w.max() - w.min())
+    images = f.images()
+    assert images.shape == (4, 3, 2, 2)
+    for o in range(4):
+        for c in range(2):
+            np.testing.assert_allclose(images[o, :, :, c], expected[o, c], rtol=1e-6)
     with pytest.raises(InputError, match=r"Layer 'pool1' has no convolution kernels. Layers that do: conv1, conv2"):
         filters(zoo.build("seed-fashion"), "pool1")
 

@@ -9,7 +9,7 @@ import torch
 
 from cnnlab.inspect.cells import explain_cell
 from cnnlab.nn import AveragePooling2D, Conv2D, Dense, Flatten, MaxPooling2D, Sequential
-from cnnlab.train.run import Run
+from cnnlab.run.run import Run
 
 CLASSES = ("a", "b", "c", "d")
 

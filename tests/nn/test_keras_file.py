@@ -237,7 +237,7 @@ def test_written_keras_files_say_what_keras_says(name, tmp_path):
     reading it back predicts exactly the same."""
     import h5py
 
-    from cnnlab.nn.keras_file import write_keras
+    from cnnlab.nn.keras_write import write_keras
 
     source = FIXTURES / f"{name}.keras"
     run = cnnlab.load(source)

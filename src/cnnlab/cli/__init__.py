@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from cnnlab.errors import CnnlabError
@@ -25,7 +26,8 @@ class CnnlabGroup(TyperGroup):
             return super().invoke(ctx)
         except CnnlabError as e:
             if is_main_process():  # of several training processes, rank 0 speaks for all
-                err_console.print(f"[bold red]Error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+                # the message is text, not markup: "[height, width]" must print as it is
+                err_console.print(f"[bold red]Error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
 
 

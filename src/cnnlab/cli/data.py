@@ -93,8 +93,8 @@ def show(
         if augment:
             import torch
 
-            from cnnlab.train import augment as aug
-            from cnnlab.train.engine import from_numpy
+            from cnnlab.compute.tensors import from_numpy
+            from cnnlab.training import augment as aug
 
             chosen = aug.parse(augment)
             aug.check_for(chosen, ds.name)

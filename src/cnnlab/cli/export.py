@@ -25,7 +25,7 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="The file to write (atomically)."),
 ) -> None:
     """Write a run's model for other tools: Keras 3 (same layers, names, weights) or ONNX (dynamic batch)."""
-    from cnnlab.train.export import export as write
-    from cnnlab.train.run import load
+    from cnnlab.run.export import export as write
+    from cnnlab.run.run import load
 
     console.print(write(load(run_dir), out, format))

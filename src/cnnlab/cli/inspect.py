@@ -50,7 +50,7 @@ def inspect(
     else:
         if run_dir is None:
             raise InputError("Give a run directory (cnnlab inspect RUN --image ...), or use --random-filters N.")
-        from cnnlab.train.run import load
+        from cnnlab.run.run import load
 
         run = load(run_dir)
         img, desc, notes = load_image(image, run)

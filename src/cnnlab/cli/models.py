@@ -42,7 +42,7 @@ def list_() -> None:
 @models_app.command()
 def recipes() -> None:
     """Recipes: named sets of training options per dataset, for cnnlab train --recipe NAME."""
-    from cnnlab.train.recipes import RECIPES
+    from cnnlab.training.recipes import RECIPES
 
     table = Table("recipe", "data", "options", "about")
     for recipe in RECIPES.values():
@@ -73,9 +73,12 @@ def summary(
 
 
 @models_app.command()
-def check(spec: Path = typer.Argument(..., help="A .json or .toml model spec.")) -> None:
+def check(
+    spec: Path = typer.Argument(..., help="A .json or .toml model spec."),
+    input: str | None = typer.Option(None, "--input", help="Input shape H,W,C (a spec that declares none needs it)."),
+) -> None:
     """Validate a spec file: every layer, argument and shape, with the same messages as training."""
-    s = _described(str(spec))
+    s = _described(str(spec), input)
     console.print(
         f"[green]ok[/]: {spec} builds '{s.name}': {len(s.rows)} layers, input {s.input_shape}, "
         f"output {s.rows[-1].output_shape}, {s.total:,} params"

@@ -14,7 +14,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from cnnlab.train.progress import epoch_line
+from cnnlab.training.progress import epoch_line
 
 console = Console(stderr=True)
 

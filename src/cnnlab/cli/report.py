@@ -20,7 +20,7 @@ def report(
 ) -> None:
     """One self-contained HTML page: summary, data, curves, metrics, mistakes with Grad-CAM, filters, feature maps."""
     from cnnlab.report import build_report
-    from cnnlab.train.run import load
+    from cnnlab.run.run import load
 
     path = build_report(load(run_dir), out, data)
     console.print(f"report written to {path.resolve()}")

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from cnnlab.cli import app
+from cnnlab.data.images import MAX_UPLOAD_PIXELS
 
 console = Console(highlight=False, stderr=True)
 
@@ -29,13 +30,13 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port, 1-65535."),
     max_upload_mb: float = typer.Option(5.0, "--max-upload-mb", help="Largest accepted upload."),
-    max_pixels: int = typer.Option(4096 * 4096, "--max-pixels", help="Largest accepted image, in pixels."),
+    max_pixels: int = typer.Option(MAX_UPLOAD_PIXELS, "--max-pixels", help="Largest accepted image, in pixels."),
 ) -> None:
     """Draw or upload an image and watch it flow through every layer; an HTTP API with docs at /docs."""
     import torch
     import uvicorn
 
-    from cnnlab.train.engine import keep_freed_memory
+    from cnnlab.compute.device import keep_freed_memory
     from cnnlab.web import create_app
 
     # One image per request: parallelism comes from serving requests side by side, one thread each;

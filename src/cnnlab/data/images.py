@@ -13,6 +13,9 @@ from PIL import Image
 from cnnlab.errors import DataError, InputError
 
 MAX_PIXELS = 40_000_000  # larger images are refused as possible decompression bombs
+# the largest image the server takes by default (an upload, pixels, a served sample's size), and the largest
+# input a Keras file may declare (times 4 channels)
+MAX_UPLOAD_PIXELS = 4096 * 4096
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 MODES = ("gray", "rgb")
@@ -35,6 +38,11 @@ def is_blank(img: np.ndarray) -> bool:
 
 def mode_of(pil_mode: str) -> str:
     return "gray" if pil_mode in GRAY_MODES else "rgb"
+
+
+def mode_for(channels: int) -> str:
+    """The image mode of an image or model with ``channels`` channels: 1 is "gray", 3 "rgb"."""
+    return "gray" if channels == 1 else "rgb"
 
 
 def check_mode(mode: str | None) -> str | None:
@@ -172,7 +180,7 @@ def to_array(im: Image.Image, mode: str, size: tuple[int, int] | None, notes=Non
 def convert(x: np.ndarray, size=None, mode: str | None = None) -> np.ndarray:
     """Convert a uint8 NHWC batch to another size and/or mode (gray <-> rgb); unchanged if it already fits."""
     size, mode = check_size(size), check_mode(mode)
-    current_mode = "gray" if x.shape[3] == 1 else "rgb"
+    current_mode = mode_for(x.shape[3])
     if (size is None or size == tuple(x.shape[1:3])) and (mode is None or mode == current_mode):
         return x
     target_mode = mode or current_mode
@@ -233,7 +241,7 @@ def mnist_style(gray: np.ndarray, threshold: int = 10) -> np.ndarray:
     return out[:, :, None]
 
 
-def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = 4096 * 4096, notes=None) -> np.ndarray:
+def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_UPLOAD_PIXELS, notes=None) -> np.ndarray:
     """Decode an uploaded image with Pillow only, refusing anything that is not an image or is larger than
     ``max_pixels``; returns uint8 (H, W, C) in its own mode (gray -> C=1, else RGB)."""
     import io
@@ -260,7 +268,7 @@ def decode_bytes(data: bytes, name: str = "upload", max_pixels: int = 4096 * 409
         ) from None
 
 
-def decode_base64(text: str, name: str = "image", max_pixels: int = 4096 * 4096, notes=None) -> np.ndarray:
+def decode_base64(text: str, name: str = "image", max_pixels: int = MAX_UPLOAD_PIXELS, notes=None) -> np.ndarray:
     """A base64 image (a data: URL too) decoded as :func:`decode_bytes` decodes a file."""
     import base64
     import binascii
@@ -272,7 +280,7 @@ def decode_base64(text: str, name: str = "image", max_pixels: int = 4096 * 4096,
     return decode_bytes(data, name, max_pixels, notes)
 
 
-def from_pixels(values, name: str = "pixels", max_pixels: int = 4096 * 4096) -> np.ndarray:
+def from_pixels(values, name: str = "pixels", max_pixels: int = MAX_UPLOAD_PIXELS) -> np.ndarray:
     """Nested lists of numbers, H x W or H x W x C, as uint8 (H, W, C): 0-255, or floats in [0, 1] (scaled)."""
     try:
         arr = np.asarray(values, dtype=np.float64)

@@ -133,3 +133,15 @@ register(
         fallbacks=("scikit-learn",),
     )
 )
+
+
+MIRROR_CHANGES_CLASS = ("mnist", "digits")  # datasets whose classes a mirror image changes
+
+
+def refuse_mirror(dataset: str, what: str, instead: str) -> None:
+    """An InputError when ``what`` (an option that mirrors images) is asked of a dataset of digits."""
+    if dataset in MIRROR_CHANGES_CLASS:
+        raise InputError(
+            f"{what} mirrors the images, which changes a digit's class ({dataset}: a mirrored 2, 3, 4, 5, 6, 7 "
+            f"or 9 is no digit). {instead}"
+        )

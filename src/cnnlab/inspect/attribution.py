@@ -14,9 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnlab.compute.modes import evaluating
+from cnnlab.compute.outputs import class_score, ends_in_softmax, probabilities
 from cnnlab.errors import InputError
 from cnnlab.inspect.capture import forward_capturing, model_and_input, named_layers, select
-from cnnlab.train.engine import evaluating
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,7 @@ def _normalize(h: torch.Tensor) -> np.ndarray:
 
 
 def _probs(model, x) -> torch.Tensor:
-    out = model(x)
-    return out if getattr(model, "outputs_probabilities", False) else torch.softmax(out, dim=1)
+    return probabilities(model(x), ends_in_softmax(model))
 
 
 def _score(model, x, target: int) -> torch.Tensor:
@@ -139,10 +139,7 @@ def gradcam(model, x, target: int, layer: str | None = None, variant: str = "aut
 def _log_score(model, x, target: int) -> torch.Tensor:
     """The class's logit (log-probability for a model that ends in softmax): unlike the probability it
     still moves when the model is very sure, so occluding evidence shows."""
-    out = model(x)
-    return (
-        torch.log(out[:, target].clamp_min(1e-12)) if getattr(model, "outputs_probabilities", False) else out[:, target]
-    )
+    return class_score(model(x), target, ends_in_softmax(model))
 
 
 def occlusion(model, x, target: int, patch: int | None = None, stride: int | None = None, **_):

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnnlab.compute.modes import evaluating, modes_restored
 from cnnlab.errors import InputError
-from cnnlab.train.engine import evaluating, modes_restored
 
 
 def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -129,7 +129,7 @@ def to_numpy_nhwc(t: torch.Tensor) -> np.ndarray:
 def model_and_input(model_or_run, images) -> tuple[nn.Module, torch.Tensor, tuple[str, ...] | None, list[str]]:
     """A Run applies its own preprocessing to uint8 (or float) NHWC images; a bare model takes float NHWC in [0, 1]
     (or an NCHW tensor). Returns (model, NCHW input, class names or None, notes)."""
-    from cnnlab.train.run import Run
+    from cnnlab.run.run import Run
 
     if isinstance(model_or_run, Run):
         x, notes = model_or_run.prepare(images)

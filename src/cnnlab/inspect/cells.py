@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from cnnlab.arith.padding import axes_for
+from cnnlab.compute.modes import evaluating
 from cnnlab.errors import InputError
 from cnnlab.inspect.capture import _sequential_body, forward_capturing, model_and_input, to_numpy_nhwc
-from cnnlab.train.engine import evaluating
 
 
 def _window(inp: np.ndarray, ah, aw, row: int, col: int):

@@ -18,14 +18,12 @@ class Filters:
     normalized: np.ndarray  # the same, min-max scaled to [0, 1] over the whole layer
 
     def images(self, mode: str = "auto") -> np.ndarray:
-        """Filters as images: (out, kh, kw, 3) RGB when there are 3 input channels (or mode='rgb'),
-        else (out, in, kh, kw) gray."""
+        """Filters as images, NHWC as every image cnnlab returns: (out, kh, kw, in), one image a filter with its
+        input channels last: RGB when there are 3 (``mode='rgb'`` insists on it), else ``in`` gray planes."""
         n = self.normalized
-        if mode == "rgb" or (mode == "auto" and n.shape[2] == 3):
-            if n.shape[2] != 3:
-                raise InputError(f"Layer '{self.layer}' has {n.shape[2]} input channels; RGB needs 3.")
-            return n.transpose(3, 0, 1, 2)  # (out, kh, kw, 3)
-        return n.transpose(3, 2, 0, 1)  # (out, in, kh, kw)
+        if mode == "rgb" and n.shape[2] != 3:
+            raise InputError(f"Layer '{self.layer}' has {n.shape[2]} input channels; RGB needs 3.")
+        return n.transpose(3, 0, 1, 2)  # (kh, kw, in, out) -> (out, kh, kw, in)
 
 
 def filters(model, layer: str) -> Filters:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data.images import mode_for
 from cnnlab.errors import InputError
 from cnnlab.inspect.attribution import Attribution, check_method, explain
 from cnnlab.inspect.capture import conv_layers, feature_maps, select
@@ -30,7 +31,7 @@ def load_image(spec: str, run=None) -> tuple[np.ndarray, str, list[str]]:
         if not path.is_file():
             raise InputError(f"{spec} does not exist. Expected an image file or dataset:split:index like mnist:test:3.")
         if run is not None:
-            from cnnlab.train.predict import load_image_for
+            from cnnlab.run.predict import load_image_for
 
             img, notes = load_image_for(run, path)  # as cnnlab predict reads it: size, mode, inversion
             return img, path.name, notes
@@ -38,7 +39,7 @@ def load_image(spec: str, run=None) -> tuple[np.ndarray, str, list[str]]:
     size = mode = None
     if run is not None:
         h, w, c = run.input_shape
-        size, mode = (h, w), ("gray" if c == 1 else "rgb")
+        size, mode = (h, w), mode_for(c)
     img, label, desc = sample(spec, size, mode)
     return img, f"{desc} (label {label})", []
 

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnlab.compute.modes import evaluating
 from cnnlab.errors import InputError
 from cnnlab.inspect.capture import forward_capturing, select
-from cnnlab.train.engine import evaluating
 
 
 @dataclass(frozen=True)

@@ -23,114 +23,17 @@ from torch import nn
 from cnnlab.arith.padding import axes_for, normalize_padding, pair
 from cnnlab.errors import InputError, ShapeError
 from cnnlab.nn import functional
-
-ACTIVATIONS = {
-    None: None,
-    "linear": None,
-    "relu": F.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "softmax": lambda x: F.softmax(x, dim=1),
-    "elu": F.elu,
-    "gelu": F.gelu,
-    "selu": F.selu,
-    "softplus": F.softplus,
-    "swish": F.silu,
-    "silu": F.silu,
-    "leaky_relu": lambda x: F.leaky_relu(x, 0.2),  # Keras's default negative slope
-}
-INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones")
-
-
-def activate(y: torch.Tensor, activation) -> torch.Tensor:
-    """Apply a Conv2D/Dense activation to that layer's fresh output. ReLU runs in place: conv and
-    linear do not keep their output for the backward pass, so nothing autograd needs is overwritten."""
-    if activation == "relu":
-        return F.relu_(y)
-    fn = ACTIVATIONS[activation]
-    return fn(y) if fn else y
-
-
-def check_activation(activation):
-    key = activation.lower() if isinstance(activation, str) else activation
-    if key not in ACTIVATIONS:
-        names = ", ".join(sorted(k for k in ACTIVATIONS if k))
-        raise InputError(f"Unknown activation {activation!r}. Expected one of: {names} (or None).")
-    return key
-
-
-def _init(tensor: torch.Tensor, name: str, fan_in: int, fan_out: int) -> None:
-    """Keras's initializers, by fan-in and fan-out (receptive field included for convolutions)."""
-    with torch.no_grad():
-        if name == "glorot_uniform":
-            limit = math.sqrt(6 / (fan_in + fan_out))
-            tensor.uniform_(-limit, limit)
-        elif name == "glorot_normal":
-            tensor.normal_(0, math.sqrt(2 / (fan_in + fan_out)))  # Keras truncates at 2 std; close enough here
-        elif name == "he_uniform":
-            limit = math.sqrt(6 / fan_in)
-            tensor.uniform_(-limit, limit)
-        elif name == "he_normal":
-            tensor.normal_(0, math.sqrt(2 / fan_in))
-        elif name == "zeros":
-            tensor.zero_()
-        elif name == "ones":
-            tensor.fill_(1)
-        else:
-            raise InputError(f"Unknown kernel_initializer {name!r}. Expected one of: {', '.join(INITIALIZERS)}.")
-
-
-def shape_text(shape) -> str:
-    """(14, 14, 32) -> '14x14x32'."""
-    return "x".join(str(s) for s in shape)
-
-
-class Layer(nn.Module):
-    """Base class: a named layer that infers its output shape when built."""
-
-    kind = "Layer"
-
-    def __init__(self, name: str | None = None):
-        super().__init__()
-        self.name = name
-        self.input_shape: tuple[int, ...] | None = None
-        self.output_shape: tuple[int, ...] | None = None
-
-    # --- to override ---------------------------------------------------------------------------------------
-    def infer(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        return shape
-
-    def create(self, shape: tuple[int, ...]) -> None:
-        """Create parameters for this input shape (layers without parameters do nothing)."""
-
-    def config(self) -> dict:
-        return {}
-
-    def formula(self) -> str:
-        return ""
-
-    def macs(self) -> int:
-        return 0
-
-    # --- shared ----------------------------------------------------------------------------------------------
-    def build(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        self.input_shape = tuple(shape)
-        self.output_shape = tuple(self.infer(self.input_shape))
-        self.create(self.input_shape)
-        return self.output_shape
-
-    def spec(self) -> dict:
-        return {"type": self.kind, "name": self.name, **self.config()}
-
-    def extra_repr(self) -> str:
-        return f"name={self.name!r}, " + ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-
-    def _require_map(self, shape) -> None:
-        if len(shape) != 3:
-            raise ShapeError(
-                f"{self.kind} '{self.name}' expects a feature map (H, W, C) but receives a vector of "
-                f"{shape_text(shape)} values. Put it before Flatten/Dense, or use Reshape."
-            )
+from cnnlab.nn.base import (  # noqa: F401 (re-exported: the layers' shared names)
+    ACTIVATIONS,
+    INITIALIZERS,
+    Layer,
+    _init,
+    activate,
+    check_activation,
+    shape_text,
+)
+from cnnlab.nn.normalization import BatchNormalization
+from cnnlab.nn.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 
 
 class Conv2D(Layer):
@@ -212,76 +115,6 @@ class Conv2D(Layer):
         ho, wo, o = self.output_shape
         kh, kw = self.kernel_size
         return ho * wo * o * kh * kw * self.input_shape[2]
-
-
-class _Pool(Layer):
-    mode = "max"
-
-    def __init__(self, pool_size=2, strides=None, padding="valid", name: str | None = None):
-        super().__init__(name)
-        self.pool_size = pair(pool_size, "pool_size")
-        self.strides = pair(strides, "strides") if strides is not None else self.pool_size
-        self.padding = normalize_padding(padding)
-        if not isinstance(self.padding, str):
-            raise InputError(f"{self.kind} padding must be 'same' or 'valid' (Keras's words).")
-
-    def infer(self, shape):
-        self._require_map(shape)
-        try:
-            ah, aw = axes_for(shape[0], shape[1], self.pool_size, self.strides, 1, self.padding)
-        except ShapeError as e:
-            raise ShapeError(
-                f"{self.kind} '{self.name}' cannot pool a {shape_text(shape)} input with pool_size "
-                f"{shape_text(self.pool_size)} and padding='{self.padding}': {e}"
-            ) from None
-        return (ah.out, aw.out, shape[2])
-
-    def forward(self, x):
-        fn = functional.max_pool2d_nchw if self.mode == "max" else functional.avg_pool2d_nchw
-        return fn(x, self.pool_size, self.strides, self.padding)
-
-    def config(self):
-        return {"pool_size": list(self.pool_size), "strides": list(self.strides), "padding": self.padding}
-
-    def macs(self):
-        ho, wo, c = self.output_shape
-        return ho * wo * c * self.pool_size[0] * self.pool_size[1]
-
-
-class MaxPooling2D(_Pool):
-    kind = "MaxPooling2D"
-    mode = "max"
-
-
-class AveragePooling2D(_Pool):
-    kind = "AveragePooling2D"
-    mode = "avg"
-
-
-class _GlobalPool(Layer):
-    """One number per channel from the whole map: (H, W, C) -> (C,)."""
-
-    def infer(self, shape):
-        self._require_map(shape)
-        return (shape[2],)
-
-    def macs(self):
-        h, w, c = self.input_shape
-        return h * w * c
-
-
-class GlobalAveragePooling2D(_GlobalPool):
-    kind = "GlobalAveragePooling2D"
-
-    def forward(self, x):
-        return x.mean(dim=(2, 3))  # (N, C)
-
-
-class GlobalMaxPooling2D(_GlobalPool):
-    kind = "GlobalMaxPooling2D"
-
-    def forward(self, x):
-        return x.amax(dim=(2, 3))  # (N, C)
 
 
 class Rescaling(Layer):
@@ -398,113 +231,6 @@ class Dropout(Layer):
 
     def config(self):
         return {"rate": self.rate}
-
-
-class BatchNormalization(Layer):
-    """Per channel for maps, per unit for vectors. Keras counts 4 numbers per channel: gamma and beta
-    (trainable), the moving mean and variance (non-trainable)."""
-
-    kind = "BatchNormalization"
-
-    def __init__(
-        self,
-        momentum: float = 0.99,
-        epsilon: float = 1e-3,
-        center: bool = True,
-        scale: bool = True,
-        name: str | None = None,
-    ):
-        super().__init__(name)
-        self.momentum, self.epsilon = float(momentum), float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)  # Keras's: beta and gamma exist only when asked
-
-    def create(self, shape):
-        c = shape[-1]
-        self.weight = nn.Parameter(torch.ones(c)) if self.scale else None  # gamma
-        self.bias = nn.Parameter(torch.zeros(c)) if self.center else None  # beta
-        self.register_buffer("running_mean", torch.zeros(c))
-        self.register_buffer("running_var", torch.ones(c))
-
-    def forward(self, x):
-        if self.training and _processes() > 1:
-            return _batch_norm_across_processes(self, x)
-        # Keras's momentum is the weight of the old moving average; PyTorch's is the weight of the new batch
-        return F.batch_norm(
-            x,
-            self.running_mean,
-            self.running_var,
-            self.weight,
-            self.bias,
-            self.training,
-            1 - self.momentum,
-            self.epsilon,
-        )
-
-    def config(self):
-        extra = {k: False for k in ("center", "scale") if not getattr(self, k)}
-        return {"momentum": self.momentum, "epsilon": self.epsilon, **extra}
-
-    def formula(self):
-        c, learned = self.input_shape[-1], int(self.center) + int(self.scale)
-        return f"{2 + learned}·{c} = {(2 + learned) * c:,} ({learned * c:,} trainable)"
-
-    def macs(self):
-        return math.prod(self.input_shape)
-
-
-def _processes() -> int:
-    """How many training processes share each batch (1 unless torch.distributed's group is up)."""
-    import torch.distributed as dist
-
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-class _SumOverProcesses(torch.autograd.Function):
-    """A tensor added over all training processes; its gradient is the gradients added the same way (each
-    rank's loss depends on every rank's contribution)."""
-
-    @staticmethod
-    def forward(ctx, values):
-        import torch.distributed as dist
-
-        values = values.clone()
-        dist.all_reduce(values)
-        return values
-
-    @staticmethod
-    def backward(ctx, grad):
-        import torch.distributed as dist
-
-        grad = grad.clone()
-        dist.all_reduce(grad)
-        return grad
-
-
-def _batch_norm_across_processes(layer: BatchNormalization, x: torch.Tensor) -> torch.Tensor:
-    """Training-mode batch normalization over the whole global batch when several processes train: each
-    rank's per-channel sums of x and x*x and its count are added over the ranks by an all_reduce that
-    carries the gradients back, so every rank normalizes with the statistics one process would have
-    computed and the moving statistics stay equal on all ranks. (torch.nn.SyncBatchNorm does the same on
-    GPUs only; this runs on gloo and the CPU too.)"""
-    c = x.shape[1]
-    dims = [d for d in range(x.dim()) if d != 1]
-    xf = x.float()
-    count = xf.new_tensor([x.numel() / c])
-    total = _SumOverProcesses.apply(torch.cat([xf.sum(dims), (xf * xf).sum(dims), count]))
-    n = total[-1]
-    mean = total[:c] / n
-    var = (total[c : 2 * c] / n - mean * mean).clamp_min(0)
-    with torch.no_grad():
-        new = 1 - layer.momentum  # Keras's momentum is the weight of the old moving average
-        layer.running_mean.mul_(1 - new).add_(mean.detach(), alpha=new)
-        layer.running_var.mul_(1 - new).add_(var.detach() * n / (n - 1).clamp_min(1), alpha=new)
-    shape = [1, c] + [1] * (x.dim() - 2)
-    y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + layer.epsilon)
-    if layer.weight is not None:
-        y = y * layer.weight.view(shape)
-    if layer.bias is not None:
-        y = y + layer.bias.view(shape)
-    return y.to(x.dtype)
 
 
 class Activation(Layer):

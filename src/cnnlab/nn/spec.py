@@ -4,6 +4,7 @@
      "layers": [{"type": "Conv2D", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
                 {"type": "MaxPooling2D"}, {"type": "Flatten"}, {"type": "Dense", "units": 10}]}
 
+A bare list of layers is the same spec without a name or input shape (``[{"type": "Conv2D", ...}, ...]``).
 TOML: top-level ``name`` and ``input_shape``, then ``[[layers]]`` tables. An unknown
 layer type or argument is an error that lists the valid ones.
 """
@@ -43,12 +44,33 @@ def layer_from_spec(item: dict, index: int):
         raise InputError(f"Layer {index + 1} ({kind}): {e}. Check its arguments' types.") from None
 
 
-def from_spec(spec: dict, input_shape=None, num_classes: int | None = None) -> Sequential:
-    """Build a Sequential from a spec dict. ``input_shape`` overrides the spec's; ``num_classes``
-    replaces the units of the last Dense (for a zoo model on a dataset with another class count)."""
+def normalized(spec, where: str = "The model spec") -> dict:
+    """``spec`` as an object with "layers" (a list of objects): a bare list of layers is that list under "layers".
+    Anything else is an InputError that says what was found and what a spec looks like."""
+    if isinstance(spec, list):
+        spec = {"layers": spec}
+    if not isinstance(spec, dict):
+        raise InputError(
+            f"{where} is a {type(spec).__name__}. Expected a list of layers, or an object with "
+            '"layers" (and optionally "name", "input_shape"): [{"type": "Conv2D", "filters": 32, ...}, ...].'
+        )
     unknown = sorted(set(spec) - {"name", "input_shape", "layers"})
     if unknown:
-        raise InputError(f"Unknown key(s) in the model spec: {', '.join(unknown)}. Expected name, input_shape, layers.")
+        raise InputError(f"Unknown key(s) in {where}: {', '.join(unknown)}. Expected name, input_shape, layers.")
+    layers = spec.get("layers", [])
+    if not isinstance(layers, list):
+        raise InputError(f'{where} has "layers" of type {type(layers).__name__}. Expected a list of layer objects.')
+    return spec
+
+
+def from_spec(spec, input_shape=None, num_classes: int | None = None) -> Sequential:
+    """Build a Sequential from a spec (an object, or a bare list of layers). ``input_shape`` overrides the
+    spec's; ``num_classes`` replaces the units of the last Dense (for a zoo model on a dataset with another
+    class count)."""
+    spec = normalized(spec)
+    for i, item in enumerate(spec.get("layers", [])):
+        if not isinstance(item, dict):
+            layer_from_spec(item, i)  # the error that says a layer is an object with a 'type'
     items = [dict(item) for item in spec.get("layers", [])]
     if num_classes is not None:
         dense = [i for i, item in enumerate(items) if item.get("type") == "Dense"]
@@ -57,17 +79,22 @@ def from_spec(spec: dict, input_shape=None, num_classes: int | None = None) -> S
         items[dense[-1]]["units"] = int(num_classes)
     layers = [layer_from_spec(item, i) for i, item in enumerate(items)]
     shape = input_shape if input_shape is not None else spec.get("input_shape")
+    if shape is None:
+        raise InputError(
+            'The model spec declares no input shape. Add "input_shape": [height, width, channels] to it, or give '
+            "one: --input H,W,C (cnnlab train takes it from the data)."
+        )
     return Sequential(layers, name=spec.get("name", "sequential"), input_shape=shape)
 
 
 def read_spec(path) -> dict:
+    """A spec file (JSON or TOML) as a spec object (:func:`normalized`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Model spec {path} does not exist. Expected a .json or .toml file, or a zoo name.")
     text = path.read_text()
     try:
-        if path.suffix.lower() == ".toml":
-            return tomllib.loads(text)
-        return json.loads(text)
+        value = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
         raise InputError(f"Model spec {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {e}") from None
+    return normalized(value, f"Model spec {path}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.atomic import write_text
+from cnnlab.data.images import mode_for
 
 CSS = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -146,14 +147,14 @@ def _inside_section(run, ds, x_test, images: int) -> str:
 def build_report(run, out, data: str | None = None, feature_images: int = 2, misclassified: int = 8) -> Path:
     """Write the report of ``run`` (a :class:`cnnlab.Run`) to ``out``; returns the path."""
     from cnnlab import data as datalib
-    from cnnlab.train.evaluate import evaluate_run
+    from cnnlab.run.evaluate import evaluate_run
     from cnnlab.viz.data import sample_grid
     from cnnlab.viz.train import confusion, curves
 
     cfg = run.train_config
     ev, x_test = evaluate_run(run, data)
     h, w, c = run.input_shape
-    ds = datalib.load(data or cfg["data"], size=(h, w), mode="gray" if c == 1 else "rgb")
+    ds = datalib.load(data or cfg["data"], size=(h, w), mode=mode_for(c))
     parts = [
         f"<h1>{html.escape(str(run.model.name if hasattr(run.model, 'name') else 'model'))} on "
         f"{html.escape(ds.name)}</h1>",

@@ -86,7 +86,7 @@ def feature_maps(name: str, maps: np.ndarray, path, channels: int = 8, cols: int
 def filter_figure(f, limit: int = 32):
     """First-layer (or any conv) kernels after the layer-wide min-max scaling, each kh x kw as it is: in
     colour when they read 3 input channels (RGB), else input channel 0 in gray."""
-    imgs = f.images()  # (out, kh, kw, 3) for RGB kernels, else (out, in, kh, kw)
+    imgs = f.images()  # (out, kh, kw, in)
     n = min(limit, imgs.shape[0])
     kh, kw, cin, cout = f.kernels.shape
     rgb = cin == 3  # from the kernels, never from the array's last axis (a 3x3x1 kernel also ends in 3)
@@ -102,7 +102,7 @@ def filter_figure(f, limit: int = 32):
             ax.set_xticks([])
             ax.set_yticks([])
         else:
-            _gray(ax, imgs[i, 0], cmap="gray", vmin=0, vmax=1)  # input channel 0
+            _gray(ax, imgs[i, :, :, 0], cmap="gray", vmin=0, vmax=1)  # input channel 0
         ax.set_title(str(i), fontsize=7)
     fig.suptitle(
         f"{f.layer}: {cout} filters {kh}x{kw}x{cin}, first {n} "

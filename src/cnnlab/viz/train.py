@@ -40,7 +40,7 @@ def curves(rows: list[dict], path, steps: list[dict] | None = None, runs: dict |
 
 def curves_callback(run_dir, rows: list[dict]):
     """For ``cnnlab.train(callbacks=[...])``: redraw the run's curves.png after every epoch."""
-    from cnnlab.train.run import STEPS, read_metrics
+    from cnnlab.run.files import STEPS, read_metrics
 
     return curves(rows, Path(run_dir) / "curves.png", read_metrics(Path(run_dir) / STEPS))
 

@@ -15,8 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from swagger_ui_bundle import swagger_ui_path
 
+from cnnlab.data.images import MAX_UPLOAD_PIXELS
 from cnnlab.errors import CnnlabError, DataError, InputError, RunError
-from cnnlab.train.run import OutsideRoot
+from cnnlab.run.files import OutsideRoot
 from cnnlab.web import arithmetic, runs
 from cnnlab.web.requests import BodyLimit, Limits, NotJson, TooLarge
 from cnnlab.web.store import RunStore, UnknownRun
@@ -62,7 +63,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def create_app(
-    root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = 4096 * 4096, hosts=LOOPBACK_NAMES
+    root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = MAX_UPLOAD_PIXELS, hosts=LOOPBACK_NAMES
 ) -> FastAPI:
     """The app over the runs found in ``root``, with the upload limits given. Requests must name one of
     ``hosts`` in their Host header (a web page that rebinds its own domain to 127.0.0.1 cannot use the API);

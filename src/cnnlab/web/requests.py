@@ -10,6 +10,7 @@ import numpy as np
 from fastapi import Request
 
 from cnnlab.data import images
+from cnnlab.data.images import MAX_UPLOAD_PIXELS
 from cnnlab.errors import InputError
 from cnnlab.web.store import RunStore
 
@@ -23,7 +24,7 @@ class TooLarge(InputError):
 @dataclass(frozen=True)
 class Limits:
     max_upload_bytes: int = 5 * 1024 * 1024
-    max_pixels: int = 4096 * 4096
+    max_pixels: int = MAX_UPLOAD_PIXELS
 
 
 def store(request: Request) -> RunStore:

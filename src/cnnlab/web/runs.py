@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from cnnlab import inspect
 from cnnlab.data.images import is_blank
 from cnnlab.errors import InputError
-from cnnlab.train.run import CURVES
+from cnnlab.run.files import CURVES
 from cnnlab.web.requests import read_input, store
 from cnnlab.web.store import RunStore, UnknownRun, modified
 

@@ -3,7 +3,7 @@
 A run id is accepted only if it is one of the ids discovered inside the served folder:
 ``..``, absolute paths, encoded variants and symlinks that lead out of the folder never
 match, whatever their spelling, because nothing is looked up by the raw text. Every file of a
-run is read through :func:`cnnlab.train.run.confined`, so a file linked out of the folder is refused too.
+run is read through :func:`cnnlab.run.files.confined`, so a file linked out of the folder is refused too.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import os
 import threading
 from pathlib import Path
 
+from cnnlab.data.images import mode_for
 from cnnlab.errors import CnnlabError, DataError
-from cnnlab.train.run import CONFIG, KERAS_SUFFIXES, METRICS, MODEL_JSON, WEIGHTS, OutsideRoot, Run, confined, load
+from cnnlab.run.files import CONFIG, METRICS, MODEL_JSON, WEIGHTS, OutsideRoot, confined
+from cnnlab.run.run import KERAS_SUFFIXES, Run, load
 
 
 class UnknownRun(CnnlabError):
@@ -138,7 +140,7 @@ class RunStore:
                     "not shown. Serve a folder that contains both the run and its data."
                 ) from None
         h, w, c = run.input_shape
-        key = (name, (h, w), "gray" if c == 1 else "rgb")
+        key = (name, (h, w), mode_for(c))
         with self._guard:
             ds = self._datasets.get(key)
         if ds is None:
@@ -156,10 +158,10 @@ class RunStore:
         return pick(self.dataset(run_id), split, index)
 
     def evaluation(self, run_id: str):
-        """The run on its own test split (:func:`cnnlab.train.evaluate.evaluate`), and the test images; kept
+        """The run on its own test split (:func:`cnnlab.run.evaluate.evaluate`), and the test images; kept
         until the run's files change."""
-        from cnnlab.train.evaluate import evaluate
-        from cnnlab.train.inference import resolve_precision
+        from cnnlab.compute.device import pick_precision
+        from cnnlab.run.evaluate import evaluate
 
         run = self.get(run_id)
         key = (run_id, _signature(run.path))
@@ -167,7 +169,7 @@ class RunStore:
             kept = self._evaluations.get(key)
         if kept is None:
             ds = self.dataset(run_id)
-            precision = resolve_precision("auto")  # as cnnlab eval computes it
+            precision = pick_precision("auto")  # as cnnlab eval computes it
             with self.lock(run_id):
                 kept = (
                     evaluate(run.model, ds.test.x, ds.test.y, run.classes, precision=precision, scale=run.scale),

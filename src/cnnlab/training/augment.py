@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from cnnlab.data.registry import refuse_mirror
 from cnnlab.errors import InputError
-
-DIGITS = ("mnist", "digits")  # datasets whose classes a mirror image changes
 
 
 @dataclass(frozen=True)
@@ -77,11 +76,8 @@ def parse(text: str | None) -> Augment:
 
 
 def check_for(augment: Augment, dataset: str) -> None:
-    if augment.flip and dataset in DIGITS:
-        raise InputError(
-            f"--augment flip mirrors the images, which changes a digit's class ({dataset}: a mirrored 2, 3, 4, "
-            "5, 6, 7 or 9 is no digit). Use shift and erase for digits."
-        )
+    if augment.flip:
+        refuse_mirror(dataset, "--augment flip", "Use shift and erase for digits.")
 
 
 def apply(x: torch.Tensor, augment: Augment, generator: torch.Generator) -> torch.Tensor:

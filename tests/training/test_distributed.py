@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 import cnnlab
-from cnnlab.train.distributed import World, loss_weight, shard
+from cnnlab.training.distributed import World, loss_weight, shard
 
 pytestmark = pytest.mark.slow
 CNNLAB = str(Path(sys.executable).parent / "cnnlab")

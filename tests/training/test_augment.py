@@ -11,9 +11,9 @@ from safetensors.torch import load_file
 
 import cnnlab
 from cnnlab.errors import InputError
-from cnnlab.train import augment
-from cnnlab.train.loop import TrainingInterrupted, loss_of
-from cnnlab.train.progress import SilentReporter
+from cnnlab.training import augment
+from cnnlab.training.loop import TrainingInterrupted, loss_of
+from cnnlab.training.progress import SilentReporter
 
 IMAGES = np.random.default_rng(0).integers(1, 256, (6, 9, 11, 2), dtype=np.uint8)  # no zero pixel: holes show
 
@@ -104,7 +104,7 @@ def test_erase_zeroes_a_square_of_half_the_side_around_the_drawn_centre():
 )
 def test_bad_augment_options_are_one_clear_line(text, message):
     with pytest.raises(InputError, match=message):
-        cnnlab.train.TrainConfig(augment=text)
+        cnnlab.training.TrainConfig(augment=text)
 
 
 def test_flip_is_refused_for_digits(tmp_path):
@@ -175,7 +175,7 @@ def test_data_show_draws_augmented_samples(tmp_path, real_data):
 
 def test_the_moving_average_of_constant_weights_is_those_weights_and_follows_the_definition():
     from cnnlab.nn import Dense, Flatten, Input, Sequential
-    from cnnlab.train.loop import _averaged
+    from cnnlab.training.setup import _averaged
 
     net = Sequential([Input((2, 2, 1)), Flatten(), Dense(3)])
     ema = _averaged(net, 0.9)
@@ -193,14 +193,14 @@ def test_the_moving_average_of_constant_weights_is_those_weights_and_follows_the
 
 
 def test_warmup_rises_linearly_then_the_cosine_runs_over_the_rest():
-    cfg = cnnlab.train.TrainConfig(lr=0.01, epochs=4, warmup=1, lr_schedule="cosine")
+    cfg = cnnlab.training.TrainConfig(lr=0.01, epochs=4, warmup=1, lr_schedule="cosine")
     steps = 40  # 10 an epoch: the first 10 warm up
     assert [cfg.lr_at(s, steps) for s in range(3)] == pytest.approx([0.001, 0.002, 0.003])
     assert cfg.lr_at(9, steps) == pytest.approx(0.01)
     assert cfg.lr_at(10, steps) == pytest.approx(0.01)  # the cosine's start
     assert cfg.lr_at(25, steps) == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 15 / 30)))
     with pytest.raises(InputError, match="warmup=4"):
-        cnnlab.train.TrainConfig(epochs=4, warmup=4)
+        cnnlab.training.TrainConfig(epochs=4, warmup=4)
 
 
 def test_onecycle_steps_the_optimizer_as_torchs_onecyclelr_does(tmp_path):
@@ -231,7 +231,7 @@ def test_onecycle_steps_the_optimizer_as_torchs_onecyclelr_does(tmp_path):
     np.testing.assert_allclose(seen, expected, rtol=1e-9)
     assert seen[0] == pytest.approx(4e-3 / 25) and max(seen) == pytest.approx(4e-3, rel=1e-3) and seen[-1] < 1e-6
     assert run.config["config"]["lr_schedule"] == "onecycle"  # saved, so a resumed run stays on the curve
-    short = cnnlab.train.TrainConfig(lr=1.0, epochs=1, lr_schedule="onecycle")
+    short = cnnlab.training.TrainConfig(lr=1.0, epochs=1, lr_schedule="onecycle")
     assert [short.lr_at(s, 2) for s in range(2)] == pytest.approx([1.0, 1 / 25 / 1e4])  # too short to rise
     assert short.lr_at(0, 1) == 1.0
 
@@ -240,20 +240,20 @@ def test_adamw_decay_is_decoupled_from_the_gradient():
     """Loshchilov & Hutter's decoupled decay: with a zero gradient, one AdamW step scales each weight by exactly
     1 - lr * wd. Adam's weight_decay instead adds wd * w to the gradient, and Adam's normalized step then
     moves every weight by about lr whatever its size."""
-    from cnnlab.train.loop import _optimizer
+    from cnnlab.training.setup import _optimizer
 
     w0 = torch.tensor([0.5, -2.0, 8.0])
     moved = {}
     for name in ("adamw", "adam"):
         w = torch.nn.Parameter(w0.clone())
-        opt = _optimizer(cnnlab.train.TrainConfig(optimizer=name, lr=0.01, weight_decay=0.5), [w])
+        opt = _optimizer(cnnlab.training.TrainConfig(optimizer=name, lr=0.01, weight_decay=0.5), [w])
         w.grad = torch.zeros_like(w)
         opt.step()
         moved[name] = w.detach()
     torch.testing.assert_close(moved["adamw"], w0 * (1 - 0.01 * 0.5))
     torch.testing.assert_close(moved["adam"], w0 - 0.01 * torch.sign(w0), atol=1e-6, rtol=0)
     with pytest.raises(InputError, match="weight_decay=-1"):
-        cnnlab.train.TrainConfig(weight_decay=-1)
+        cnnlab.training.TrainConfig(weight_decay=-1)
 
 
 def test_a_run_with_ema_evaluates_and_saves_the_average_and_resumes_exactly(tmp_path):
@@ -278,7 +278,7 @@ def test_flip_tta_averages_the_probabilities_of_each_image_and_its_mirror(runs_r
 
     from cnnlab.cli import app
     from cnnlab.nn import Conv2D, Dense, Flatten, Input, Sequential
-    from cnnlab.train.evaluate import evaluate
+    from cnnlab.run.evaluate import evaluate
 
     torch.manual_seed(0)
     model = Sequential([Input((5, 6, 1)), Conv2D(3, 3), Flatten(), Dense(4)])

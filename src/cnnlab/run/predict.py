@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnlab.data import images
 from cnnlab.errors import InputError
-from cnnlab.train.run import Run
+from cnnlab.run.run import Run
 
 
 @dataclass(frozen=True)

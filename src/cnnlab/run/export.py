@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from cnnlab.atomic import write_bytes
+from cnnlab.compute.outputs import ends_in_softmax, probabilities
+from cnnlab.compute.quiet import quiet_loggers
 from cnnlab.errors import InputError
-from cnnlab.train.engine import quiet_loggers
 
 FORMATS = ("keras", "onnx")
 
@@ -27,11 +28,11 @@ class _Probabilities(torch.nn.Module):
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
-        self.softmax = not getattr(model, "outputs_probabilities", False)
+        self.softmaxed = ends_in_softmax(model)
 
     def forward(self, images):
         out = self.model(images.permute(0, 3, 1, 2))
-        return torch.softmax(out, 1) if self.softmax else out
+        return probabilities(out, self.softmaxed)
 
 
 @contextlib.contextmanager
@@ -51,7 +52,7 @@ def write_onnx(run, path) -> tuple[Path, int]:
         import onnx
     except ImportError:
         raise InputError("ONNX export needs the onnx and onnxscript packages: pip install 'cnnlab[onnx]'") from None
-    from cnnlab.train.engine import evaluating
+    from cnnlab.compute.modes import evaluating
 
     model = _Probabilities(run.model).eval()
     example = torch.rand(2, *run.input_shape)
@@ -86,7 +87,7 @@ def export(run, path, format: str = "keras") -> str:
     h, w, c = run.input_shape
     takes = f"it takes float32 images (N, {h}, {w}, {c}) in [0, 1]"
     if format == "keras":
-        from cnnlab.nn.keras_file import write_keras
+        from cnnlab.nn.keras_write import write_keras
 
         path = write_keras(run.model, path)
         return f"wrote {path} ({path.stat().st_size:,} bytes), Keras 3; {takes}, outputs probabilities"

@@ -10,8 +10,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import cnnlab
 from cnnlab.errors import InputError, RunError, TrainingError
-from cnnlab.train.loop import TrainingInterrupted
-from cnnlab.train.progress import SilentReporter
+from cnnlab.training.loop import TrainingInterrupted
+from cnnlab.training.progress import SilentReporter
 
 SPEC = {
     "name": "tiny",
@@ -253,7 +253,7 @@ def test_invert_auto_follows_the_training_background(tmp_path, digits_run):
     """A dark-background model inverts a light image; a light-background model leaves it alone."""
     from PIL import Image
 
-    from cnnlab.train.predict import predict_files
+    from cnnlab.run.predict import predict_files
 
     light = np.full((8, 8), 230, np.uint8)
     light[2:6, 3:5] = 20  # a dark stroke on paper
@@ -311,7 +311,7 @@ def test_every_optimizer_validation_split_and_a_softmax_model(tmp_path, optimize
     with torch.no_grad():
         direct = loaded.model(torch.from_numpy(x.astype(np.float32) / 255).permute(0, 3, 1, 2)).numpy()
     np.testing.assert_allclose(loaded.predict(x, precision="fp32"), direct, rtol=1e-5, atol=1e-6)
-    ev, _ = cnnlab.train.evaluate_run(loaded, precision="fp32")
+    ev, _ = cnnlab.run.evaluate_run(loaded, precision="fp32")
     assert ev.accuracy > 0.6 and ev.accuracy == pytest.approx(np.mean(direct.argmax(1) == ev.labels))
     assert ev.loss == pytest.approx(-np.mean(np.log(direct[np.arange(len(x)), ev.labels])), rel=0.02)
 
@@ -326,7 +326,7 @@ def test_the_library_draws_nothing_and_prints_plain_epoch_lines(tmp_path, spec_f
     assert not list((tmp_path / "r").glob("*.png"))
     err = capsys.readouterr().err
     assert "training " in err and "epoch 1/1  loss " in err and "test_acc " in err
-    code = "import sys, cnnlab.train.loop, cnnlab.inspect; print('rich' in sys.modules, 'matplotlib' in sys.modules)"
+    code = "import sys, cnnlab.training.loop, cnnlab.inspect; print('rich' in sys.modules, 'matplotlib' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stdout.split() == ["False", "False"], r.stderr
 
@@ -346,7 +346,7 @@ def test_interrupted_in_the_first_epoch_resumes_from_scratch(tmp_path, spec_file
 def test_a_kill_between_checkpoint_writes_loses_no_epoch(tmp_path, spec_file, monkeypatch):
     """Killed after epoch 2's metrics and weights but before its state: resuming redoes epoch 2, every row is
     there once, the weights equal an uninterrupted run's, and the killed write's temporary file is gone."""
-    from cnnlab.train import run as rundir
+    from cnnlab.run import files as rundir
 
     fit(tmp_path / "straight", spec_file, epochs=3)
     real = rundir.save_state
@@ -401,9 +401,9 @@ def test_compile_trains_through_torch_compile_and_saves_plain_weights(tmp_path, 
 def test_outputs_take_uint8_images_already_on_the_device():
     """Evaluation reads the held-out images where training keeps them (a uint8 tensor on the device): the same
     outputs as from the NumPy array."""
+    from cnnlab.compute.tensors import from_numpy
     from cnnlab.nn import Conv2D, Dense, Flatten, Input, Sequential
-    from cnnlab.train.engine import from_numpy
-    from cnnlab.train.inference import outputs_of
+    from cnnlab.run.inference import outputs_of
 
     model = Sequential([Input((8, 8, 1)), Conv2D(2, 3), Flatten(), Dense(3)])
     x = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 1), dtype=np.uint8)
@@ -425,7 +425,7 @@ def test_predict_runs_where_the_model_is(tmp_path, spec_file):
 
 
 def test_recipes_fill_in_options_that_were_not_given():
-    from cnnlab.train.recipes import RECIPES, expand
+    from cnnlab.training.recipes import RECIPES, expand
 
     used, line = expand({"recipe": "gpu-speed", "data": "mnist", "epochs": 5})
     chosen = RECIPES["gpu-speed"].options["mnist"]

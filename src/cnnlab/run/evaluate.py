@@ -8,12 +8,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnlab.train.inference import BATCH, outputs_of, resolve_precision
+from cnnlab.compute.device import pick_precision
+from cnnlab.compute.outputs import ends_in_softmax, log_probabilities, probabilities
+from cnnlab.data.images import mode_for
+from cnnlab.data.registry import refuse_mirror
+from cnnlab.run.inference import BATCH, outputs_of
 
 
-def loss_and_accuracy(output: torch.Tensor, y: torch.Tensor, ends_in_softmax: bool = False) -> tuple[float, float]:
-    logp = torch.log(output.clamp_min(1e-12)) if ends_in_softmax else F.log_softmax(output, dim=1)
-    loss = F.nll_loss(logp, y).item()
+def loss_and_accuracy(output: torch.Tensor, y: torch.Tensor, softmaxed: bool = False) -> tuple[float, float]:
+    loss = F.nll_loss(log_probabilities(output, softmaxed), y).item()
     acc = (output.argmax(1) == y).float().mean().item()
     return loss, acc
 
@@ -75,19 +78,17 @@ def evaluate(
         return outputs_of(model, images, device, precision, BATCH if optimize else 1000, scale, optimize)
 
     out = outputs(x_u8)
-    ends_in_softmax = getattr(model, "outputs_probabilities", False)
+    softmaxed = ends_in_softmax(model)
     if tta == "flip":
         mirrored = outputs(np.ascontiguousarray(x_u8[:, :, ::-1]))
-        if not ends_in_softmax:
-            out, mirrored = torch.softmax(out, 1), torch.softmax(mirrored, 1)
-        out, ends_in_softmax = (out + mirrored) / 2, True
+        out, softmaxed = (probabilities(out, softmaxed) + probabilities(mirrored, softmaxed)) / 2, True
     elif tta is not None:
         from cnnlab.errors import InputError
 
         raise InputError(f"Unknown test-time augmentation {tta!r}. Expected: flip.")
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    loss, acc = loss_and_accuracy(out, yt, ends_in_softmax)
-    probs = (out if ends_in_softmax else torch.softmax(out, 1)).numpy()
+    loss, acc = loss_and_accuracy(out, yt, softmaxed)
+    probs = probabilities(out, softmaxed).numpy()
     pred = probs.argmax(1)
     k = len(classes)
     confusion = np.bincount(np.asarray(y) * k + pred, minlength=k * k).reshape(k, k)
@@ -108,7 +109,7 @@ def evaluate_run(run, data: str | None = None, precision: str = "auto", tta: str
     if not name:
         raise InputError(f"{run.path} does not say which dataset it was trained on; pass --data NAME|PATH.")
     h, w, c = run.input_shape
-    ds = datalib.load(name, size=(h, w), mode="gray" if c == 1 else "rgb")
+    ds = datalib.load(name, size=(h, w), mode=mode_for(c))
     if not run.preprocessing.get("named", True) and len(ds.classes) == len(run.classes):
         run = replace(run, classes=tuple(ds.classes))  # a Keras file without names: the dataset's, by position
     if tuple(ds.classes) != tuple(run.classes):
@@ -117,9 +118,7 @@ def evaluate_run(run, data: str | None = None, precision: str = "auto", tta: str
             "evaluate on a dataset with the same classes in the same order."
         )
     if tta == "flip":
-        from cnnlab.train.augment import Augment, check_for
-
-        check_for(Augment(flip=True), ds.name)
-    precision = resolve_precision(precision)
+        refuse_mirror(ds.name, "--tta flip", "Evaluate digits without it.")
+    precision = pick_precision(precision)
     ev = evaluate(run.model, ds.test.x, ds.test.y, run.classes, precision=precision, scale=run.scale, tta=tta)
     return ev, ds.test.x

@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from cnnlab.errors import InputError, TrainingError
+from cnnlab.compute.quiet import quiet_loggers
+from cnnlab.errors import CnnlabError, InputError, TrainingError
 from cnnlab.ranks import launched
-from cnnlab.train.engine import quiet_loggers
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,22 @@ class World:
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def decide(self, decision):
+        """Rank 0 calls ``decision()`` and every rank returns its result; a CnnlabError it raises is raised on
+        every rank (the others stop with rank 0's error instead of waiting for it). Alone, just the call."""
+        if not self.active:
+            return decision()
+        result = None
+        if self.main:
+            try:
+                result = decision()
+            except CnnlabError as e:
+                result = e
+        result = self.from_main(result)
+        if isinstance(result, CnnlabError):
+            raise result
+        return result
 
     @contextlib.contextmanager
     def main_first(self):
@@ -156,7 +172,7 @@ def _describe(failure) -> str:
 
 
 def _kept(out: Path, nproc: int) -> str:
-    from cnnlab.train import run as rundir
+    from cnnlab.run import files as rundir
 
     rows = rundir.read_metrics(out / rundir.METRICS) if (out / rundir.METRICS).is_file() else []
     done = rows[-1].get("epoch", 0) if rows else 0

@@ -1,13 +1,10 @@
-"""Where and how tensors are computed: device, precision, threads, and turning uint8 NHWC batches into input."""
+"""Where and in what precision tensors are computed: the device, bfloat16 or float32, the CPU threads."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import warnings
 
-import numpy as np
 import torch
 
 from cnnlab.errors import InputError
@@ -35,8 +32,19 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def pick_precision(name: str, device: torch.device) -> str:
-    if name != "auto":
+PRECISIONS = ("auto", "bf16", "fp32")  # every option and argument that takes a precision takes these
+
+
+def check_precision(precision) -> str:
+    """``precision`` when it is one of PRECISIONS, else an InputError listing them."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r}. Expected one of: {', '.join(PRECISIONS)}.")
+    return precision
+
+
+def pick_precision(name: str, device: torch.device = torch.device("cpu")) -> str:
+    """``name`` checked, with "auto" made concrete for ``device``: bf16 where it runs natively, else fp32."""
+    if check_precision(name) != "auto":
         return name
     if device.type == "cpu":
         return "bf16" if cpu_has_native_bf16() else "fp32"
@@ -79,62 +87,3 @@ def set_threads() -> int:
     torch.set_num_threads(max(1, n))
     keep_freed_memory()
     return torch.get_num_threads()
-
-
-@contextlib.contextmanager
-def quiet_loggers(*names: str, level: int = logging.ERROR):
-    """Torch's notes to its own developers (from the named loggers) are not the user's business: below
-    ``level`` they are hidden for the block, and each logger's own level is restored afterwards."""
-    loggers = [logging.getLogger(name) for name in names]
-    before = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(level)
-    try:
-        yield
-    finally:
-        for lg, old in zip(loggers, before, strict=True):
-            lg.setLevel(old)
-
-
-def from_numpy(a: np.ndarray) -> torch.Tensor:
-    """A tensor sharing memory with ``a`` (copied only if not contiguous). Cached datasets are read-only
-    arrays; cnnlab only reads them, so PyTorch's warning about non-writable arrays does not apply."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(np.ascontiguousarray(a))
-
-
-def to_input(batch_u8: torch.Tensor, scale: float = 1 / 255) -> torch.Tensor:
-    """uint8 (N, H, W, C) -> float32 (N, C, H, W) in channels_last memory, scaled to [0, 1]."""
-    return batch_u8.float().mul_(scale).permute(0, 3, 1, 2)  # a free view: NHWC memory is channels_last
-
-
-def as_uint8_or_float(images) -> tuple[np.ndarray, bool]:
-    """Accept uint8 images (scaled by the run's preprocessing) or float images already in [0, 1]."""
-    a = np.asarray(images)
-    if a.ndim == 3:
-        a = a[None]
-    if a.ndim != 4:
-        raise InputError(f"Expected images (N, H, W, C) or one (H, W, C); received shape {a.shape}.")
-    return a, a.dtype == np.uint8
-
-
-@contextlib.contextmanager
-def modes_restored(model: torch.nn.Module):
-    """Whatever the block does to train/eval mode, every submodule's mode is as it was afterwards, also after
-    an error (a model can be shared: by the server's requests, or by a user who is still training it)."""
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
-
-
-@contextlib.contextmanager
-def evaluating(model: torch.nn.Module):
-    """Eval mode for the block, and every submodule's mode as it was afterwards (:func:`modes_restored`)."""
-    with modes_restored(model):
-        if model.training:  # eval() walks every module: skip it when already in eval mode (a server calls this a lot)
-            model.eval()
-        yield model
