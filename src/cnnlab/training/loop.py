@@ -97,24 +97,9 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
             first_bad = torch.where(torch.isfinite(loss) | (first_bad < math.inf), first_bad, b + 1.0)
         last = b == batches - 1
         if (b + 1) % every == 0 or last:
-            points = world.sum(window)
-            s.steps.append(
-                {
-                    "epoch": epoch,
-                    "step": (epoch - 1) * batches + b + 1,
-                    "of": batches,
-                    "loss": (points[1] / points[0]).item(),
-                    "accuracy": (points[2] / points[0]).item(),
-                }
-            )
-            window.zero_()
+            _record_point(s, window, epoch, (epoch - 1) * batches + b + 1, batches)
         if b % CHECK_EVERY == 0 or last:
-            bad = world.least(first_bad).item()
-            if bad < math.inf:
-                raise TrainingError(
-                    f"The loss became nan at epoch {epoch}, batch {int(bad)}. Training stopped; the last "
-                    f"good checkpoint (epoch {epoch - 1}) is kept in {s.out}. Try a lower --lr (now {cfg.lr})."
-                )
+            _stop_if_not_finite(s, first_bad, epoch)
             seen, loss_sum, correct = sums.tolist()
             reporter.update(b + 1, loss_sum / seen, correct / seen)
     seen, loss_sum, correct = world.sum(sums).tolist()
@@ -129,6 +114,31 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
         "lr": lr,  # of the epoch's last step
         "world_size": world.size,
     }
+
+
+def _record_point(s: Setup, window: torch.Tensor, epoch: int, step: int, batches: int) -> None:
+    """A steps.jsonl point: the mean loss and accuracy of the steps since the last one, over all ranks."""
+    points = s.world.sum(window)  # images, loss sum, correct
+    s.steps.append(
+        {
+            "epoch": epoch,
+            "step": step,
+            "of": batches,
+            "loss": (points[1] / points[0]).item(),
+            "accuracy": (points[2] / points[0]).item(),
+        }
+    )
+    window.zero_()
+
+
+def _stop_if_not_finite(s: Setup, first_bad: torch.Tensor, epoch: int) -> None:
+    """A TrainingError naming the first batch (on any rank) whose loss was not finite, if there was one."""
+    bad = s.world.least(first_bad).item()
+    if bad < math.inf:
+        raise TrainingError(
+            f"The loss became nan at epoch {epoch}, batch {int(bad)}. Training stopped; the last "
+            f"good checkpoint (epoch {epoch - 1}) is kept in {s.out}. Try a lower --lr (now {s.cfg.lr})."
+        )
 
 
 def loss_of(output: torch.Tensor, y: torch.Tensor, softmaxed: bool, smoothing: float = 0.0) -> torch.Tensor:
