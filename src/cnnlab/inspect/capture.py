@@ -1,7 +1,7 @@
 """Feature maps of every layer, captured without touching the shared model.
 
-A model may be shared by many threads (the server keeps one per run). A cnnlab Sequential is
-therefore run layer by layer, keeping the outputs asked for: nothing is attached to the model, so
+A model may be shared by many threads (the server keeps one per run). A cnnlab model (a Sequential or
+any graph Model) is therefore run node by node, keeping the outputs asked for: nothing is attached to the model, so
 any number of captures and predictions can run on it at once. Any other ``nn.Module`` gets forward
 hooks for the length of one call, under a lock of its own, so two captures never share hooks.
 """
@@ -17,6 +17,7 @@ from torch import nn
 
 from cnnlab.compute.modes import evaluating, modes_restored
 from cnnlab.errors import InputError
+from cnnlab.nn.graph import Model
 
 
 def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -64,8 +65,8 @@ def _hook_lock(model: nn.Module) -> threading.Lock:
 
 
 def _sequential_body(model: nn.Module):
-    body = getattr(model, "body", None)
-    return body if isinstance(body, nn.ModuleList) and all(hasattr(m, "name") for m in body) else None
+    """The layers of a cnnlab model (a graph: Sequential or Model), or None for any other nn.Module."""
+    return model.body if isinstance(model, Model) else None
 
 
 def forward_capturing(
@@ -84,11 +85,12 @@ def forward_capturing(
             y = model(x)
         return y, dict(outputs)
     outputs = {}
-    for layer in body:  # what Sequential.forward does in eval mode, keeping the outputs asked for
-        x = layer(x)
-        if layer.name in wanted:
-            outputs[layer.name] = x if keep_graph else x.detach().clone()
-    return x, outputs
+
+    def keep(node, value):  # what the model's forward does in eval mode, keeping the outputs asked for
+        if node.layer.name in wanted:
+            outputs[node.layer.name] = value if keep_graph else value.detach().clone()
+
+    return model.run_nodes([x], keep), outputs
 
 
 @contextlib.contextmanager

@@ -116,6 +116,19 @@ def _softmax_terms(logits: np.ndarray, classes) -> dict:
     }
 
 
+def _inbound(model, layer: str) -> str | None:
+    """The layer whose output ``layer`` reads in the graph (its first call's first input), None for the model
+    input; a layer that merges several inputs is not explained cell by cell."""
+    node = next(n for n in model.nodes if n.layer.name == layer)
+    if node.many:
+        raise InputError(
+            f"'{layer}' ({node.layer.kind}) merges {len(node.inputs)} inputs; click a cell of a "
+            "convolution or pooling map."
+        )
+    tensor = node.inputs[0]
+    return tensor.node.layer.name if tensor.node is not None else None
+
+
 def explain_cell(run, image, layer: str, row: int = 0, col: int = 0, channel: int = 0) -> dict:
     """How output cell (``row``, ``col``, ``channel``) of ``layer`` was computed for one image (H, W, C)
     of a :class:`cnnlab.Run`; a layer that gives one score per class is explained as its softmax."""
@@ -128,11 +141,11 @@ def explain_cell(run, image, layer: str, row: int = 0, col: int = 0, channel: in
         raise InputError(f"No layer {layer!r}. Layers: {', '.join(names)}.")
     index = names.index(layer)
     module = body[index]
-    wanted = [layer] + ([names[index - 1]] if index else [])
+    source = _inbound(model, layer)  # the layer whose output this one reads, None for the model input
     with evaluating(model), torch.inference_mode():
-        y, outputs = forward_capturing(model, x, wanted)
+        y, outputs = forward_capturing(model, x, [layer] + ([source] if source else []))
     out = to_numpy_nhwc(outputs[layer])[0]
-    inp = to_numpy_nhwc(outputs[names[index - 1]])[0] if index else to_numpy_nhwc(x)[0]
+    inp = to_numpy_nhwc(outputs[source])[0] if source else to_numpy_nhwc(x)[0]
     kind = module.kind
     base = {"layer": layer, "kind": kind}
     if out.ndim == 1:  # a vector: the class scores are explained by their softmax, other units are not cells

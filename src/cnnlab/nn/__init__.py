@@ -1,6 +1,8 @@
-"""PyTorch side of cnnlab: tf.nn-style ops, Keras-vocabulary layers, Sequential, specs, the zoo, summaries."""
+"""PyTorch side of cnnlab: tf.nn-style ops, Keras-vocabulary layers, the functional API (Input, Model) and
+Sequential, specs, the zoo, summaries."""
 
 from cnnlab.nn import functional, zoo
+from cnnlab.nn.graph import Model
 from cnnlab.nn.layers import (
     Activation,
     AveragePooling2D,
@@ -16,6 +18,7 @@ from cnnlab.nn.layers import (
     Reshape,
     Softmax,
 )
+from cnnlab.nn.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from cnnlab.nn.model import Sequential
 from cnnlab.nn.resolve import resolve
 from cnnlab.nn.spec import from_spec, read_spec
@@ -23,6 +26,14 @@ from cnnlab.nn.summary import summarize
 
 __all__ = [
     "Activation",
+    "Add",
+    "Average",
+    "Concatenate",
+    "Maximum",
+    "Minimum",
+    "Model",
+    "Multiply",
+    "Subtract",
     "AveragePooling2D",
     "BatchNormalization",
     "Conv2D",

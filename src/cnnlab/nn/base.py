@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import InputError, ShapeError
+from cnnlab.nn.symbolic import connect, is_symbolic
 
 ACTIVATIONS = {
     None: None,
@@ -104,6 +105,14 @@ class Layer(nn.Module):
         return 0
 
     # --- shared ----------------------------------------------------------------------------------------------
+    takes_many = False  # True for merge layers (Add, Concatenate, ...), called on a list of tensors
+
+    def __call__(self, *args, **kwargs):
+        """On tensors, the layer's forward pass; on symbolic tensors (the functional API), a new node."""
+        if len(args) == 1 and not kwargs and is_symbolic(args[0]):
+            return connect(self, args[0])
+        return super().__call__(*args, **kwargs)
+
     def build(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         self.input_shape = tuple(shape)
         self.output_shape = tuple(self.infer(self.input_shape))

@@ -32,8 +32,10 @@ from cnnlab.nn.base import (  # noqa: F401 (re-exported: the layers' shared name
     check_activation,
     shape_text,
 )
+from cnnlab.nn.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from cnnlab.nn.normalization import BatchNormalization
 from cnnlab.nn.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from cnnlab.nn.symbolic import SymbolicTensor
 
 
 class Conv2D(Layer):
@@ -302,8 +304,9 @@ class Reshape(Layer):
         return {"target_shape": list(self.target_shape)}
 
 
-class Input:
-    """Marks the input shape (H, W, C), as ``keras.Input(shape=...)``; not a layer that computes."""
+class Input(SymbolicTensor):
+    """A model's input of shape (H, W, C), as ``keras.Input(shape=...)``: a symbolic tensor that layers are
+    called on (the functional API), or the first item of a ``Sequential``'s list. It computes nothing."""
 
     kind = "Input"
 
@@ -314,7 +317,7 @@ class Input:
         shape = tuple(int(v) for v in dims)
         if min(shape) < 1:
             raise InputError(f"Input shape={shape!r}. Expected (height, width, channels), e.g. Input((28, 28, 1)).")
-        self.shape = shape
+        super().__init__(shape)
         self.name = name
 
 
@@ -335,6 +338,13 @@ LAYERS: dict[str, type] = {
         Activation,
         Softmax,
         Reshape,
+        Add,
+        Subtract,
+        Multiply,
+        Average,
+        Maximum,
+        Minimum,
+        Concatenate,
     )
 }
 SHORT_NAMES = {
@@ -352,4 +362,11 @@ SHORT_NAMES = {
     "Activation": "act",
     "Softmax": "softmax",
     "Reshape": "reshape",
+    "Add": "add",
+    "Subtract": "subtract",
+    "Multiply": "multiply",
+    "Average": "average",
+    "Maximum": "maximum",
+    "Minimum": "minimum",
+    "Concatenate": "concat",
 }

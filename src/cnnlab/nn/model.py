@@ -1,15 +1,13 @@
-"""``Sequential``: a list of Keras-vocabulary layers whose shapes are inferred when it is built."""
+"""``Sequential``: a list of Keras-vocabulary layers, a chain-shaped :class:`cnnlab.nn.graph.Model`."""
 
 from __future__ import annotations
 
-import collections
-
 import torch
-from torch import nn
 
 from cnnlab.errors import InputError, ShapeError
 from cnnlab.nn import functional
-from cnnlab.nn.layers import SHORT_NAMES, Activation, Conv2D, Dense, Input, Layer, MaxPooling2D, Softmax, shape_text
+from cnnlab.nn.graph import Model, name_layers
+from cnnlab.nn.layers import SHORT_NAMES, Activation, Conv2D, Dense, Input, Layer, MaxPooling2D, shape_text
 
 
 def _shrink_cause(layer) -> str:
@@ -24,6 +22,26 @@ def _shrink_cause(layer) -> str:
     return f" ({', '.join(causes)})" if causes else ""
 
 
+def _explain(error: ShapeError, layers, index: int, input_shape) -> str:
+    """Add where the input came from and which layers shrank the map."""
+    previous = layers[index - 1] if index else None
+    came = f" (the output of '{previous.name}')" if previous else " (the model input)"
+    steps = []
+    shape = input_shape
+    for layer in layers[:index]:
+        out = layer.output_shape
+        if len(shape) == 3 and len(out) == 3 and out[:2] != shape[:2]:
+            steps.append(f"'{layer.name}' {shape_text(shape[:2])} -> {shape_text(out[:2])}{_shrink_cause(layer)}")
+        shape = out
+    msg = f"{error}{came}."
+    if steps:
+        msg += " The map shrinks at: " + "; ".join(steps) + "."
+    layer = layers[index]
+    if isinstance(layer, Dense) and layer.input_dim is not None:
+        msg += f" Use strides=1 where it shrinks too much, or Dense input_dim={shape[0]:,}."
+    return msg
+
+
 def _relu_before(layer) -> bool:
     """True for a Conv2D with activation="relu" and for a ReLU (or Activation("relu")) layer."""
     return getattr(layer, "activation", None) == "relu" and isinstance(layer, (Conv2D, Activation))
@@ -33,8 +51,9 @@ def _hooked(layer) -> bool:
     return bool(layer._forward_hooks or layer._forward_pre_hooks)
 
 
-class Sequential(nn.Module):
-    """``Sequential([Input((28, 28, 1)), Conv2D(32, 3, padding="same", activation="relu"), ...], name="m")``.
+class Sequential(Model):
+    """``Sequential([Input((28, 28, 1)), Conv2D(32, 3, padding="same", activation="relu"), ...], name="m")``:
+    a chain-shaped graph of the same engine as :class:`Model` (each layer called on the one before).
 
     Takes NCHW float images (channels_last memory is fastest) and returns what the last
     layer returns (logits for the zoo models). ``input_shape`` may be given instead of
@@ -42,7 +61,6 @@ class Sequential(nn.Module):
     """
 
     def __init__(self, layers, name: str = "sequential", input_shape=None):
-        super().__init__()
         layers = list(layers)
         if layers and isinstance(layers[0], Input):
             if input_shape is not None and tuple(input_shape) != layers[0].shape:
@@ -52,59 +70,17 @@ class Sequential(nn.Module):
             raise InputError("Sequential needs an input shape: start with Input((H, W, C)) or pass input_shape=.")
         if not layers:
             raise InputError("Sequential needs at least one layer after the Input.")
-        self.name = name
-        self.input_shape = Input(input_shape).shape  # one check: three whole numbers, each at least 1
-        self._name_layers(layers)
-        self.body = nn.ModuleList()
-        shape = self.input_shape
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise InputError(f"Item {i + 1} of the model is a {type(layer).__name__}, not a cnnlab layer.")
+        name_layers(layers, SHORT_NAMES)
+        x = inputs = Input(input_shape)  # one check: three whole numbers, each at least 1
+        for i, layer in enumerate(layers):
             try:
-                shape = layer.build(shape)
+                x = layer(x)
             except ShapeError as e:
-                raise ShapeError(self._explain(e, layers, i)) from None
-            self.body.append(layer)
-        self.output_shape = shape
-
-    @staticmethod
-    def _name_layers(layers) -> None:
-        taken = {layer.name for layer in layers if getattr(layer, "name", None)}
-        counters = collections.Counter()
-        for layer in layers:
-            if getattr(layer, "name", None):
-                continue
-            base = SHORT_NAMES.get(layer.kind, layer.kind.lower())
-            while True:
-                counters[base] += 1
-                candidate = base if base in ("flatten", "gap") and counters[base] == 1 else f"{base}{counters[base]}"
-                if candidate not in taken:
-                    break
-            layer.name = candidate
-            taken.add(candidate)
-        names = [layer.name for layer in layers]
-        dup = [n for n, k in collections.Counter(names).items() if k > 1]
-        if dup:
-            raise InputError(f"Layer name {dup[0]!r} is used twice. Expected unique names.")
-
-    def _explain(self, error: ShapeError, layers, index: int) -> str:
-        """Add where the input came from and which layers shrank the map."""
-        previous = layers[index - 1] if index else None
-        came = f" (the output of '{previous.name}')" if previous else " (the model input)"
-        steps = []
-        shape = self.input_shape
-        for layer in layers[:index]:
-            out = layer.output_shape
-            if len(shape) == 3 and len(out) == 3 and out[:2] != shape[:2]:
-                steps.append(f"'{layer.name}' {shape_text(shape[:2])} -> {shape_text(out[:2])}{_shrink_cause(layer)}")
-            shape = out
-        msg = f"{error}{came}."
-        if steps:
-            msg += " The map shrinks at: " + "; ".join(steps) + "."
-        layer = layers[index]
-        if isinstance(layer, Dense) and layer.input_dim is not None:
-            msg += f" Use strides=1 where it shrinks too much, or Dense input_dim={shape[0]:,}."
-        return msg
+                raise ShapeError(_explain(e, layers, i, inputs.shape)) from None
+        super().__init__(inputs, x, name)
 
     def forward(self, x):
         if not self.training:
@@ -137,27 +113,5 @@ class Sequential(nn.Module):
             i += 2
         return x
 
-    @property
-    def layers(self) -> list[Layer]:
-        return list(self.body)
-
-    def layer(self, name: str) -> Layer:
-        for layer in self.body:
-            if layer.name == name:
-                return layer
-        raise InputError(f"No layer named {name!r}. Expected one of: {', '.join(lay.name for lay in self.body)}.")
-
-    @property
-    def outputs_probabilities(self) -> bool:
-        """True when the last layer already applies softmax (Dense(..., activation='softmax') or Softmax())."""
-        last = self.body[-1]
-        return isinstance(last, Softmax) or getattr(last, "activation", None) == "softmax"
-
     def spec(self) -> dict:
         return {"name": self.name, "input_shape": list(self.input_shape), "layers": [lay.spec() for lay in self.body]}
-
-    def count_params(self) -> tuple[int, int]:
-        """(trainable, non-trainable), as Keras counts them (BatchNorm moving statistics are non-trainable)."""
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        buffers = sum(b.numel() for n, b in self.named_buffers() if n.endswith(("running_mean", "running_var")))
-        return trainable, buffers

@@ -4,7 +4,10 @@
      "layers": [{"type": "Conv2D", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
                 {"type": "MaxPooling2D"}, {"type": "Flatten"}, {"type": "Dense", "units": 10}]}
 
-A bare list of layers is the same spec without a name or input shape (``[{"type": "Conv2D", ...}, ...]``).
+A layer may name the layers whose outputs it takes, ``"inputs": ["conv1", "conv2"]`` (``"input"`` is the
+model input), which makes the spec a graph; a layer that names none takes the layer before it, so a chain
+needs no ``inputs``. A bare list of layers is the same spec without a name or input shape
+(``[{"type": "Conv2D", ...}, ...]``).
 TOML: top-level ``name`` and ``input_shape``, then ``[[layers]]`` tables. An unknown
 layer type or argument is an error that lists the valid ones.
 """
@@ -17,7 +20,8 @@ import tomllib
 from pathlib import Path
 
 from cnnlab.errors import InputError
-from cnnlab.nn.layers import LAYERS
+from cnnlab.nn.graph import INPUT, Model, name_layers
+from cnnlab.nn.layers import LAYERS, SHORT_NAMES, Input
 from cnnlab.nn.model import Sequential
 
 
@@ -63,10 +67,10 @@ def normalized(spec, where: str = "The model spec") -> dict:
     return spec
 
 
-def from_spec(spec, input_shape=None, num_classes: int | None = None) -> Sequential:
-    """Build a Sequential from a spec (an object, or a bare list of layers). ``input_shape`` overrides the
-    spec's; ``num_classes`` replaces the units of the last Dense (for a zoo model on a dataset with another
-    class count)."""
+def from_spec(spec, input_shape=None, num_classes: int | None = None) -> Model:
+    """Build a model from a spec (an object, or a bare list of layers): a Sequential when no layer names its
+    ``inputs``, else a graph :class:`Model`. ``input_shape`` overrides the spec's; ``num_classes`` replaces the
+    units of the last Dense (for a zoo model on a dataset with another class count)."""
     spec = normalized(spec)
     for i, item in enumerate(spec.get("layers", [])):
         if not isinstance(item, dict):
@@ -77,6 +81,7 @@ def from_spec(spec, input_shape=None, num_classes: int | None = None) -> Sequent
         if not dense:
             raise InputError("The model has no Dense layer whose units could be set to the number of classes.")
         items[dense[-1]]["units"] = int(num_classes)
+    wiring = [item.pop("inputs", None) for item in items]
     layers = [layer_from_spec(item, i) for i, item in enumerate(items)]
     shape = input_shape if input_shape is not None else spec.get("input_shape")
     if shape is None:
@@ -84,7 +89,35 @@ def from_spec(spec, input_shape=None, num_classes: int | None = None) -> Sequent
             'The model spec declares no input shape. Add "input_shape": [height, width, channels] to it, or give '
             "one: --input H,W,C (cnnlab train takes it from the data)."
         )
-    return Sequential(layers, name=spec.get("name", "sequential"), input_shape=shape)
+    if all(w is None for w in wiring):
+        return Sequential(layers, name=spec.get("name", "sequential"), input_shape=shape)
+    return _graph(layers, wiring, shape, spec.get("name", "model"))
+
+
+def _graph(layers, wiring, shape, name: str) -> Model:
+    """A graph spec: each layer takes the outputs of the layers its ``inputs`` name (``"input"`` is the model
+    input), or of the layer before it; the last layer's output is the model's."""
+    name_layers(layers, SHORT_NAMES)
+    if any(layer.name == INPUT for layer in layers):
+        raise InputError(f"A layer of a graph spec is named {INPUT!r}, which names the model input. Rename it.")
+    made = {INPUT: Input(shape)}
+    previous = INPUT
+    for layer, wanted in zip(layers, wiring, strict=True):
+        names = [previous] if wanted is None else wanted
+        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+            raise InputError(f"Layer '{layer.name}' has inputs={wanted!r}. Expected a list of layer names.")
+        missing = [n for n in names if n not in made]
+        if missing:
+            raise InputError(
+                f"Layer '{layer.name}' takes {missing[0]!r}, which is not the output of a layer before it. "
+                f"Expected some of: {', '.join(made)}."
+            )
+        if len(names) > 1 and not layer.takes_many:
+            raise InputError(f"{layer.kind} '{layer.name}' takes one input; its inputs name {len(names)}.")
+        tensors = [made[n] for n in names]
+        made[layer.name] = layer(tensors if layer.takes_many else tensors[0])
+        previous = layer.name
+    return Model(made[INPUT], made[previous], name=name)
 
 
 def read_spec(path) -> dict:

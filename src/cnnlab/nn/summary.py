@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from cnnlab.nn.model import Sequential
+from cnnlab.nn.graph import Model
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ def describe(name: str, input_shape=None, num_classes: int | None = None) -> Sum
         return summarize(resolve(name, input_shape, num_classes))
 
 
-def summarize(model: Sequential) -> Summary:
+def summarize(model: Model) -> Summary:
+    """Keras's model.summary() of a cnnlab model (a Sequential or any graph Model): a row per layer."""
     rows = []
     for layer in model.layers:
         own = sum(p.numel() for p in layer.parameters(recurse=False))

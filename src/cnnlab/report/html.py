@@ -53,10 +53,10 @@ def _table(header: list[str], rows: list[list], left: int = 1) -> str:
 
 
 def _summary_section(run) -> str:
-    from cnnlab.nn.model import Sequential
+    from cnnlab.nn.graph import Model
     from cnnlab.nn.summary import summarize
 
-    if not isinstance(run.model, Sequential):
+    if not isinstance(run.model, Model):
         return f"<pre>{html.escape(str(run.model))}</pre>"
     s = summarize(run.model)
     rows = [[f"{r.name} ({r.kind})", r.output_shape, f"{r.params:,}", r.formula, f"{r.macs:,}"] for r in s.rows]

@@ -24,7 +24,7 @@ from cnnlab.compute.device import autocast, pick_device
 from cnnlab.compute.outputs import log_probabilities
 from cnnlab.compute.tensors import to_input
 from cnnlab.errors import TrainingError
-from cnnlab.nn.model import Sequential
+from cnnlab.run import files as rundir
 from cnnlab.run.evaluate import loss_and_accuracy
 from cnnlab.run.inference import outputs_of
 from cnnlab.run.run import Run
@@ -215,7 +215,7 @@ def _cudnn_benchmark():
         torch.backends.cudnn.benchmark = before
 
 
-def _start(s: Setup, plan: Plan, reporter, command_line) -> tuple[int, list[dict]]:
+def _start(s: Setup, plan: Plan, reporter, command_line, module) -> tuple[int, list[dict]]:
     """The epoch the run continues after and the metrics rows so far: the checkpoint's when resuming, else
     (0, []) once config.json and model.json are written. Says what starts."""
     world, out, cfg = s.world, plan.out, plan.config
@@ -230,8 +230,9 @@ def _start(s: Setup, plan: Plan, reporter, command_line) -> tuple[int, list[dict
         write_header(s, command_line)
     if plan.recipe_line:
         reporter.message(plan.recipe_line)
+    model = cfg.model if module is None else _name_of(module)
     reporter.message(
-        f"training {cfg.model} on {s.ds.name} ({s.n_fit:,} images, {s.precision} on {s.device}, "
+        f"training {model} on {s.ds.name} ({s.n_fit:,} images, {s.precision} on {s.device}, "
         f"{torch.get_num_threads()} threads{_processes(world)}) -> {out}"
     )
     return 0, []
@@ -239,7 +240,7 @@ def _start(s: Setup, plan: Plan, reporter, command_line) -> tuple[int, list[dict
 
 def _train(world: World, plan: Plan, module, reporter, command_line, callbacks) -> Run | None:
     s = build(plan, module, world)
-    start_epoch, rows = _start(s, plan, reporter, command_line)
+    start_epoch, rows = _start(s, plan, reporter, command_line, module)
     out = plan.out
     try:
         for epoch in range(start_epoch + 1, plan.config.epochs + 1):
@@ -263,7 +264,13 @@ def _train(world: World, plan: Plan, module, reporter, command_line, callbacks) 
     world.barrier()  # every rank is done before any leaves the process group
     if not world.main:
         return None  # the run directory is rank 0's (on another machine, maybe)
-    return Run.load(out, model=None if isinstance(s.net, Sequential) else s.net.cpu())
+    saved = rundir.read_json(out / rundir.MODEL_JSON).get("spec")  # else the run needs its module to load
+    return Run.load(out, model=None if saved else s.net.cpu())
+
+
+def _name_of(module: torch.nn.Module) -> str:
+    """What the start of training calls a model passed as ``module``: its name, else its class."""
+    return str(getattr(module, "name", None) or type(module).__name__)
 
 
 def _processes(world: World) -> str:

@@ -18,7 +18,7 @@ from cnnlab.compute.outputs import ends_in_softmax
 from cnnlab.compute.tensors import from_numpy
 from cnnlab.data.images import border_mean, mode_for
 from cnnlab.errors import InputError
-from cnnlab.nn.model import Sequential
+from cnnlab.nn.graph import Model
 from cnnlab.nn.resolve import resolve
 from cnnlab.run import files as rundir
 from cnnlab.training import augment, distributed
@@ -135,6 +135,17 @@ def _compiled(step_net: torch.nn.Module, compile: bool) -> torch.nn.Module:
     return torch.compile(step_net) if compile else step_net
 
 
+def _spec_of(net: torch.nn.Module) -> dict | None:
+    """model.json's spec of a cnnlab model, or None for a model that needs itself to load (a custom nn.Module,
+    or a graph no spec can write: a layer called twice)."""
+    if not isinstance(net, Model):
+        return None
+    try:
+        return net.spec()
+    except InputError:
+        return None
+
+
 def write_header(s: Setup, command_line: list[str] | None) -> None:
     """config.json (how the run was made) and model.json (what it needs to load), before the first epoch."""
     ds = s.ds
@@ -172,7 +183,7 @@ def write_header(s: Setup, command_line: list[str] | None) -> None:
         # what predict --invert auto compares a user's image against
         "background": "light" if border_mean(ds.train.x[:1000]) > 127 else "dark",
     }
-    spec = s.net.spec() if isinstance(s.net, Sequential) else None
+    spec = _spec_of(s.net)
     rundir.write_json(
         s.out / rundir.MODEL_JSON,
         {"format": rundir.FORMAT, "spec": spec, "classes": list(ds.classes), "preprocessing": preprocessing},

@@ -212,12 +212,12 @@ async def explain(
 
 @router.get("/{run_id:path}")
 def run_info(run_id: str, runs: RunStore = Depends(store)):
-    from cnnlab.nn.model import Sequential
+    from cnnlab.nn.graph import Model
     from cnnlab.nn.summary import summarize
 
     run = runs.get(run_id)
     summary = None
-    if isinstance(run.model, Sequential):
+    if isinstance(run.model, Model):
         s = summarize(run.model)
         summary = {**s.to_dict(), "closing_lines": s.closing_lines()}
     return {

@@ -1,0 +1,162 @@
+"""``Model(inputs, outputs)``: a graph of layer calls, Keras's functional API. ``Sequential`` is the same
+engine for a chain (:mod:`cnnlab.nn.model`).
+
+The graph is read once, when the model is made: from the outputs back to the inputs through each symbolic
+tensor's node, into the nodes in topological order. ``forward`` runs them in that order, each on the tensors
+its inbound nodes made; a layer called twice runs twice with one set of weights. The layers are kept in
+``body`` in the order they are first called, so that their weights are named ``body.<i>.<name>`` as a
+Sequential's are.
+"""
+
+from __future__ import annotations
+
+import collections
+
+from torch import nn
+
+from cnnlab.errors import InputError
+from cnnlab.nn.base import Layer
+from cnnlab.nn.symbolic import SymbolicTensor
+
+INPUT = "input"  # what a spec calls the model input among its layers' inputs
+
+
+def name_layers(layers, short_names: dict[str, str]) -> None:
+    """Name every unnamed layer by its kind and position (conv1, pool1, dense1, ...; the first Flatten and
+    global pooling as flatten and gap), around the names already given; two layers of one name are an error."""
+    taken = {layer.name for layer in layers if getattr(layer, "name", None)}
+    counters = collections.Counter()
+    for layer in layers:
+        if getattr(layer, "name", None):
+            continue
+        base = short_names.get(layer.kind, layer.kind.lower())
+        while True:
+            counters[base] += 1
+            candidate = base if base in ("flatten", "gap") and counters[base] == 1 else f"{base}{counters[base]}"
+            if candidate not in taken:
+                break
+        layer.name = candidate
+        taken.add(candidate)
+    names = [layer.name for layer in layers]
+    dup = [n for n, k in collections.Counter(names).items() if k > 1]
+    if dup:
+        raise InputError(f"Layer name {dup[0]!r} is used twice. Expected unique names.")
+
+
+def _as_list(value, what: str) -> tuple[list[SymbolicTensor], bool]:
+    many = isinstance(value, (list, tuple))
+    items = list(value) if many else [value]
+    if not items or not all(isinstance(t, SymbolicTensor) for t in items):
+        raise InputError(
+            f"Model {what} must be symbolic tensors (from Input(...) and layer calls); received {value!r}."
+        )
+    return items, many
+
+
+def topological(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list:
+    """The nodes between ``inputs`` and ``outputs``, each after the nodes it takes tensors from. A tensor that
+    no path leads to from the inputs is an error naming it."""
+    order, state = [], {}
+    known = {id(t) for t in inputs}
+
+    def visit(tensor: SymbolicTensor, path: str):
+        if id(tensor) in known:
+            return
+        node = tensor.node
+        if node is None:
+            raise InputError(
+                f"The model's outputs depend on an Input{tensor.shape} that is not among its inputs ({path}). "
+                "Pass every Input the outputs need: Model([a, b], outputs)."
+            )
+        if state.get(id(node)) == "done":
+            return
+        for t in node.inputs:
+            visit(t, f"{node.layer.name} <- {path}")
+        state[id(node)] = "done"
+        order.append(node)
+
+    for t in outputs:
+        visit(t, "an output")
+    return order
+
+
+class Model(nn.Module):
+    """``Model(inputs, outputs, name="model")``, from ``inputs = Input((28, 28, 1))`` and layers called on
+    symbolic tensors; several outputs (a probe: ``Model(x, [pool1, logits])``) make ``forward`` return a list."""
+
+    def __init__(self, inputs, outputs, name: str = "model", short_names: dict[str, str] | None = None):
+        super().__init__()
+        self._inputs, many_in = _as_list(inputs, "inputs")
+        self._outputs, self._many_out = _as_list(outputs, "outputs")
+        self._nodes = topological(self._inputs, self._outputs)
+        layers = list(dict.fromkeys(node.layer for node in self._nodes))  # first call first, each once
+        if not all(isinstance(layer, Layer) for layer in layers):
+            raise InputError("Every layer of a Model must be a cnnlab layer.")
+        if short_names is None:
+            from cnnlab.nn.layers import SHORT_NAMES as short_names
+        name_layers(layers, short_names)
+        self.name = name
+        self.body = nn.ModuleList(layers)
+        self.input_shape = self._inputs[0].shape if not many_in else [t.shape for t in self._inputs]
+        self.output_shape = self._outputs[0].shape if not self._many_out else [t.shape for t in self._outputs]
+
+    @property
+    def nodes(self) -> list:
+        """The layer calls in the order ``forward`` runs them."""
+        return list(self._nodes)
+
+    def run_nodes(self, xs, keep=None):
+        """Every node on the tensors ``xs`` (one a model input): the outputs, and ``keep(node, value)`` called
+        with each node's value as it is made (what feature maps capture)."""
+        values = {id(t): x for t, x in zip(self._inputs, xs, strict=True)}
+        for node in self._nodes:
+            args = [values[id(t)] for t in node.inputs]
+            value = node.layer(args if node.many else args[0])
+            values[id(node.output)] = value
+            if keep is not None:
+                keep(node, value)
+        out = [values[id(t)] for t in self._outputs]
+        return out if self._many_out else out[0]
+
+    def forward(self, *xs):
+        if len(xs) != len(self._inputs):
+            raise InputError(f"Model '{self.name}' takes {len(self._inputs)} input(s); it was given {len(xs)}.")
+        return self.run_nodes(xs)
+
+    @property
+    def outputs_probabilities(self) -> bool:
+        """True when the one output is a softmax's (Dense(..., activation='softmax') or Softmax())."""
+        if self._many_out or self._outputs[0].node is None:
+            return False
+        last = self._outputs[0].node.layer
+        return last.kind == "Softmax" or getattr(last, "activation", None) == "softmax"
+
+    def spec(self) -> dict:
+        """The model as a spec (:mod:`cnnlab.nn.spec`): each layer with the names of the layers it takes."""
+        calls = collections.Counter(node.layer.name for node in self._nodes)
+        twice = [n for n, k in calls.items() if k > 1]
+        if twice or len(self._inputs) > 1 or self._many_out:
+            why = f"layer '{twice[0]}' is called twice" if twice else "it has several inputs or outputs"
+            raise InputError(f"Model '{self.name}' cannot be written as a spec: {why}.")
+
+        def source(t: SymbolicTensor) -> str:
+            return INPUT if t.node is None else t.node.layer.name
+
+        layers = [{**node.layer.spec(), "inputs": [source(t) for t in node.inputs]} for node in self._nodes]
+        return {"name": self.name, "input_shape": list(self.input_shape), "layers": layers}
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self.body)
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.body:
+            if layer.name == name:
+                return layer
+        raise InputError(f"No layer named {name!r}. Expected one of: {', '.join(lay.name for lay in self.body)}.")
+
+    def count_params(self) -> tuple[int, int]:
+        """(trainable, non-trainable), as Keras counts them (BatchNorm moving statistics are non-trainable)."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        buffers = sum(b.numel() for n, b in self.named_buffers() if n.endswith(("running_mean", "running_var")))
+        return trainable, buffers
