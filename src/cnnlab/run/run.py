@@ -206,8 +206,9 @@ class Run:
     def predict(self, images, batch_size: int = BATCH, precision: str = "auto") -> np.ndarray:
         """Class probabilities (N, classes) for uint8 or float NHWC images.
 
-        Runs the fast path (a frozen graph, bfloat16 where the CPU has it natively); ``precision="fp32"``
-        keeps float32 throughout, for exact comparisons."""
+        Runs the fast path (:mod:`cnnlab.run.inference`: a copy of the model in bfloat16 where the CPU has it
+        natively, its batches shared out to one worker a core); ``precision="fp32"`` keeps float32 throughout,
+        for exact comparisons."""
         return self.predict_with_notes(images, batch_size, precision)[0]
 
     def predict_with_notes(
