@@ -51,10 +51,12 @@ def train(config: Path | None, resume: Path | None, nproc: int, plan: Path | Non
     from cnnlab.training.plan import Plan, make_plan
 
     if plan is not None:  # a worker of --nproc: the plan its launcher made
-        return _fit(Plan.load(plan))
+        _fit(Plan.load(plan))
+        return distributed.end_worker()
     options = {**(read_config_file(config) if config else {}), **given_options(values, _PARSERS)}
     if nproc == 1:
-        return _fit(None, resume, options)
+        _fit(None, resume, options)
+        return distributed.end_worker()  # a worker that torchrun started
     made = make_plan(options, resume)  # checked once, here, before any worker starts
     with tempfile.TemporaryDirectory(prefix="cnnlab-plan-") as folder:
         code = distributed.launch(nproc, ["--plan", str(made.save(Path(folder) / "plan.json"))], made.out, sys.argv)

@@ -124,6 +124,18 @@ def leave(world: World) -> None:
         dist.destroy_process_group()
 
 
+def end_worker(code: int = 0) -> None:
+    """End a launched worker process once its work is done and its output flushed, without the interpreter's
+    and torch's own teardown: a worker's gloo threads can still be joinable then, and their destruction
+    aborted rank 1 now and then ("terminate called without an active exception", SIGABRT) after a run had
+    finished and been written. Does nothing in a process that no launcher started."""
+    if not launched():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def shard(batch: torch.Tensor, world: World) -> torch.Tensor:
     """This rank's part of one global batch of indices: every ``size``-th from position ``rank``. The parts
     of all ranks are disjoint and together are the whole batch. A rank whose part would be empty (a last

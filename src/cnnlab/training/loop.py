@@ -193,7 +193,9 @@ def train(
         reporter = SilentReporter()  # rank 0 reports for all
     try:
         with _cudnn_benchmark():
-            plan = plan or world.decide(lambda: make_plan(options, resume))
+            # rank 0's plan is every rank's: made there (torchrun's workers), or the one --nproc handed to all
+            given = plan
+            plan = world.decide(lambda: given or make_plan(options, resume))
             return _train(world, plan, module, reporter, command_line, callbacks)
     except RuntimeError as e:  # a collective failed: another rank died or was stopped
         if not world.active:
