@@ -16,12 +16,13 @@ from torch import nn
 
 from cnnlab.errors import InputError
 from cnnlab.nn.base import Layer
+from cnnlab.nn.layers import SHORT_NAMES
 from cnnlab.nn.symbolic import SymbolicTensor
 
 INPUT = "input"  # what a spec calls the model input among its layers' inputs
 
 
-def name_layers(layers, short_names: dict[str, str]) -> None:
+def name_layers(layers) -> None:
     """Name every unnamed layer by its kind and position (conv1, pool1, dense1, ...; the first Flatten and
     global pooling as flatten and gap), around the names already given; two layers of one name are an error."""
     taken = {layer.name for layer in layers if getattr(layer, "name", None)}
@@ -29,7 +30,7 @@ def name_layers(layers, short_names: dict[str, str]) -> None:
     for layer in layers:
         if getattr(layer, "name", None):
             continue
-        base = short_names.get(layer.kind, layer.kind.lower())
+        base = SHORT_NAMES.get(layer.kind, layer.kind.lower())
         while True:
             counters[base] += 1
             candidate = base if base in ("flatten", "gap") and counters[base] == 1 else f"{base}{counters[base]}"
@@ -84,7 +85,7 @@ class Model(nn.Module):
     """``Model(inputs, outputs, name="model")``, from ``inputs = Input((28, 28, 1))`` and layers called on
     symbolic tensors; several outputs (a probe: ``Model(x, [pool1, logits])``) make ``forward`` return a list."""
 
-    def __init__(self, inputs, outputs, name: str = "model", short_names: dict[str, str] | None = None):
+    def __init__(self, inputs, outputs, name: str = "model"):
         super().__init__()
         self._inputs, many_in = _as_list(inputs, "inputs")
         self._outputs, self._many_out = _as_list(outputs, "outputs")
@@ -92,9 +93,7 @@ class Model(nn.Module):
         layers = list(dict.fromkeys(node.layer for node in self._nodes))  # first call first, each once
         if not all(isinstance(layer, Layer) for layer in layers):
             raise InputError("Every layer of a Model must be a cnnlab layer.")
-        if short_names is None:
-            from cnnlab.nn.layers import SHORT_NAMES as short_names
-        name_layers(layers, short_names)
+        name_layers(layers)
         self.name = name
         self.body = nn.ModuleList(layers)
         self.input_shape = self._inputs[0].shape if not many_in else [t.shape for t in self._inputs]

@@ -7,7 +7,7 @@ import torch
 from cnnlab.errors import InputError, ShapeError
 from cnnlab.nn import functional
 from cnnlab.nn.graph import Model, name_layers
-from cnnlab.nn.layers import SHORT_NAMES, Activation, Conv2D, Dense, Input, Layer, MaxPooling2D, shape_text
+from cnnlab.nn.layers import Activation, Conv2D, Dense, Input, Layer, MaxPooling2D, shape_text
 
 
 def _shrink_cause(layer) -> str:
@@ -33,7 +33,7 @@ def _explain(error: ShapeError, layers, index: int, input_shape) -> str:
         if len(shape) == 3 and len(out) == 3 and out[:2] != shape[:2]:
             steps.append(f"'{layer.name}' {shape_text(shape[:2])} -> {shape_text(out[:2])}{_shrink_cause(layer)}")
         shape = out
-    msg = f"{error}{came}."
+    msg = f"{str(error).rstrip('.')}{came}."  # "... receives 1,024 (the output of 'flatten')."
     if steps:
         msg += " The map shrinks at: " + "; ".join(steps) + "."
     layer = layers[index]
@@ -73,7 +73,7 @@ class Sequential(Model):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise InputError(f"Item {i + 1} of the model is a {type(layer).__name__}, not a cnnlab layer.")
-        name_layers(layers, SHORT_NAMES)
+        name_layers(layers)
         x = inputs = Input(input_shape)  # one check: three whole numbers, each at least 1
         for i, layer in enumerate(layers):
             try:

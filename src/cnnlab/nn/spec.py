@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cnnlab.errors import InputError
 from cnnlab.nn.graph import INPUT, Model, name_layers
-from cnnlab.nn.layers import LAYERS, SHORT_NAMES, Input
+from cnnlab.nn.layers import LAYERS, Input
 from cnnlab.nn.model import Sequential
 
 
@@ -97,7 +97,7 @@ def from_spec(spec, input_shape=None, num_classes: int | None = None) -> Model:
 def _graph(layers, wiring, shape, name: str) -> Model:
     """A graph spec: each layer takes the outputs of the layers its ``inputs`` name (``"input"`` is the model
     input), or of the layer before it; the last layer's output is the model's."""
-    name_layers(layers, SHORT_NAMES)
+    name_layers(layers)
     if any(layer.name == INPUT for layer in layers):
         raise InputError(f"A layer of a graph spec is named {INPUT!r}, which names the model input. Rename it.")
     made = {INPUT: Input(shape)}

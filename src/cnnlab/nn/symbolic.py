@@ -57,10 +57,10 @@ def connect(layer, value) -> SymbolicTensor:
     if layer.output_shape is None:
         try:
             layer.build(shape)
-        except ShapeError as e:  # say where each input comes from
-            raise ShapeError(
-                f"{e} Its input{'s come' if many else ' comes'} from {', '.join(t.source for t in inputs)}."
-            ) from None
+        except ShapeError as e:
+            if not many:
+                raise  # a chain's caller says where its input came from (Sequential: and where the map shrank)
+            raise ShapeError(f"{e} Its inputs come from {', '.join(t.source for t in inputs)}.") from None
     elif tuple(map(tuple, shape) if many else shape) != tuple(layer.input_shape):
         raise ShapeError(
             f"{layer.kind} '{layer.name}' was built for {layer.input_shape} and is called again on {shape}; a "
