@@ -55,9 +55,11 @@ def test_models_check(tmp_path):
     r = runner.invoke(app, ["models", "check", str(good)])
     assert r.exit_code == 0 and "7,850 params" in r.stdout
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"input_shape": [28, 28, 1], "layers": [{"type": "Dense", "units": 10}]}))
+    bad.write_text(
+        json.dumps({"input_shape": [28, 28, 1], "layers": [{"type": "Conv2D", "filters": 4, "kernel_size": 30}]})
+    )
     r = runner.invoke(app, ["models", "check", str(bad)])
-    assert r.exit_code == 2 and "Dense 'dense1' receives a 28x28x1 feature map" in r.stderr
+    assert r.exit_code == 2 and "Conv2D 'conv1' cannot apply a 30x30 kernel to a 28x28x1 input" in r.stderr
 
 
 def test_models_check_counts_a_model_too_large_for_any_machine_without_allocating_it(tmp_path):

@@ -121,17 +121,17 @@ def test_subtract_takes_two():
         Subtract()([a, b, Input((2, 2, 1))])
 
 
-@pytest.mark.parametrize("axis", [-1, 0, 1, 2])
-def test_concatenate_joins_along_keras_axis_of_hwc(axis):
+@pytest.mark.parametrize("axis", [-1, 1, 2, 3])
+def test_concatenate_joins_along_keras_axis_which_counts_the_batch(axis):
     shapes = [(3, 4, 2), (3, 4, 2)]
     grown = [list(s) for s in shapes]
-    grown[1][axis] += 1  # the joined axis may differ
+    grown[1][axis - 1 if axis > 0 else axis] += 1  # the joined axis may differ
     inputs = [Input(tuple(s)) for s in grown]
     m = Model(inputs, Concatenate(axis=axis)(inputs))
     arrays = [np.random.default_rng(i).normal(size=(2, *s)) for i, s in enumerate(grown)]
     with torch.no_grad():
         got = _nhwc(m(*[_nchw(a) for a in arrays]))
-    expected = np.concatenate(arrays, axis=axis % 3 + 1)
+    expected = np.concatenate(arrays, axis=axis)  # on the (N, H, W, C) arrays, as Keras counts its axis
     assert m.output_shape == expected.shape[1:]
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
@@ -142,7 +142,8 @@ def test_shapes_that_do_not_merge_are_one_line_naming_both_layers_and_shapes():
     b = Conv2D(4, 3, name="narrow")(x)  # VALID: 6x6
     with pytest.raises(
         ShapeError,
-        match=r"Add 'join' needs inputs of one shape but receives 8x8x4, 6x6x4\. "
+        match=r"Add 'join' needs inputs of one shape \(or of 1 along the axes that differ\) but receives 8x8x4, "
+        r"6x6x4\. "
         r"Its inputs come from 'wide', 'narrow'\.",
     ):
         Add(name="join")([a, b])
@@ -284,3 +285,31 @@ def test_a_cell_of_a_graph_reads_the_layer_it_takes_not_the_one_listed_before(tm
     assert cell["value"] == pytest.approx(expected, abs=1e-5)
     with pytest.raises(InputError, match="'skip' \\(Add\\) merges 2 inputs"):
         explain_cell(run, image, "skip", row=0, col=0)
+
+
+def test_summary_says_what_each_layer_of_a_graph_is_connected_to_and_expands_nested_models():
+    from cnnlab.nn.summary import summarize
+
+    x = Input((8, 8, 3))
+    a = Conv2D(4, 3, padding="same", name="a")(x)
+    b = Conv2D(4, 1, name="b")(x)
+    block = Model(x, Add(name="join")([a, b]), name="block")
+    inputs = Input((8, 8, 3))
+    y = block(inputs)
+    outer = Model(inputs, Dense(2, name="head")(GlobalAveragePooling2D(name="gap")(y)), name="outer")
+    s = summarize(block)
+    assert s.graph and [(r.name, r.connected) for r in s.rows] == [
+        ("a", "input_layer[0][0]"),
+        ("b", "input_layer[0][0]"),
+        ("join", "a[0][0], b[0][0]"),  # Keras's "Connected to": layer[call][tensor]
+    ]
+    collapsed = summarize(outer)
+    assert [r.name for r in collapsed.rows] == ["block", "gap", "head"]
+    assert collapsed.rows[0].params == (3 * 3 * 3 * 4 + 4) + (3 * 4 + 4) and collapsed.rows[0].kind == "Functional"
+    expanded = summarize(outer, expand_nested=True)
+    assert [r.name for r in expanded.rows] == ["block", "block/a", "block/b", "block/join", "gap", "head"]
+    assert expanded.total == collapsed.total == 112 + 16 + (4 * 2 + 2)
+    assert outer.layer("block/join") is block.layer("join")
+    with torch.no_grad():
+        xs = torch.randn(2, 3, 8, 8)
+        torch.testing.assert_close(outer(xs), outer.layer("head")(outer.layer("gap")(block(xs))))

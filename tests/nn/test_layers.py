@@ -23,6 +23,7 @@ from cnnlab.nn import (
     summarize,
     zoo,
 )
+from cnnlab.nn.resolve import resolve
 
 
 def conv_params(kh, kw, cin, cout, bias=True):  # Keras's count, from the definition
@@ -155,9 +156,19 @@ def test_gap_and_auto_names():
     assert m.output_shape == (3,)
 
 
-def test_dense_after_a_map_suggests_flatten():
-    with pytest.raises(ShapeError, match=r"Dense 'dense1' receives a 7x7x64 feature map.*Flatten\(\) \(-> 3,136"):
-        Sequential([Input((7, 7, 64)), Dense(10)])
+def test_dense_on_a_map_works_on_each_cells_channels_and_a_classifier_ending_in_one_suggests_flatten(tmp_path):
+    m = Sequential([Input((3, 2, 4)), Dense(5, activation="relu")])
+    x = np.random.default_rng(0).normal(size=(2, 3, 2, 4)).astype(np.float32)
+    with torch.no_grad():
+        got = m(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    kernel = m.layers[0].weight.detach().numpy().T  # Keras's (in, out)
+    expected = np.maximum(np.einsum("nhwc,cu->nhwu", x, kernel) + m.layers[0].bias.detach().numpy(), 0)
+    assert m.output_shape == (3, 2, 5)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    spec = tmp_path / "m.json"
+    spec.write_text('{"input_shape": [7, 7, 64], "layers": [{"type": "Dense", "units": 10}]}')
+    with pytest.raises(InputError, match=r"ends in a 7x7x10 map per image.*Flatten\(\) \(-> 490 values\)"):
+        resolve(str(spec), num_classes=10)
 
 
 def test_valid_kernel_larger_than_map_names_the_layer():

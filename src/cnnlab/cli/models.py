@@ -22,11 +22,11 @@ models_app = typer.Typer(
 app.add_typer(models_app, name="models")
 
 
-def _described(name_or_spec: str, input_shape: str | None = None, classes: int | None = None):
+def _described(name_or_spec: str, input_shape: str | None = None, classes: int | None = None, expand=False):
     shape = parse_ints(input_shape, "--input") if input_shape else None
     if shape is not None and len(shape) != 3:
         raise InputError(f"--input {input_shape!r} is not H,W,C. Expected e.g. --input 28,28,1.")
-    return describe(name_or_spec, shape, classes)
+    return describe(name_or_spec, shape, classes, expand)
 
 
 @models_app.command("list")
@@ -53,19 +53,25 @@ def recipes() -> None:
 
 @models_app.command()
 def summary(
-    model: str = typer.Argument(..., help="A zoo name or a .json/.toml spec."),
+    model: str = typer.Argument(..., help="A zoo name, a .json/.toml spec or a .keras/.h5 file."),
     input: str | None = typer.Option(None, "--input", help="Input shape H,W,C (default: the model's)."),
     classes: int | None = typer.Option(None, "--classes", help="Units of the last Dense layer."),
+    expand_nested: bool = typer.Option(False, "--expand-nested", help="Rows for the layers of nested models."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Layer names, output shapes, parameters with their formulas and multiply-adds, as Keras counts them."""
-    s = _described(model, input, classes)
+    """Layer names, output shapes, parameters with their formulas and multiply-adds, as Keras counts them; a
+    branching model also says what each layer is connected to."""
+    s = _described(model, input, classes, expand_nested)
     if json_out:
         print(json.dumps(s.to_dict()))
         return
-    table = Table("Layer (type)", "Output Shape", "Param #", "formula", "mult-adds", title=f'Model: "{s.name}"')
+    columns = ["Layer (type)", "Output Shape", "Param #", "formula", "mult-adds"] + (
+        ["Connected to"] if s.graph else []
+    )
+    table = Table(*columns, title=f'Model: "{s.name}"')
     for r in s.rows:
-        table.add_row(f"{r.name} ({r.kind})", r.output_shape, f"{r.params:,}", r.formula, f"{r.macs:,}")
+        cells = [f"{r.name} ({r.kind})", r.output_shape, f"{r.params:,}", r.formula, f"{r.macs:,}"]
+        table.add_row(*cells, *([r.connected] if s.graph else []))
     print_table(console, table)
     for line in s.closing_lines():
         console.print(line)

@@ -22,9 +22,8 @@ from cnnlab.nn.graph import Model
 
 def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Layers in order: a Sequential's own names (conv1, pool1, ...), else the leaf modules of any nn.Module."""
-    body = _sequential_body(model)
-    if body is not None:
-        return [(m.name, m) for m in body]
+    if isinstance(model, Model):
+        return model.walk(models=True)
     return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
 
 
@@ -86,9 +85,9 @@ def forward_capturing(
         return y, dict(outputs)
     outputs = {}
 
-    def keep(node, value):  # what the model's forward does in eval mode, keeping the outputs asked for
-        if node.layer.name in wanted:
-            outputs[node.layer.name] = value if keep_graph else value.detach().clone()
+    def keep(name, value):  # what the model's forward does in eval mode, keeping the outputs asked for
+        if name in wanted:
+            outputs[name] = value if keep_graph else value.detach().clone()
 
     return model.run_nodes([x], keep), outputs
 

@@ -34,9 +34,10 @@ def _pads(ah: AxisPadding, aw: AxisPadding) -> tuple[int, int, int, int]:
     return (aw.before, aw.after, ah.before, ah.after)
 
 
-def conv2d_nchw(x, weight, bias=None, strides=1, padding="valid", dilation=1):
-    """Convolution on NCHW ``x`` with an OIHW ``weight`` and TensorFlow's padding."""
-    if weight.shape[1] != x.shape[1]:
+def conv2d_nchw(x, weight, bias=None, strides=1, padding="valid", dilation=1, groups=1):
+    """Convolution on NCHW ``x`` with an OIHW ``weight`` and TensorFlow's padding (``groups``: each group of
+    input channels feeds its own group of outputs; ``groups`` = channels is a depthwise convolution)."""
+    if weight.shape[1] * groups != x.shape[1]:
         raise ShapeError(
             f"kernel has {weight.shape[1]} input channel(s) but the input has {x.shape[1]}. "
             f"Expected kernel shape (kh, kw, {x.shape[1]}, out_channels)."
@@ -47,7 +48,7 @@ def conv2d_nchw(x, weight, bias=None, strides=1, padding="valid", dilation=1):
     else:  # TensorFlow's uneven SAME padding: the extra row/column goes after
         x = F.pad(x, _pads(ah, aw))
         pad = (0, 0)
-    return F.conv2d(x, weight, bias, (ah.stride, aw.stride), pad, (ah.dilation, aw.dilation))
+    return F.conv2d(x, weight, bias, (ah.stride, aw.stride), pad, (ah.dilation, aw.dilation), groups)
 
 
 def _ceil_mode_matches(ah: AxisPadding, aw: AxisPadding) -> bool:

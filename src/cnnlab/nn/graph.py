@@ -15,9 +15,9 @@ import collections
 from torch import nn
 
 from cnnlab.errors import InputError
-from cnnlab.nn.base import Layer
+from cnnlab.nn.base import Freezable, Layer
 from cnnlab.nn.layers import SHORT_NAMES
-from cnnlab.nn.symbolic import SymbolicTensor
+from cnnlab.nn.symbolic import SymbolicTensor, connect, is_symbolic
 
 INPUT = "input"  # what a spec calls the model input among its layers' inputs
 
@@ -81,7 +81,7 @@ def topological(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> 
     return order
 
 
-class Model(nn.Module):
+class Model(Freezable, nn.Module):
     """``Model(inputs, outputs, name="model")``, from ``inputs = Input((28, 28, 1))`` and layers called on
     symbolic tensors; several outputs (a probe: ``Model(x, [pool1, logits])``) make ``forward`` return a list."""
 
@@ -91,29 +91,61 @@ class Model(nn.Module):
         self._outputs, self._many_out = _as_list(outputs, "outputs")
         self._nodes = topological(self._inputs, self._outputs)
         layers = list(dict.fromkeys(node.layer for node in self._nodes))  # first call first, each once
-        if not all(isinstance(layer, Layer) for layer in layers):
-            raise InputError("Every layer of a Model must be a cnnlab layer.")
+        if not all(isinstance(layer, (Layer, Model)) for layer in layers):
+            raise InputError("Every layer of a Model must be a cnnlab layer (or a cnnlab Model, nested).")
         name_layers(layers)
         self.name = name
         self.body = nn.ModuleList(layers)
         self.input_shape = self._inputs[0].shape if not many_in else [t.shape for t in self._inputs]
         self.output_shape = self._outputs[0].shape if not self._many_out else [t.shape for t in self._outputs]
 
+    # --- a model is a layer too (nested: Model(x, base(x)), its layers reachable as "base/conv1") ------------
+    kind = "Functional"
+    keras_class = None
+    takes_many = False
+
+    def __call__(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs and is_symbolic(args[0]):
+            return connect(self, args[0])
+        return super().__call__(*args, **kwargs)
+
+    def formula(self) -> str:
+        return ""
+
+    def macs(self) -> int:
+        return sum(layer.macs() for _, layer in self.walk())
+
+    def walk(self, prefix: str = "", models: bool = False) -> list[tuple[str, nn.Module]]:
+        """Every layer, a nested model's as ``outer/inner`` in its place; ``models``: each nested model itself
+        too, after its layers (its output is its last layer's, under the name Keras gives it)."""
+        out = []
+        for layer in self.body:
+            if isinstance(layer, Model):
+                out += layer.walk(f"{prefix}{layer.name}/", models)
+            if models or not isinstance(layer, Model):
+                out.append((prefix + layer.name, layer))
+        return out
+
     @property
     def nodes(self) -> list:
         """The layer calls in the order ``forward`` runs them."""
         return list(self._nodes)
 
-    def run_nodes(self, xs, keep=None):
-        """Every node on the tensors ``xs`` (one a model input): the outputs, and ``keep(node, value)`` called
-        with each node's value as it is made (what feature maps capture)."""
+    def run_nodes(self, xs, keep=None, prefix: str = ""):
+        """Every node on the tensors ``xs`` (one a model input): the outputs, and ``keep(name, value)`` called
+        with each node's value as it is made (what feature maps capture); a nested model's layers are kept as
+        ``outer/inner``, and then the nested model's output under its own name."""
         values = {id(t): x for t, x in zip(self._inputs, xs, strict=True)}
         for node in self._nodes:
             args = [values[id(t)] for t in node.inputs]
-            value = node.layer(args if node.many else args[0])
+            arg = args if node.many else args[0]
+            if keep is not None and isinstance(node.layer, Model):
+                value = node.layer.run_nodes([arg], keep, f"{prefix}{node.layer.name}/")
+            else:
+                value = node.layer(arg)
             values[id(node.output)] = value
             if keep is not None:
-                keep(node, value)
+                keep(prefix + node.layer.name, value)
         out = [values[id(t)] for t in self._outputs]
         return out if self._many_out else out[0]
 
@@ -141,7 +173,7 @@ class Model(nn.Module):
         def source(t: SymbolicTensor) -> str:
             return INPUT if t.node is None else t.node.layer.name
 
-        layers = [{**node.layer.spec(), "inputs": [source(t) for t in node.inputs]} for node in self._nodes]
+        layers = [{**_layer_spec(node.layer), "inputs": [source(t) for t in node.inputs]} for node in self._nodes]
         return {"name": self.name, "input_shape": list(self.input_shape), "layers": layers}
 
     @property
@@ -149,13 +181,26 @@ class Model(nn.Module):
         return list(self.body)
 
     def layer(self, name: str) -> Layer:
-        for layer in self.body:
-            if layer.name == name:
+        """The layer of that name; ``outer/inner`` reaches into a nested model."""
+        for path, layer in [*((lay.name, lay) for lay in self.body), *self.walk()]:
+            if path == name:
                 return layer
-        raise InputError(f"No layer named {name!r}. Expected one of: {', '.join(lay.name for lay in self.body)}.")
+        names = [path for path, _ in self.walk()]
+        raise InputError(f"No layer named {name!r}. Expected one of: {', '.join(names)}.")
 
     def count_params(self) -> tuple[int, int]:
-        """(trainable, non-trainable), as Keras counts them (BatchNorm moving statistics are non-trainable)."""
+        """(trainable, non-trainable), as Keras counts them: frozen weights, BatchNorm's moving statistics and
+        Normalization's mean, variance and count are non-trainable."""
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        buffers = sum(b.numel() for n, b in self.named_buffers() if n.endswith(("running_mean", "running_var")))
-        return trainable, buffers
+        frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
+        return trainable, frozen + sum(b.numel() for b in self.buffers())
+
+
+def _layer_spec(layer) -> dict:
+    """A layer's spec; a nested model's is ``{"type": "Model", "name", "spec": its own spec}``; a frozen one
+    says ``"trainable": false``."""
+    if isinstance(layer, Model):
+        item = {"type": "Model", "name": layer.name, "spec": layer.spec()}
+    else:
+        item = layer.spec()
+    return {**item, "trainable": False} if getattr(layer, "frozen", False) else item

@@ -1,16 +1,24 @@
-"""Keras 3 ``.keras`` files read without TensorFlow or Keras: ``zipfile`` for the archive, ``json`` for the
+"""Keras files read without TensorFlow or Keras: ``zipfile`` for a ``.keras`` archive, ``json`` for the
 architecture, ``h5py`` for the weights. Nothing in the file is ever executed: a layer that carries code
 (``Lambda``, a custom class) is refused, as Keras's own safe mode refuses it.
 
-A ``.keras`` file is a zip of ``config.json`` (the model: a ``Sequential`` with its layers' configs),
-``metadata.json`` and ``model.weights.h5``. In the weights, each layer's variables sit under
-``layers/<path>/vars/<i>``, where ``<path>`` is the snake_case class name, numbered from the second layer
-of a class on (``conv2d``, ``conv2d_1``, ...), in the order of the layers. Writing them is
+The reader only walks the graph: each layer class reads its own Keras config and variables
+(:meth:`cnnlab.nn.base.Layer.from_keras`, :meth:`~cnnlab.nn.base.Layer.load_keras_arrays`). A model's config
+lists its layers (nested models among them, with their own lists) and each layer's inbound nodes: the
+tensors it was called on, ``keras_history = [layer, node, tensor]``, where ``node`` counts the calls of that
+layer within this model. Keras 3 also saves operation nodes (``x + 3.0`` is ``keras.src.ops.numpy.Add``).
+
+Weights: in a ``.keras`` file's ``model.weights.h5``, a model's layers keep their variables under
+``layers/<snake_case class>[_<n>]/vars/<i>``, numbered by class in the order of the model's layers
+(``conv2d``, ``conv2d_1``, ...), a nested model's under its own ``layers/<class>/layers/...``. In a Keras 2
+full-model ``.h5``, under ``model_weights/<layer>`` in the order of its ``weight_names`` (a nested model's
+group holds all of its layers', each name's last folder naming the layer). Writing is
 :mod:`cnnlab.nn.keras_write`.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -18,44 +26,23 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from cnnlab.data.images import MAX_UPLOAD_PIXELS
-from cnnlab.errors import InputError
-from cnnlab.nn import layers as L
+from cnnlab.errors import InputError, ShapeError
+from cnnlab.nn.graph import Model
+from cnnlab.nn.layers import VOCABULARY, Input
+from cnnlab.nn.merging import OPERATIONS, Operation
 from cnnlab.nn.model import Sequential
+from cnnlab.nn.reshaping import AUGMENTATIONS, Augmentation
 
-SUPPORTED = (
-    "InputLayer",
-    "Conv2D",
-    "MaxPooling2D",
-    "AveragePooling2D",
-    "Flatten",
-    "Dense",
-    "Dropout",
-    "BatchNormalization",
-    "Activation",
-    "ReLU",
-    "Softmax",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "Rescaling",
-    "Reshape",
-)
+MODELS = ("Sequential", "Functional", "Model")
+READERS = {cls.keras_class or cls.kind: cls.from_keras for cls, _ in VOCABULARY if cls not in (Augmentation, Operation)}
+READERS.update({name: functools.partial(Augmentation.from_keras, keras_class=name) for name in AUGMENTATIONS})
 MAX_INPUT_CELLS = MAX_UPLOAD_PIXELS * 4  # a declared input beyond this is refused before anything is built
 
 
 class KerasFileError(InputError):
     """A Keras file cannot be read as one (exit code 2: the file given was the problem)."""
-
-
-def _vars_path(counts: dict[str, int], kind: str) -> str:
-    """Where the next layer of class ``kind`` keeps its variables in model.weights.h5: ``layers/conv2d/vars``,
-    then ``layers/conv2d_1/vars``, ...; ``counts`` tracks the layers of each class seen so far."""
-    base = _snake(kind)
-    n = counts.get(base, 0)
-    counts[base] = n + 1
-    return f"layers/{base}{'' if n == 0 else f'_{n}'}/vars"
 
 
 def _snake(name: str) -> str:
@@ -64,147 +51,243 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def _vars_path(counts: dict[str, int], kind: str) -> str:
+    """Where the next layer of class ``kind`` of a model keeps its variables in model.weights.h5:
+    ``layers/conv2d``, then ``layers/conv2d_1``, ...; ``counts`` tracks the layers of each class seen so far."""
+    base = _snake(kind)
+    n = counts.get(base, 0)
+    counts[base] = n + 1
+    return f"layers/{base}{'' if n == 0 else f'_{n}'}"
+
+
+class _KerasWeights:
+    """The variables of one model's layers in a ``.keras`` file's weights, in the order of its layers."""
+
+    def __init__(self, group):
+        self.group, self.counts = group, {}
+
+    def take(self, name: str, kind: str) -> tuple[list, _KerasWeights | None]:
+        """The next layer's variables, and the weights of its own layers (for a nested model)."""
+        group = self.group.get(_vars_path(self.counts, kind)) if self.group is not None else None
+        if group is None:
+            return [], _KerasWeights(None)
+        found = group.get("vars")
+        values = [found[k] for k in sorted(found, key=int)] if found is not None else []
+        return values, _KerasWeights(group)
+
+
+class _H5Weights:
+    """The variables of one model's layers in a Keras 2 full-model ``.h5`` file (``model_weights``)."""
+
+    def __init__(self, group, names=None):
+        self.group, self.names = group, names  # names: within a nested model, its weight_names
+
+    def take(self, name: str, kind: str) -> tuple[list, _H5Weights | None]:
+        if self.names is not None:  # inside a nested model's group: the names whose last folder is this layer
+            own = [n for n in self.names if n.split("/")[-2:-1] == [name]]
+            if kind in MODELS:
+                return [], _H5Weights(self.group, [n for n in self.names if name in n.split("/")[:-1]] or self.names)
+            return [self.group[n] for n in own], None
+        group = self.group.get(name) if self.group is not None else None
+        if group is None:
+            return [], _H5Weights(None, [])
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
+        if kind in MODELS:
+            return [], _H5Weights(group, names)
+        return [group[n] for n in names], None
+
+
 def _activation(value, where: str):
     if value is None or isinstance(value, str):
-        return None if value in (None, "linear") else value
+        return value
     raise KerasFileError(f"{where}: activation {value!r} is not a built-in name; cnnlab runs no code from a file.")
 
 
+def _where(path: Path, item: dict) -> str:
+    cfg = item.get("config") if isinstance(item, dict) else None
+    name = cfg.get("name") if isinstance(cfg, dict) else None
+    return f"{path.name}: layer {name!r} ({item.get('class_name') if isinstance(item, dict) else '?'})"
+
+
 def _layer(item: dict, path: Path):
-    try:
-        return _layer_from(item, path)
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, InputError):
-            raise
-        name = (item.get("config") or {}).get("name") if isinstance(item, dict) else None
-        raise KerasFileError(
-            f"{path.name}: layer {name!r} has a config cnnlab cannot read ({type(e).__name__}: {e})."
-        ) from None
-
-
-def _layer_from(item: dict, path: Path):
+    """One layer from its Keras config, by its class's own reader."""
     kind, cfg = item.get("class_name"), item.get("config") or {}
-    name = cfg.get("name")
-    where = f"{path.name}: layer {name!r} ({kind})"
-    if kind not in SUPPORTED:
+    where = _where(path, item)
+    if str(item.get("module", "")).startswith("keras.src.ops"):
+        return _operation(item, where)
+    if kind not in READERS:
         why = " It carries code, and cnnlab runs no code from a file." if kind == "Lambda" else ""
-        raise KerasFileError(f"{where} is not supported.{why} Supported: {', '.join(SUPPORTED)}.")
+        raise KerasFileError(f"{where} is not supported.{why} Supported: {', '.join(sorted(READERS))}.")
     if cfg.get("data_format", "channels_last") != "channels_last":
         raise KerasFileError(f"{where}: data_format {cfg['data_format']!r}; cnnlab reads channels_last models.")
-    if kind == "Conv2D":
-        if cfg.get("groups", 1) != 1:
-            raise KerasFileError(f"{where}: groups={cfg['groups']}; grouped convolutions are not supported.")
-        return L.Conv2D(
-            cfg["filters"],
-            tuple(cfg["kernel_size"]),
-            tuple(cfg.get("strides", (1, 1))),
-            cfg.get("padding", "valid"),
-            tuple(cfg.get("dilation_rate", (1, 1))),
-            _activation(cfg.get("activation"), where),
-            cfg.get("use_bias", True),
-            name=name,
+    if "activation" in cfg:
+        cfg = {**cfg, "activation": _activation(cfg["activation"], where)}
+    if kind == "LeakyReLU" and "alpha" in cfg and "negative_slope" not in cfg:  # Keras 2's name
+        cfg = {**cfg, "negative_slope": cfg["alpha"]}
+    try:
+        layer = READERS[kind](cfg)
+    except InputError as e:
+        raise KerasFileError(f"{where}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise KerasFileError(f"{where} has a config cnnlab cannot read ({type(e).__name__}: {e}).") from None
+    return layer.freeze() if cfg.get("trainable") is False else layer
+
+
+def _operation(item: dict, where: str) -> Operation:
+    """A Keras 3 operation node: numbers stay in their places, tensors become the node's inputs."""
+    kind = item.get("class_name")
+    nodes = item.get("inbound_nodes") or []
+    if kind not in OPERATIONS or len(nodes) != 1 or nodes[0].get("kwargs"):
+        raise KerasFileError(
+            f"{where}: the operation {kind} is not one cnnlab computes. Supported: {', '.join(OPERATIONS)} of "
+            "tensors and numbers."
         )
-    if kind in ("MaxPooling2D", "AveragePooling2D"):
-        cls = L.MaxPooling2D if kind == "MaxPooling2D" else L.AveragePooling2D
-        strides = cfg.get("strides")
-        return cls(tuple(cfg["pool_size"]), tuple(strides) if strides else None, cfg.get("padding", "valid"), name=name)
-    if kind == "Dense":
-        return L.Dense(cfg["units"], _activation(cfg.get("activation"), where), cfg.get("use_bias", True), name=name)
-    if kind == "Dropout":
-        return L.Dropout(cfg.get("rate", 0.0), name=name)
-    if kind == "BatchNormalization":
-        return L.BatchNormalization(
-            cfg.get("momentum", 0.99),
-            cfg.get("epsilon", 1e-3),
-            cfg.get("center", True),
-            cfg.get("scale", True),
-            name=name,
-        )
-    if kind == "Activation":
-        return L.Activation(_activation(cfg.get("activation"), where) or "linear", name=name)
-    if kind == "ReLU":
-        if cfg.get("max_value") is not None or cfg.get("negative_slope", 0) or cfg.get("threshold", 0):
-            raise KerasFileError(f"{where}: only the plain ReLU (no max_value, slope or threshold) is supported.")
-        return L.ReLU(name=name)
-    if kind == "Softmax":
-        return L.Softmax(name=name)
-    if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
-        if cfg.get("keepdims"):
-            raise KerasFileError(f"{where}: keepdims=True is not supported.")
-        return (L.GlobalAveragePooling2D if kind == "GlobalAveragePooling2D" else L.GlobalMaxPooling2D)(name=name)
-    if kind == "Rescaling":
-        scale, offset = cfg.get("scale", 1.0), cfg.get("offset", 0.0)
-        if not all(isinstance(v, (int, float)) for v in (scale, offset)):
-            raise KerasFileError(f"{where}: only one scale and one offset for all channels are supported.")
-        return L.Rescaling(scale, offset, name=name)
-    if kind == "Reshape":
-        return L.Reshape(tuple(cfg["target_shape"]), name=name)
-    return L.Flatten(name=name)
+    operands = [None if _is_tensor(a) else a for a in nodes[0].get("args", [])]
+    try:
+        return Operation(kind, operands, name=(item.get("config") or {}).get("name"))
+    except InputError as e:
+        raise KerasFileError(f"{where}: {e}") from None
 
 
-def _weights(layer, kind: str, cfg: dict, values: list[np.ndarray], where: str) -> None:
-    """Copy a Keras layer's variables into the cnnlab layer, checking every shape."""
-
-    def put(param, value, what: str):
-        expected = tuple(param.shape)
-        if tuple(value.shape) != expected:
-            raise KerasFileError(
-                f"{where}: the {what} in the weights is {tuple(value.shape)} but the config makes it {expected}."
-            )
-        with torch.no_grad():
-            param.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(param.dtype).reshape(param.shape))
-
-    if kind == "Conv2D":  # Keras HWIO -> PyTorch OIHW
-        put(layer.weight, values[0].transpose(3, 2, 0, 1), "kernel")
-        if layer.bias is not None:
-            put(layer.bias, values[1], "bias")
-    elif kind == "Dense":  # Keras (in, out) -> PyTorch (out, in)
-        put(layer.weight, values[0].T, "kernel")
-        if layer.bias is not None:
-            put(layer.bias, values[1], "bias")
-    elif kind == "BatchNormalization":
-        names = [n for n, on in (("gamma", cfg.get("scale", True)), ("beta", cfg.get("center", True))) if on]
-        names += ["moving_mean", "moving_variance"]
-        if len(values) != len(names):
-            raise KerasFileError(f"{where}: {len(values)} variables in the weights; the config makes {len(names)}.")
-        targets = {"gamma": layer.weight, "beta": layer.bias, "moving_mean": layer.running_mean}
-        targets["moving_variance"] = layer.running_var
-        for n, v in zip(names, values, strict=True):
-            put(targets[n], v, n)
+def _is_tensor(arg) -> bool:
+    return isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__"
 
 
-def _inputs_of(item: dict) -> list[str]:
-    """The layers whose outputs a functional layer takes: the names in its inbound nodes' keras_history
-    (Keras 3), or the first item of each ``[layer, node, tensor, kwargs]`` of a node (Keras 2)."""
-    names = []
+def _calls(item: dict) -> list[list[tuple[str, int, int]]]:
+    """Each call of a layer within its model: the tensors it took, as (layer, node, tensor). Keras 3 keeps a
+    call's ``args`` (its first is a tensor, or a list of them for a merge); Keras 2 keeps a list of
+    ``[layer, node, tensor, kwargs]``."""
+    calls = []
     for node in item.get("inbound_nodes") or []:
-        if isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
-            names += [entry[0] for entry in node if isinstance(entry, list) and entry and isinstance(entry[0], str)]
+        if isinstance(node, list):  # Keras 2
+            calls.append([(e[0], int(e[1]), int(e[2])) for e in node if isinstance(e, list) and len(e) >= 3])
             continue
-        stack = list(node.get("args", [])) if isinstance(node, dict) else []
+        args = node.get("args", []) if isinstance(node, dict) else []
+        found, stack = [], list(args[:1] if not str(item.get("module", "")).startswith("keras.src.ops") else args)
         while stack:
             arg = stack.pop(0)
             if isinstance(arg, list):
                 stack[:0] = arg
-            elif isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
-                names.append(arg["config"]["keras_history"][0])
-    return names
+            elif _is_tensor(arg):
+                history = arg["config"]["keras_history"]
+                found.append((history[0], int(history[1]), int(history[2])))
+        calls.append(found)
+    return calls
 
 
-def _check_chain(items: list[dict], path: Path) -> None:
-    """A functional model is read when it is a chain: each layer takes the one before it, and only it."""
-    for before, item in zip(items, items[1:], strict=False):
-        takes = _inputs_of(item)
-        name, previous = item.get("config", {}).get("name"), before.get("config", {}).get("name")
-        if takes != [previous]:
-            raise KerasFileError(
-                f"{path.name}: layer {name!r} ({item.get('class_name')}) takes {takes or 'no input'}, not just the "
-                f"layer before it ({previous!r}): the model branches, and cnnlab reads chains of layers."
-            )
+def _shape_of(cfg: dict, where: str) -> tuple[int, ...]:
+    shape = (cfg.get("batch_shape") or cfg.get("batch_input_shape") or [None])[1:]
+    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape) or np.prod(shape) > MAX_INPUT_CELLS:
+        raise KerasFileError(f"{where} declares the input {shape}; expected (height, width, channels) within limits.")
+    return tuple(shape)
 
 
-def _from_zip(path: Path) -> tuple[dict, callable, object]:
-    """config.json, a weights reader and the open weights file, from a Keras 3 ``.keras`` archive."""
+def _model(item: dict, path: Path, input_shape=None):
+    """A Keras model config (Sequential or functional, nested ones within) as a cnnlab model, and its layers'
+    configs in the order the weights follow: [(layer, item)], a nested model's item with its own list."""
+    kind, cfg = item.get("class_name"), item.get("config")
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+        raise KerasFileError(f"{path} holds a {kind} model without a list of layers.")
+    items = [i for i in cfg["layers"] if isinstance(i, dict)]
+    name = cfg.get("name") or path.stem
+    if kind == "Sequential":
+        return _sequential(items, path, name, input_shape, cfg)
+    return _functional(items, path, name, cfg)
+
+
+def _sequential(items, path, name, input_shape, cfg):
+    first = items[0].get("config", {}) if items else {}
+    if items and items[0].get("class_name") == "InputLayer":
+        input_shape, items = _shape_of(first, f"{path.name}: model {name!r}"), items[1:]
+    elif first.get("batch_input_shape") or cfg.get("build_input_shape"):
+        input_shape = _shape_of(
+            first if first.get("batch_input_shape") else {"batch_shape": cfg["build_input_shape"]}, path.name
+        )
+    if input_shape is None:
+        raise KerasFileError(f"{path} declares no input shape (no InputLayer, no batch_input_shape).")
+    built = [_any(i, path, None) for i in items]
+    try:
+        model = Sequential([b[0] for b in built], name=name, input_shape=input_shape)
+    except ShapeError as e:
+        raise KerasFileError(f"{path.name}: {e}") from None
+    return model, [(b[0], i, b[1]) for b, i in zip(built, items, strict=True)]
+
+
+def _any(item, path, input_shape):
+    """A layer or a nested model, and (for a nested model) its own weights order."""
+    if item.get("class_name") in MODELS:
+        model, order = _model(item, path, input_shape)
+        return (model.freeze() if item["config"].get("trainable") is False else model), order
+    return _layer(item, path), None
+
+
+def _functional(items, path, name, cfg):
+    made: dict[tuple[str, int, int], object] = {}
+    inputs, built, pending = {}, {}, []
+    for item in items:
+        layer_name = (item.get("config") or {}).get("name") or item.get("name")
+        if item.get("class_name") == "InputLayer":
+            inputs[layer_name] = made[(layer_name, 0, 0)] = Input(_shape_of(item["config"], _where(path, item)))
+            continue
+        built[layer_name] = _any(item, path, None)
+        pending += [(layer_name, k, call) for k, call in enumerate(_calls(item))]
+    while pending:  # every call whose tensors are made, until none is left (a shared layer's later calls wait)
+        ready = [p for p in pending if all(t in made for t in p[2])]
+        if not ready:
+            layer_name, _, call = pending[0]
+            missing = next(t for t in call if t not in made)
+            raise KerasFileError(f"{path.name}: layer {layer_name!r} takes {missing[0]!r}, which no layer makes.")
+        for layer_name, k, call in ready:
+            layer = built[layer_name][0]
+            tensors = [made[t] for t in call]
+            try:
+                made[(layer_name, k, 0)] = layer(
+                    tensors if getattr(layer, "takes_many", False) or len(tensors) != 1 else tensors[0]
+                )
+            except (ShapeError, InputError) as e:
+                raise KerasFileError(f"{path.name}: {e}") from None
+        pending = [p for p in pending if p not in ready]
+    ends = [_ends(cfg.get(key), path, key) for key in ("input_layers", "output_layers")]
+    try:
+        ins, outs = ([made[t] for t in e] for e in ends)
+    except KeyError as e:
+        raise KerasFileError(
+            f"{path.name}: the model's inputs or outputs name {e.args[0]!r}, which no layer makes."
+        ) from None
+    model = Model(ins if len(ins) > 1 else ins[0], outs if len(outs) > 1 else outs[0], name=name)
+    order = []
+    for item in items:
+        layer_name = (item.get("config") or {}).get("name") or item.get("name")
+        if item.get("class_name") != "InputLayer" and not str(item.get("module", "")).startswith("keras.src.ops"):
+            order.append((built[layer_name][0], item, built[layer_name][1]))
+    return model, order
+
+
+def _ends(value, path: Path, key: str) -> list[tuple[str, int, int]]:
+    if not isinstance(value, list) or not value:
+        raise KerasFileError(f"{path.name}: the model config has no {key}.")
+    entries = value if isinstance(value[0], list) else [value]
+    return [(e[0], int(e[1]), int(e[2])) for e in entries]
+
+
+def _load_weights(order, weights, path: Path) -> None:
+    """Each layer's variables, in the order of its model's layers (a nested model's within its own)."""
+    for layer, item, inner in order:  # (InputLayers hold no variables and are numbered as a class of their own)
+        values, own = weights.take(layer.name, item.get("class_name"))
+        if inner is not None:
+            _load_weights(inner, own, path)
+            continue
+        expected = [a for a, _, _ in layer.keras_variables if getattr(layer, a, None) is not None]
+        if expected and not values:
+            raise KerasFileError(f"{_where(path, item)} has no weights in the file.")
+        try:
+            layer.load_keras_arrays([np.asarray(v) for v in values])
+        except InputError as e:
+            raise KerasFileError(f"{_where(path, item)}: {e}.") from None
+
+
+def _from_zip(path: Path):
+    """config.json and the open weights file, from a Keras 3 ``.keras`` archive."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -220,17 +303,11 @@ def _from_zip(path: Path) -> tuple[dict, callable, object]:
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
             raise KerasFileError(f"{path} is damaged ({type(e).__name__}: {e}).") from None
     store = _hdf5(io.BytesIO(weights), f"{path}: model.weights.h5")
-    counts: dict[str, int] = {}
-
-    def values(name: str, kind: str) -> list[np.ndarray]:  # layers/<snake class name>[_n]/vars/<i>
-        group = store.get(_vars_path(counts, kind))
-        return [np.asarray(group[k]) for k in sorted(group, key=int)] if group is not None else []
-
-    return config, values, store
+    return config, _KerasWeights(store), store
 
 
-def _from_h5(path: Path) -> tuple[dict, callable, object]:
-    """The model config, a weights reader and the open file, from a Keras 2 / tf.keras full-model ``.h5`` file."""
+def _from_h5(path: Path):
+    """The model config and the open file, from a Keras 2 / tf.keras full-model ``.h5`` file."""
     store = _hdf5(path, str(path))
     raw = store.attrs.get("model_config")
     if raw is None:
@@ -241,16 +318,7 @@ def _from_h5(path: Path) -> tuple[dict, callable, object]:
     except ValueError as e:
         store.close()
         raise KerasFileError(f"{path}: model_config is not JSON ({e}).") from None
-    weights = store.get("model_weights", store)
-
-    def values(name: str, kind: str) -> list[np.ndarray]:  # model_weights/<layer>/<each of weight_names>
-        group = weights.get(name)
-        if group is None:
-            return []
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
-        return [np.asarray(group[n]) for n in names]
-
-    return config, values, store
+    return config, _H5Weights(store.get("model_weights", store)), store
 
 
 def _hdf5(source, what: str):
@@ -262,46 +330,16 @@ def _hdf5(source, what: str):
         raise KerasFileError(f"{what} is not readable HDF5 ({e}).") from None
 
 
-def _input_shape(items: list[dict], path: Path) -> tuple[list[dict], list]:
-    """The layers after the input, and the declared input shape: an InputLayer's batch_shape (Keras 3) or
-    batch_input_shape (Keras 2), or the first layer's batch_input_shape (a Keras 2 Sequential)."""
-    first = items[0].get("config", {}) if items else {}
-    if items and items[0].get("class_name") == "InputLayer":
-        return items[1:], (first.get("batch_shape") or first.get("batch_input_shape") or [None])[1:]
-    if first.get("batch_input_shape"):
-        return items, first["batch_input_shape"][1:]
-    raise KerasFileError(f"{path} declares no input shape (no InputLayer, no batch_input_shape).")
-
-
-def read_keras(path) -> tuple[Sequential, dict]:
-    """A Keras file (``.keras``, or a Keras 2 full-model ``.h5``) as a cnnlab :class:`Sequential` with the
-    Keras layer names and weights, and ``{"name", "input_shape"}``."""
+def read_keras(path) -> tuple[Model, dict]:
+    """A Keras file (``.keras``, or a Keras 2 full-model ``.h5``) as a cnnlab model (a Sequential, or a graph
+    :class:`Model` with nested models) with the Keras layer names and weights, and ``{"name", "input_shape"}``."""
     path = Path(path)
-    config, values, store = _from_h5(path) if path.suffix.lower() in (".h5", ".hdf5") else _from_zip(path)
+    config, weights, store = _from_h5(path) if path.suffix.lower() in (".h5", ".hdf5") else _from_zip(path)
     with store:  # the HDF5 file is closed however reading ends
-        return _build(path, config, values)
-
-
-def _build(path: Path, config, values) -> tuple[Sequential, dict]:
-    kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
-    if kind not in ("Sequential", "Functional", "Model"):
-        raise KerasFileError(f"{path} holds a {kind} model; cnnlab reads Sequential and functional models.")
-    items = config.get("config", {}).get("layers", [])
-    if kind != "Sequential":
-        _check_chain(items, path)
-    body, shape = _input_shape(items, path)
-    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape) or np.prod(shape) > MAX_INPUT_CELLS:
-        raise KerasFileError(f"{path} declares the input {shape}; expected (height, width, channels) within limits.")
-    layers = [_layer(item, path) for item in body]
-    model = Sequential(layers, name=config["config"].get("name", path.stem), input_shape=tuple(shape)).eval()
-    for layer, item in zip(model.layers, body, strict=True):
-        kind = item["class_name"]
-        where = f"{path.name}: layer {layer.name!r} ({kind})"
-        if kind in ("Conv2D", "Dense", "BatchNormalization"):
-            found = values(layer.name, kind)
-            if not found:
-                raise KerasFileError(f"{where} has no weights in the file.")
-            _weights(layer, kind, item.get("config", {}), found, where)
-        else:
-            values(layer.name, kind)  # keeps the .keras numbering of layers of the same class in step
-    return model, {"name": model.name, "input_shape": tuple(shape)}
+        kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+        if kind not in MODELS:
+            raise KerasFileError(f"{path} holds a {kind} model; cnnlab reads Sequential and functional models.")
+        model, order = _model(config, path)
+        _load_weights(order, weights, path)
+    model.eval()
+    return model, {"name": model.name, "input_shape": tuple(model.input_shape)}

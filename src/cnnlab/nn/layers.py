@@ -20,9 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlab.arith.padding import axes_for, normalize_padding, pair
 from cnnlab.errors import InputError, ShapeError
-from cnnlab.nn import functional
+from cnnlab.nn.activations import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax, TwoClasses
 from cnnlab.nn.base import (  # noqa: F401 (re-exported: the layers' shared names)
     ACTIVATIONS,
     INITIALIZERS,
@@ -32,119 +31,61 @@ from cnnlab.nn.base import (  # noqa: F401 (re-exported: the layers' shared name
     check_activation,
     shape_text,
 )
-from cnnlab.nn.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from cnnlab.nn.normalization import BatchNormalization
+from cnnlab.nn.convolution import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
+from cnnlab.nn.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Operation, Subtract
+from cnnlab.nn.normalization import BatchNormalization, LayerNormalization, Normalization
 from cnnlab.nn.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from cnnlab.nn.reshaping import Augmentation, Cropping2D, Identity, UpSampling2D, ZeroPadding2D
 from cnnlab.nn.symbolic import SymbolicTensor
 
 
-class Conv2D(Layer):
-    kind = "Conv2D"
-
-    def __init__(
-        self,
-        filters: int,
-        kernel_size=3,
-        strides=1,
-        padding="valid",
-        dilation_rate=1,
-        activation=None,
-        use_bias: bool = True,
-        kernel_initializer: str = "glorot_uniform",
-        name: str | None = None,
-    ):
-        super().__init__(name)
-        if not isinstance(filters, int) or filters < 1:
-            raise InputError(f"Conv2D filters={filters!r}. Expected a whole number >= 1, e.g. Conv2D(32, 3).")
-        self.filters = filters
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.strides = pair(strides, "strides")
-        self.dilation_rate = pair(dilation_rate, "dilation_rate")
-        self.padding = normalize_padding(padding)
-        if not isinstance(self.padding, str):
-            raise InputError("Conv2D padding must be 'same' or 'valid' (Keras's words).")
-        self.activation = check_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        if kernel_initializer not in INITIALIZERS:
-            raise InputError(
-                f"Unknown kernel_initializer {kernel_initializer!r}. Expected one of: {', '.join(INITIALIZERS)}."
-            )
-
-    def infer(self, shape):
-        self._require_map(shape)
-        h, w, _ = shape
-        try:
-            ah, aw = axes_for(h, w, self.kernel_size, self.strides, self.dilation_rate, self.padding)
-        except ShapeError as e:
-            raise ShapeError(
-                f"Conv2D '{self.name}' cannot apply a {shape_text(self.kernel_size)} kernel to a {shape_text(shape)} "
-                f"input with padding='{self.padding}': {e}"
-            ) from None
-        return (ah.out, aw.out, self.filters)
-
-    def create(self, shape):
-        c = shape[2]
-        kh, kw = self.kernel_size
-        self.weight = nn.Parameter(torch.empty(self.filters, c, kh, kw))  # (O, I, kh, kw)
-        _init(self.weight, self.kernel_initializer, kh * kw * c, kh * kw * self.filters)
-        self.bias = nn.Parameter(torch.zeros(self.filters)) if self.use_bias else None
-
-    def forward(self, x):
-        y = functional.conv2d_nchw(x, self.weight, self.bias, self.strides, self.padding, self.dilation_rate)
-        return activate(y, self.activation)
-
-    def config(self):
-        return {
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
-            "dilation_rate": list(self.dilation_rate),
-            "activation": self.activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-        }
-
-    def formula(self):
-        kh, kw = self.kernel_size
-        c = self.input_shape[2]
-        n = kh * kw * c * self.filters + (self.filters if self.use_bias else 0)
-        bias = f" + {self.filters}" if self.use_bias else ""
-        return f"{kh}·{kw}·{c}·{self.filters}{bias} = {n:,}"
-
-    def macs(self):
-        ho, wo, o = self.output_shape
-        kh, kw = self.kernel_size
-        return ho * wo * o * kh * kw * self.input_shape[2]
-
-
 class Rescaling(Layer):
-    """``x * scale + offset``, as Keras's Rescaling (``Rescaling(1 / 255)`` at the start of a model)."""
+    """``x * scale + offset``, as Keras's Rescaling (``Rescaling(1 / 255)`` at the start of a model); scale and
+    offset may also be one number a channel (EfficientNet's ``Rescaling(1 / sqrt(variance))``)."""
 
     kind = "Rescaling"
 
-    def __init__(self, scale: float, offset: float = 0.0, name: str | None = None):
+    def __init__(self, scale, offset=0.0, name: str | None = None):
         super().__init__(name)
-        try:
-            self.scale, self.offset = float(scale), float(offset)
-        except (TypeError, ValueError):
-            raise InputError(f"Rescaling scale={scale!r}, offset={offset!r}. Expected numbers.") from None
+        self.scale, self.offset = _per_channel(scale, offset)
 
     def infer(self, shape):
+        for v in (self.scale, self.offset):
+            if isinstance(v, tuple) and len(v) not in (1, shape[-1]):
+                raise ShapeError(f"Rescaling '{self.name}' has {len(v)} values for {shape[-1]} channels.")
         return tuple(shape)
 
     def forward(self, x):
-        return x * self.scale + self.offset
+        def per(v):
+            return x.new_tensor(v).view((1, -1) + (1,) * (x.dim() - 2)) if isinstance(v, tuple) else v
+
+        return x * per(self.scale) + per(self.offset)
 
     def config(self):
-        return {"scale": self.scale, "offset": self.offset}
+        return {"scale": _plain(self.scale), "offset": _plain(self.offset)}
+
+
+def _per_channel(*values):
+    out = []
+    for v in values:
+        try:
+            out.append(tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else float(v))
+        except (TypeError, ValueError):
+            raise InputError(f"Rescaling scale and offset {values!r}. Expected numbers (or one a channel).") from None
+        if not all(math.isfinite(x) for x in (out[-1] if isinstance(out[-1], tuple) else [out[-1]])):
+            raise InputError(f"Rescaling scale and offset {values!r}. Expected finite numbers.")
+    return out
+
+
+def _plain(v):
+    return list(v) if isinstance(v, tuple) else v
 
 
 class Flatten(Layer):
     """Flattens in (H, W, C) order, as Keras does, so a Dense after it sees Keras's feature order."""
 
     kind = "Flatten"
+    keras_data_format = True
 
     def infer(self, shape):
         return (math.prod(shape),)
@@ -157,6 +98,7 @@ class Flatten(Layer):
 
 class Dense(Layer):
     kind = "Dense"
+    keras_variables = (("weight", "dense", "kernel"), ("bias", "vector", "bias"))
 
     def __init__(
         self,
@@ -181,21 +123,23 @@ class Dense(Layer):
             )
 
     def infer(self, shape):
-        if len(shape) != 1:
+        if self.input_dim is not None and shape[-1] != self.input_dim:
             raise ShapeError(
-                f"Dense '{self.name}' receives a {shape_text(shape)} feature map. Expected a vector; put "
-                f"Flatten() (-> {math.prod(shape):,} values) or GlobalAveragePooling2D() (-> {shape[-1]}) before it."
+                f"Dense '{self.name}' expects {self.input_dim:,} inputs but receives "
+                f"{f'{shape[0]:,}' if len(shape) == 1 else f'a {shape_text(shape)} map'}."
+                + (f" Put Flatten() (-> {math.prod(shape):,} values) before it." if len(shape) > 1 else "")
             )
-        if self.input_dim is not None and shape[0] != self.input_dim:
-            raise ShapeError(f"Dense '{self.name}' expects {self.input_dim:,} inputs but receives {shape[0]:,}.")
-        return (self.units,)
+        return (*shape[:-1], self.units)  # on a map, as Keras's: on the channels of every cell
 
     def create(self, shape):
-        self.weight = nn.Parameter(torch.empty(self.units, shape[0]))  # (out, in)
-        _init(self.weight, self.kernel_initializer, shape[0], self.units)
+        self.weight = nn.Parameter(torch.empty(self.units, shape[-1]))  # (out, in)
+        _init(self.weight, self.kernel_initializer, shape[-1], self.units)
         self.bias = nn.Parameter(torch.zeros(self.units)) if self.use_bias else None
 
     def forward(self, x):
+        if x.dim() == 4:  # (N, C, H, W) in channels_last memory: the channels of each cell
+            y = F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
+            return activate(y, self.activation)
         return activate(F.linear(x, self.weight, self.bias), self.activation)
 
     def config(self):
@@ -210,13 +154,13 @@ class Dense(Layer):
         return cfg
 
     def formula(self):
-        n_in = self.input_shape[0]
+        n_in = self.input_shape[-1]
         n = n_in * self.units + (self.units if self.use_bias else 0)
         bias = f" + {self.units}" if self.use_bias else ""
         return f"{n_in:,}·{self.units}{bias} = {n:,}"
 
     def macs(self):
-        return self.input_shape[0] * self.units
+        return math.prod(self.input_shape) * self.units
 
 
 class Dropout(Layer):
@@ -233,41 +177,6 @@ class Dropout(Layer):
 
     def config(self):
         return {"rate": self.rate}
-
-
-class Activation(Layer):
-    kind = "Activation"
-
-    def __init__(self, activation: str, name: str | None = None):
-        super().__init__(name)
-        self.activation = check_activation(activation)
-
-    def forward(self, x):
-        fn = ACTIVATIONS[self.activation]
-        return fn(x) if fn else x
-
-    def config(self):
-        return {"activation": self.activation}
-
-
-class ReLU(Activation):
-    kind = "ReLU"
-
-    def __init__(self, name: str | None = None):
-        super().__init__("relu", name)
-
-    def config(self):
-        return {}
-
-
-class Softmax(Activation):
-    kind = "Softmax"
-
-    def __init__(self, name: str | None = None):
-        super().__init__("softmax", name)
-
-    def config(self):
-        return {}
 
 
 class Reshape(Layer):
@@ -321,52 +230,43 @@ class Input(SymbolicTensor):
         self.name = name
 
 
-LAYERS: dict[str, type] = {
-    cls.kind: cls
-    for cls in (
-        Conv2D,
-        MaxPooling2D,
-        AveragePooling2D,
-        GlobalAveragePooling2D,
-        GlobalMaxPooling2D,
-        Rescaling,
-        Flatten,
-        Dense,
-        Dropout,
-        BatchNormalization,
-        ReLU,
-        Activation,
-        Softmax,
-        Reshape,
-        Add,
-        Subtract,
-        Multiply,
-        Average,
-        Maximum,
-        Minimum,
-        Concatenate,
-    )
-}
-SHORT_NAMES = {
-    "Conv2D": "conv",
-    "MaxPooling2D": "pool",
-    "AveragePooling2D": "avgpool",
-    "GlobalAveragePooling2D": "gap",
-    "GlobalMaxPooling2D": "gmp",
-    "Rescaling": "rescale",
-    "Flatten": "flatten",
-    "Dense": "dense",
-    "Dropout": "dropout",
-    "BatchNormalization": "bn",
-    "ReLU": "relu",
-    "Activation": "act",
-    "Softmax": "softmax",
-    "Reshape": "reshape",
-    "Add": "add",
-    "Subtract": "subtract",
-    "Multiply": "multiply",
-    "Average": "average",
-    "Maximum": "maximum",
-    "Minimum": "minimum",
-    "Concatenate": "concat",
-}
+VOCABULARY = (  # every layer a spec, a Keras file or the functional API may name, and its short name (conv1, ...)
+    (Conv2D, "conv"),
+    (DepthwiseConv2D, "dwconv"),
+    (SeparableConv2D, "sepconv"),
+    (Conv2DTranspose, "deconv"),
+    (MaxPooling2D, "pool"),
+    (AveragePooling2D, "avgpool"),
+    (GlobalAveragePooling2D, "gap"),
+    (GlobalMaxPooling2D, "gmp"),
+    (Rescaling, "rescale"),
+    (Normalization, "norm"),
+    (Flatten, "flatten"),
+    (Dense, "dense"),
+    (Dropout, "dropout"),
+    (BatchNormalization, "bn"),
+    (LayerNormalization, "ln"),
+    (ReLU, "relu"),
+    (LeakyReLU, "lrelu"),
+    (ELU, "elu"),
+    (PReLU, "prelu"),
+    (Activation, "act"),
+    (Softmax, "softmax"),
+    (Reshape, "reshape"),
+    (ZeroPadding2D, "pad"),
+    (Cropping2D, "crop"),
+    (UpSampling2D, "up"),
+    (Identity, "identity"),
+    (Augmentation, "augment"),
+    (Add, "add"),
+    (Subtract, "subtract"),
+    (Multiply, "multiply"),
+    (Average, "average"),
+    (Maximum, "maximum"),
+    (Minimum, "minimum"),
+    (Concatenate, "concat"),
+    (Operation, "op"),
+    (TwoClasses, "two_classes"),
+)
+LAYERS: dict[str, type] = {cls.kind: cls for cls, _ in VOCABULARY}
+SHORT_NAMES = {cls.kind: short for cls, short in VOCABULARY}

@@ -6,7 +6,7 @@ import torch
 
 from cnnlab.errors import InputError, ShapeError
 from cnnlab.nn import functional
-from cnnlab.nn.graph import Model, name_layers
+from cnnlab.nn.graph import Model, _layer_spec, name_layers
 from cnnlab.nn.layers import Activation, Conv2D, Dense, Input, Layer, MaxPooling2D, shape_text
 
 
@@ -71,7 +71,7 @@ class Sequential(Model):
         if not layers:
             raise InputError("Sequential needs at least one layer after the Input.")
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
+            if not isinstance(layer, (Layer, Model)):
                 raise InputError(f"Item {i + 1} of the model is a {type(layer).__name__}, not a cnnlab layer.")
         name_layers(layers)
         x = inputs = Input(input_shape)  # one check: three whole numbers, each at least 1
@@ -106,12 +106,20 @@ class Sequential(Model):
                 i += 1
                 continue
             if isinstance(layer, Conv2D):
-                x = functional.conv2d_nchw(
-                    x, layer.weight, layer.bias, layer.strides, layer.padding, layer.dilation_rate
-                )
+                x = layer.convolve(x)
             x = torch.relu_(functional.max_pool2d_nchw(x, pool.pool_size, pool.strides, pool.padding))
             i += 2
         return x
 
+    kind = "Sequential"
+
     def spec(self) -> dict:
-        return {"name": self.name, "input_shape": list(self.input_shape), "layers": [lay.spec() for lay in self.body]}
+        layers = [_layer_spec(lay) for lay in self.body]
+        return {"name": self.name, "input_shape": list(self.input_shape), "layers": layers}
+
+
+def appended(model: Model, layer) -> Model:
+    """``model`` with ``layer`` called on its one output, its layers and weights shared (a Sequential stays one)."""
+    if isinstance(model, Sequential):
+        return Sequential([*model.layers, layer], name=model.name, input_shape=model.input_shape)
+    return Model(model._inputs[0], layer(model._outputs[0]), name=model.name)

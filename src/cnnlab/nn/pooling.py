@@ -11,6 +11,7 @@ from cnnlab.nn.base import Layer, shape_text
 
 class _Pool(Layer):
     mode = "max"
+    keras_data_format = True
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name: str | None = None):
         super().__init__(name)
@@ -54,11 +55,25 @@ class AveragePooling2D(_Pool):
 
 
 class _GlobalPool(Layer):
-    """One number per channel from the whole map: (H, W, C) -> (C,)."""
+    """One number per channel from the whole map: (H, W, C) -> (C,), or (1, 1, C) with ``keepdims=True``."""
+
+    keras_data_format = True
+
+    def __init__(self, keepdims: bool = False, name: str | None = None):
+        super().__init__(name)
+        if not isinstance(keepdims, bool):
+            raise InputError(f"{self.kind} keepdims={keepdims!r}. Expected True or False.")
+        self.keepdims = keepdims
 
     def infer(self, shape):
         self._require_map(shape)
-        return (shape[2],)
+        return (1, 1, shape[2]) if self.keepdims else (shape[2],)
+
+    def config(self):
+        return {"keepdims": True} if self.keepdims else {}
+
+    def keras_config(self):
+        return {**super().keras_config(), "keepdims": self.keepdims}
 
     def macs(self):
         h, w, c = self.input_shape
@@ -69,11 +84,11 @@ class GlobalAveragePooling2D(_GlobalPool):
     kind = "GlobalAveragePooling2D"
 
     def forward(self, x):
-        return x.mean(dim=(2, 3))  # (N, C)
+        return x.mean(dim=(2, 3), keepdim=self.keepdims)  # (N, C) or (N, C, 1, 1)
 
 
 class GlobalMaxPooling2D(_GlobalPool):
     kind = "GlobalMaxPooling2D"
 
     def forward(self, x):
-        return x.amax(dim=(2, 3))  # (N, C)
+        return x.amax(dim=(2, 3), keepdim=self.keepdims)  # (N, C) or (N, C, 1, 1)

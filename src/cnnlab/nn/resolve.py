@@ -8,10 +8,12 @@ that says how to fix it, never silently changed.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from cnnlab.errors import InputError
 from cnnlab.nn import zoo
+from cnnlab.nn.base import shape_text
 from cnnlab.nn.model import Sequential
 from cnnlab.nn.spec import from_spec, read_spec
 
@@ -32,8 +34,15 @@ def resolve(name: str, input_shape=None, num_classes: int | None = None) -> Sequ
         )
     model = from_spec(spec, input_shape=input_shape)
     if num_classes is not None and model.output_shape != (num_classes,):
+        shape = model.output_shape
+        if isinstance(shape, tuple) and len(shape) == 3:
+            raise InputError(
+                f"{name} ends in a {shape_text(shape)} map per image, not one score a class: a Dense on a map "
+                f"works on each cell's channels. Put Flatten() (-> {math.prod(shape[:2]) * shape[2]:,} values) or "
+                f"GlobalAveragePooling2D() before the last Dense({num_classes})."
+            )
         raise InputError(
-            f"{name} ends in {model.output_shape} outputs but there are {num_classes} classes. "
+            f"{name} ends in {shape} outputs but there are {num_classes} classes. "
             f"Make the last layer Dense({num_classes})."
         )
     return model

@@ -26,12 +26,33 @@ from cnnlab.nn.model import Sequential
 
 
 def layer_from_spec(item: dict, index: int):
+    """One layer of a spec; ``"trainable": false`` freezes it, and ``{"type": "Model", "name", "spec": {...}}``
+    is a nested model."""
     if not isinstance(item, dict) or "type" not in item:
         raise InputError(f'Layer {index + 1} of the spec has no \'type\'. Expected e.g. {{"type": "Conv2D", ...}}.')
+    item = dict(item)
+    trainable = item.pop("trainable", True)
+    if not isinstance(trainable, bool):
+        raise InputError(f"Layer {index + 1} has trainable={trainable!r}. Expected true or false.")
+    layer = _layer_of(item, index)
+    return layer if trainable else layer.freeze()
+
+
+def _layer_of(item: dict, index: int):
     kind = item["type"]
+    if kind == "Model":
+        unknown = sorted(set(item) - {"type", "name", "spec"})
+        if unknown or not isinstance(item.get("spec"), (dict, list)):
+            raise InputError(
+                f'Layer {index + 1} (Model) takes "name" and "spec" (a model spec); it has {sorted(item)}.'
+            )
+        inner = normalized(item["spec"], f"The spec of layer {index + 1} (Model)")
+        return from_spec({**inner, "name": item.get("name") or inner.get("name", "model")})
     cls = LAYERS.get(kind)
     if cls is None:
-        raise InputError(f"Layer {index + 1} has unknown type {kind!r}. Expected one of: {', '.join(LAYERS)}.")
+        raise InputError(
+            f"Layer {index + 1} has unknown type {kind!r}. Expected one of: {', '.join(LAYERS)}, Model (nested)."
+        )
     args = {k: v for k, v in item.items() if k != "type"}
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(args) - accepted)

@@ -15,6 +15,7 @@ class Row:
     params: int
     formula: str
     macs: int
+    connected: str = ""  # Keras's "Connected to" of a graph: conv1[0][0], ... ("" in a chain)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Summary:
     rows: tuple[Row, ...]
     trainable: int
     non_trainable: int
+    graph: bool = False  # a branching (functional) model: the rows say what each layer is connected to
 
     @property
     def total(self) -> int:
@@ -57,6 +59,7 @@ class Summary:
             "trainable_params": self.trainable,
             "non_trainable_params": self.non_trainable,
             "macs": self.macs,
+            "graph": self.graph,
         }
 
 
@@ -64,7 +67,7 @@ def keras_shape(shape) -> str:
     return "(" + ", ".join(["None", *map(str, shape)]) + ")"
 
 
-def describe(name: str, input_shape=None, num_classes: int | None = None) -> Summary:
+def describe(name: str, input_shape=None, num_classes: int | None = None, expand_nested: bool = False) -> Summary:
     """The summary of a zoo model or spec file, built on PyTorch's "meta" device: shapes and counts are
     computed and every layer is checked, but no weight is allocated (Dense(10**9) costs nothing)."""
     import torch
@@ -76,17 +79,48 @@ def describe(name: str, input_shape=None, num_classes: int | None = None) -> Sum
     ):  # a Keras file: its own layers and weights, as Keras counts them
         from cnnlab.nn.keras_file import read_keras
 
-        return summarize(read_keras(name)[0])
+        return summarize(read_keras(name)[0], expand_nested)
     with torch.device("meta"):
-        return summarize(resolve(name, input_shape, num_classes))
+        return summarize(resolve(name, input_shape, num_classes), expand_nested)
 
 
-def summarize(model: Model) -> Summary:
-    """Keras's model.summary() of a cnnlab model (a Sequential or any graph Model): a row per layer."""
+def summarize(model: Model, expand_nested: bool = False) -> Summary:
+    """Keras's model.summary() of a cnnlab model (a Sequential or any graph Model): a row per layer, a nested
+    model's one row with all its parameters (``expand_nested``: followed by its own rows, named outer/inner)."""
+    from cnnlab.nn.model import Sequential
+
+    graph = not isinstance(model, Sequential)
+    rows = _rows(model, "", expand_nested, graph)
+    trainable, non_trainable = model.count_params()
+    return Summary(model.name, model.input_shape, tuple(rows), trainable, non_trainable, graph)
+
+
+def _rows(model: Model, prefix: str, expand_nested: bool, graph: bool) -> list[Row]:
+    from cnnlab.nn.model import Sequential
+
+    connected = _connections(model) if graph else {}
     rows = []
     for layer in model.layers:
-        own = sum(p.numel() for p in layer.parameters(recurse=False))
-        own += sum(b.numel() for b in layer.buffers(recurse=False))
-        rows.append(Row(layer.name, layer.kind, keras_shape(layer.output_shape), own, layer.formula(), layer.macs()))
-    trainable, non_trainable = model.count_params()
-    return Summary(model.name, model.input_shape, tuple(rows), trainable, non_trainable)
+        nested = isinstance(layer, Model)
+        own = sum(p.numel() for p in layer.parameters(recurse=nested))
+        own += sum(b.numel() for b in layer.buffers(recurse=nested))
+        shape = keras_shape(layer.output_shape)
+        rows.append(
+            Row(
+                prefix + layer.name, layer.kind, shape, own, layer.formula(), layer.macs(), connected.get(id(layer), "")
+            )
+        )
+        if nested and expand_nested:
+            rows += _rows(layer, f"{prefix}{layer.name}/", True, not isinstance(layer, Sequential))
+    return rows
+
+
+def _connections(model: Model) -> dict[int, str]:
+    """Each layer's inbound tensors over all its calls, as Keras prints them: ``conv1[0][0], add[1][0]``."""
+    made, calls, found = {}, {}, {}
+    for node in model.nodes:
+        sources = [made.get(id(t), "input_layer[0][0]") for t in node.inputs]
+        found.setdefault(id(node.layer), []).extend(sources)
+        k = calls.get(id(node.layer), 0)
+        made[id(node.output)], calls[id(node.layer)] = f"{node.layer.name}[{k}][0]", k + 1
+    return {key: ", ".join(v) for key, v in found.items()}

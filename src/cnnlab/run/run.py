@@ -104,6 +104,13 @@ class Run:
 
         path = Path(path)
         model, meta = read_keras(path)
+        if tuple(model.output_shape) == (1,):  # a binary head: two classes (TwoClasses)
+            from cnnlab.nn.layers import TwoClasses
+            from cnnlab.nn.model import appended
+
+            last = model._outputs[0].node.layer
+            of = "probability" if getattr(last, "activation", None) == "sigmoid" else "logit"
+            model = appended(model, TwoClasses(of, name="two_classes"))
         outputs = model.output_shape[0] if len(model.output_shape) == 1 else None
         if outputs is None:
             raise KerasFileError(f"{path} ends in {model.output_shape}; expected one score a class.")

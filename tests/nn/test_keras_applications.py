@@ -1,0 +1,107 @@
+"""keras.applications models, built by real Keras on TensorFlow in the peers' venv during the test session
+(``benchmarks/peers/keras_apps.py``, ``weights=None``: nothing is downloaded), read by cnnlab without
+TensorFlow: every layer agrees with TensorFlow's output for the same input, the parameters are counted as
+Keras counts them, and cnnlab's export loads back in Keras and predicts what cnnlab does."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnnlab
+from cnnlab.inspect import feature_maps
+from cnnlab.nn.keras_write import write_keras
+
+ROOT = Path(__file__).resolve().parents[2]
+PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+APPS = [
+    "layers",
+    "vgg16",
+    "resnet50",
+    "mobilenetv2",
+    "mobilenetv3small",
+    "efficientnetb0",
+    "densenet121",
+    "inceptionv3",
+]
+PEER_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory) -> Path:
+    assert PEER_PYTHON.exists(), f"Keras on TensorFlow is missing ({PEER_PYTHON}): `make test` builds it"
+    out = tmp_path_factory.mktemp("keras-apps")
+    made = subprocess.run(
+        [str(PEER_PYTHON), "keras_apps.py", str(out)],
+        cwd=ROOT / "benchmarks" / "peers",
+        capture_output=True,
+        text=True,
+        env=PEER_ENV,
+        timeout=900,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr[-3000:]
+    return out
+
+
+def _agrees(ours: np.ndarray, theirs: np.ndarray, what: str) -> None:
+    """Within 1e-4 of the layer's largest value (relative to the layer's scale, as float32 sums allow)."""
+    assert ours.shape == theirs.shape, f"{what}: {ours.shape} against TensorFlow's {theirs.shape}"
+    scale = max(float(np.abs(theirs).max()), 1e-6)
+    worst = float(np.abs(ours.astype(np.float64) - theirs).max()) / scale
+    assert worst <= 1e-4, f"{what}: differs from TensorFlow by {worst:.2e} of its largest value"
+
+
+@pytest.mark.parametrize("name", [*APPS, "transfer", "mobilenetv2.h5", "transfer.h5"])
+def test_every_layer_agrees_with_tensorflow_and_params_count_as_keras(apps, name):
+    stem = name.split(".")[0]
+    path = apps / (name if "." in name else f"{name}.keras")
+    run = cnnlab.load(path)
+    tf = np.load(apps / f"{stem}.npz")
+    layers = [k for k in tf.files if k not in ("x", "keras_params")]
+    maps = feature_maps(run, tf["x"])
+    if stem == "transfer":  # a one-unit head: cnnlab reads it as two classes, after Keras's layers
+        assert list(maps)[-1] == "two_classes" and run.classes == ("0", "1")
+        z = tf["logit"].astype(np.float64)
+        np.testing.assert_allclose(run.predict(tf["x"], precision="fp32")[:, 1], 1 / (1 + np.exp(-z[:, 0])), rtol=1e-4)
+        maps.pop("two_classes")
+    operations = {n for n, layer in run.model.walk() if layer.kind == "Operation"}  # x + 3.0: not Keras layers
+    assert sorted(set(maps) - operations) == sorted(layers)  # every layer, a nested one's as outer/inner
+    for layer in layers:
+        _agrees(maps[layer], tf[layer], f"{stem} layer {layer!r}")
+    total, trainable, frozen = tf["keras_params"].tolist()
+    assert run.model.count_params() == (trainable, frozen)
+    assert (trainable + frozen) == total
+
+
+def test_a_frozen_nested_base_stays_frozen_and_in_inference_mode_while_training(apps):
+    run = cnnlab.load(apps / "transfer.keras")
+    base = run.model.layer("mobilenetv2")
+    assert base.frozen and not any(p.requires_grad for p in base.parameters())
+    assert run.model.layer("logit").weight.requires_grad
+    run.model.train()
+    assert run.model.training and not base.training and not run.model.layer("mobilenetv2/bn_Conv1").training
+    run.model.eval()
+
+
+def test_exports_of_applications_load_in_keras_and_predict_what_cnnlab_does(apps, tmp_path):
+    """cnnlab's .keras files of every application (and the nested transfer model), read by Keras."""
+    for name in ("mobilenetv2", "mobilenetv3small", "efficientnetb0", "densenet121", "resnet50", "transfer"):
+        run = cnnlab.load(apps / f"{name}.keras")
+        x = np.load(apps / f"{name}.npz")["x"]
+        write_keras(run.model, tmp_path / f"{name}.keras")
+        again = cnnlab.load(tmp_path / f"{name}.keras")
+        probs = run.predict(x, precision="fp32")  # float pixels go in as they are
+        np.testing.assert_allclose(again.predict(x, precision="fp32"), probs, rtol=1e-5, atol=1e-6)
+        keras_says = probs[:, 1:] if name == "transfer" else probs  # Keras's binary head: P(second class)
+        np.savez(tmp_path / f"{name}.npz", x=x, expected=keras_says)
+    checked = subprocess.run(
+        [str(PEER_PYTHON), str(ROOT / "benchmarks" / "peers" / "keras_check.py"), str(tmp_path), "1e-4"],
+        capture_output=True,
+        text=True,
+        env=PEER_ENV,
+        timeout=600,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr[-3000:]
+    assert checked.stdout.count("keras.saving.load_model ok") == 6, checked.stdout
