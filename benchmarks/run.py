@@ -12,7 +12,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import data, gpu, inspect_speed, ops, predict, processes, recipes, serve_load, train, zoo  # noqa: E402
+from benchmarks import (  # noqa: E402
+    applications,
+    data,
+    gpu,
+    inspect_speed,
+    ops,
+    predict,
+    processes,
+    recipes,
+    residual,
+    serve_load,
+    train,
+    zoo,
+)
 from cnnlab.atomic import write_text  # noqa: E402
 
 
@@ -58,6 +71,8 @@ SECTIONS = {
     "ops": lambda out: {"ops": ops.run()},
     "data": lambda out: {"data": data.run()},
     "inspect": lambda out: {"inspect": inspect_speed.run()},
+    "applications": lambda out: {"applications": applications.run()},
+    "residual": lambda out: {"residual": residual.run()},
     "processes": lambda out: {"processes": processes.run()},
     "gpu": lambda out: {"gpu": gpu.run()},
 }
@@ -66,6 +81,8 @@ TITLES = [
     ("ops", "TF-exact ops vs plain PyTorch (ratio = cnnlab / PyTorch, lower is better)"),
     ("data", "Loading a dataset (first: fetch + verify + cache; cached: median of 5, verified)"),
     ("inspect", "Inspecting one 28x28 image through seed-fashion (median)"),
+    ("applications", applications.TITLE),
+    ("residual", residual.TITLE),
     ("serve", "cnnlab serve under load: 32 clients, 20 s, /predict, loopback"),
     ("page", "The page while drawing (headless chromium, 5 s stroke)"),
     (

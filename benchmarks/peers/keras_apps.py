@@ -1,8 +1,8 @@
 """keras.applications models for cnnlab's Keras-import tests, built by real Keras on TensorFlow with
-``weights=None`` (nothing is downloaded) at a small input size, and saved with the output of every layer for
-a fixed input (``<name>.npz``, as :mod:`keras_fixtures` writes them). Run in the peers' venv by the test suite
-into a temporary folder: ``python keras_apps.py OUT [NAME ...]``. The files are large (up to 100 MB), so they
-are made during the test session, never committed.
+``weights=None`` (nothing is downloaded) at a small input size (64x64; 75x75 for InceptionV3), and saved with
+the output of every layer for a fixed input (``<name>.npz``, as :mod:`keras_fixtures` writes them). Run in the
+peers' venv by the test suite into a temporary folder: ``python keras_apps.py OUT [NAME ...]``. The files are
+large (up to 100 MB), so they are made during the test session, never committed.
 
 The weights are Keras's own initialization; the normalization statistics are drawn at random (near the
 identity), so that a reader which ignored them would be caught."""
@@ -16,7 +16,7 @@ import numpy as np
 from keras import applications as A
 from keras import layers
 
-SMALL = (32, 32, 3)
+SMALL = (64, 64, 3)  # the last blocks still have 2x2 maps (Grad-CAM's)
 
 
 def transfer():
@@ -78,6 +78,7 @@ APPS = {
     "densenet121": lambda: A.DenseNet121(weights=None, input_shape=SMALL, classes=10),
     "inceptionv3": lambda: A.InceptionV3(weights=None, input_shape=(75, 75, 3), classes=10),
     "transfer": transfer,
+    "convnexttiny": lambda: A.ConvNeXtTiny(weights=None, input_shape=SMALL, include_top=False, name="convnexttiny"),
 }
 HDF5 = ("mobilenetv2", "transfer")  # also saved as Keras 2 full-model .h5 files
 
@@ -129,11 +130,42 @@ def save(model, x, legacy: bool) -> None:
     print(f"{model.name}: {model.count_params():,} params, {len(by_layer)} layer outputs")
 
 
+def keras2(out: Path) -> None:
+    """MobileNetV2 built and saved by Keras 2 (tf-keras): a branching model in the Keras 2 full-model .h5 format,
+    with Keras 2's inbound nodes and weight names."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.applications.MobileNetV2(weights=None, input_shape=SMALL, classes=10)
+    model._name = "mobilenetv2_keras2"
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            near = [rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.1, b.shape), rng.normal(0, 0.1, m.shape)]
+            layer.set_weights([*near, rng.uniform(0.5, 1.5, v.shape)])
+    x = rng.uniform(0, 255, (2, *SMALL)).astype("float32")
+    shown = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    values = tf_keras.Model(model.inputs, [layer.output for layer in shown]).predict(x, verbose=0)
+    model.save(out / "mobilenetv2_keras2.h5")
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    counts = np.array([model.count_params(), trainable, model.count_params() - trainable])
+    by_layer = {layer.name: value for layer, value in zip(shown, values, strict=True)}
+    np.savez(out / "mobilenetv2_keras2.npz", x=x, keras_params=counts, **by_layer)
+    print(f"mobilenetv2_keras2: {model.count_params():,} params, {len(by_layer)} layer outputs")
+
+
 def main():
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     keras_fixtures.OUT = out
-    for name in sys.argv[2:] or APPS:
+    for name in sys.argv[2:] or [*APPS, "mobilenetv2_keras2"]:
+        if name == "mobilenetv2_keras2":
+            keras2(out)
+            continue
+        if name == "convnexttiny":  # only its file: cnnlab refuses it (LayerScale), so no outputs are compared
+            APPS[name]().save(out / "convnexttiny.keras")
+            continue
         keras.utils.set_random_seed(0)
         model = APPS[name]()
         model.name = name

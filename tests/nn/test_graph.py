@@ -17,6 +17,7 @@ from cnnlab.nn import (
     Concatenate,
     Conv2D,
     Dense,
+    DepthwiseConv2D,
     Flatten,
     GlobalAveragePooling2D,
     Input,
@@ -244,7 +245,8 @@ def test_a_graph_spec_names_its_inputs_and_round_trips():
     ("change", "message"),
     [
         ({"inputs": ["nope"]}, "Layer 'skip' takes 'nope', which is not the output of a layer before it"),
-        ({"inputs": ["flatten"]}, "Layer 'skip' takes 'flatten', which is not the output of a layer before it"),
+        ({"inputs": ["flatten"]}, "Layer 'skip' takes 'flatten', which comes after it: .* a cycle cannot be written"),
+        ({"inputs": ["skip"]}, "Layer 'skip' takes 'skip', its own output: a cycle"),
         ({"inputs": "a"}, r"Layer 'skip' has inputs='a'. Expected a list of layer names"),
     ],
 )
@@ -283,8 +285,31 @@ def test_a_cell_of_a_graph_reads_the_layer_it_takes_not_the_one_listed_before(tm
     conv = model.layer("c")
     expected = (patch * conv.weight.detach().double().numpy()[1, 0]).sum() + conv.bias.detach().double().numpy()[1]
     assert cell["value"] == pytest.approx(expected, abs=1e-5)
-    with pytest.raises(InputError, match="'skip' \\(Add\\) merges 2 inputs"):
-        explain_cell(run, image, "skip", row=0, col=0)
+    merged = explain_cell(run, image, "skip", row=4, col=5, channel=6)  # an Add: which inputs made the value
+    assert [part["from"] for part in merged["inputs"]] == ["a", "b"]
+    assert sum(part["value"] for part in merged["inputs"]) == pytest.approx(merged["value"], abs=1e-5)
+    joined = explain_cell(run, image, "concat1", row=0, col=0, channel=9)  # 8 channels of skip, then 2 of c
+    assert (joined["from"], joined["from_channel"]) == ("c", 1)
+
+
+def test_cells_of_depthwise_and_grouped_convolutions_read_their_own_input_channels(tmp_path):
+    from cnnlab.inspect.cells import explain_cell
+
+    torch.manual_seed(0)
+    x = Input((6, 6, 4))
+    dw = DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="dw")(x)
+    grouped = Conv2D(4, 3, padding="same", groups=2, name="grouped")(dw)
+    model = Model(x, Dense(3)(Flatten()(grouped))).eval()
+    run = cnnlab.Run(tmp_path, model, ("p", "q", "r"), {"input_shape": [6, 6, 4], "scale": 1 / 255})
+    image = np.random.default_rng(1).integers(0, 256, (6, 6, 4)).astype(np.uint8)
+    cell = explain_cell(run, image, "dw", row=2, col=2, channel=5)  # input channel 5 // 2 = 2, its 2nd kernel
+    patch = image[1:4, 1:4, 2].astype(np.float64) / 255
+    w = model.layer("dw").weight.detach().double().numpy()[5, 0]
+    assert cell["input_channel"] == 2
+    assert cell["value"] == pytest.approx((patch * w).sum() + model.layer("dw").bias[5].item(), abs=1e-5)
+    g = explain_cell(run, image, "grouped", row=0, col=0, channel=3)  # filters 2-3 read channels 4-7 of dw
+    assert g["group"] == 1 and np.asarray(g["kernel"]).shape == (3, 3, 4)
+    assert g["tensorflow"]["output"] == pytest.approx(g["value"], abs=1e-5)
 
 
 def test_summary_says_what_each_layer_of_a_graph_is_connected_to_and_expands_nested_models():
@@ -313,3 +338,48 @@ def test_summary_says_what_each_layer_of_a_graph_is_connected_to_and_expands_nes
     with torch.no_grad():
         xs = torch.randn(2, 3, 8, 8)
         torch.testing.assert_close(outer(xs), outer.layer("head")(outer.layer("gap")(block(xs))))
+
+
+def test_grad_cams_automatic_layer_on_a_graph_is_the_last_map_every_path_passes_through():
+    from cnnlab.inspect.attribution import gradcam_layer
+
+    x = Input((8, 8, 1))
+    stem = Conv2D(4, 3, padding="same", name="stem")(x)
+    left = Conv2D(4, 3, padding="same", name="left")(stem)
+    right = Conv2D(4, 1, name="right")(stem)
+    joined = Add(name="join")([left, right])
+    late = Conv2D(4, 3, padding="same", name="late")(stem)  # a branch that skips the join, to the head
+    head = Dense(3, name="head")(GlobalAveragePooling2D(name="gap")(Concatenate(name="cat")([joined, late])))
+    m = Model(x, head)
+    assert m.chokepoints() == ["stem", "cat", "gap", "head"]  # 'join' and 'late' are each on one path only
+    name, reason = gradcam_layer(m, torch.randn(1, 1, 8, 8))
+    assert (
+        name == "cat"
+        and reason
+        == "'cat' is the last layer with a spatial map (8x8x8) that every path to the output passes through "
+        "before 'gap'"
+    )
+    chain = Sequential([Input((8, 8, 1)), Conv2D(2, 3, name="c1"), Conv2D(2, 3, name="c2"), Flatten(), Dense(2)])
+    assert chain.chokepoints() == [layer.name for layer in chain.layers]
+    assert gradcam_layer(chain, torch.randn(1, 1, 8, 8))[0] == "c2"
+
+
+def test_the_zoos_residual_model_is_a_graph_counted_by_hand_and_trains(tmp_path):
+    from cnnlab.nn.summary import describe
+
+    s = describe("cnnlab-res")
+    bn = 4  # gamma, beta, moving mean and variance a channel
+
+    def block(cin, cout):
+        proj = cin * cout + bn * cout if cin != cout else 0
+        return 9 * cin * cout + bn * cout + 9 * cout * cout + bn * cout + proj
+
+    expected = 9 * 32 + bn * 32 + block(32, 32) + block(32, 64) + block(64, 128) + (128 * 10 + 10)
+    assert s.graph and s.total == expected == 309_418
+    assert s.non_trainable == 2 * (32 + 2 * 32 + 3 * 64 + 3 * 128)  # the moving statistics
+    assert {r.name: r.connected for r in s.rows}["block2_add"] == "block2_bn2[0][0], block2_proj_bn[0][0]"
+    run = cnnlab.train(data="digits", model="cnnlab-res", epochs=1, out=str(tmp_path / "r"), verbose=False)
+    assert run.model.kind == "Functional" and cnnlab.Run.load(tmp_path / "r").predict(np.zeros((1, 8, 8, 1))).shape == (
+        1,
+        10,
+    )

@@ -53,7 +53,7 @@ def _agrees(ours: np.ndarray, theirs: np.ndarray, what: str) -> None:
     assert worst <= 1e-4, f"{what}: differs from TensorFlow by {worst:.2e} of its largest value"
 
 
-@pytest.mark.parametrize("name", [*APPS, "transfer", "mobilenetv2.h5", "transfer.h5"])
+@pytest.mark.parametrize("name", [*APPS, "transfer", "mobilenetv2.h5", "transfer.h5", "mobilenetv2_keras2.h5"])
 def test_every_layer_agrees_with_tensorflow_and_params_count_as_keras(apps, name):
     stem = name.split(".")[0]
     path = apps / (name if "." in name else f"{name}.keras")
@@ -105,3 +105,34 @@ def test_exports_of_applications_load_in_keras_and_predict_what_cnnlab_does(apps
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr[-3000:]
     assert checked.stdout.count("keras.saving.load_model ok") == 6, checked.stdout
+
+
+@pytest.mark.parametrize(
+    "name, layer",
+    [  # the layers people pass to Grad-CAM for these networks: the output of the last block
+        ("resnet50", "conv5_block3_out"),
+        ("mobilenetv2", "out_relu"),
+        ("densenet121", "relu"),
+        ("transfer", "mobilenetv2/out_relu"),  # inside the nested base, where the question is usually asked
+    ],
+)
+def test_grad_cam_finds_the_last_block_of_an_application_and_explains_through_a_nested_base(apps, name, layer):
+    from cnnlab.inspect import explain
+
+    run = cnnlab.load(apps / f"{name}.keras")
+    x = np.load(apps / f"{name}.npz")["x"][0]
+    a = explain(run, x, "gradcam")
+    assert a.layer == layer and "every path to the output passes through" in a.reason
+    assert a.heatmap.shape == x.shape[:2] and a.heatmap.max() == pytest.approx(1.0)
+    assert np.isfinite(explain(run, x, "saliency").heatmap).all()
+
+
+def test_an_application_with_a_layer_cnnlab_does_not_compute_is_a_one_line_refusal_naming_it(apps):
+    """ConvNeXt's LayerScale is a class of Keras's applications module, not a layer of Keras's vocabulary."""
+    from cnnlab.nn.keras_file import KerasFileError
+
+    with pytest.raises(
+        KerasFileError, match=r"^convnexttiny.keras: layer '\S+_layer_scale' \(LayerScale\) is not supported\."
+    ) as e:
+        cnnlab.load(apps / "convnexttiny.keras")
+    assert "\n" not in str(e.value)

@@ -166,3 +166,23 @@ def test_normalizations_and_per_channel_rescaling():
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert prelu.alpha.shape == (1, 1, 3)  # one alpha a channel, in Keras's (H, W, C) layout
     np.testing.assert_allclose(run(GlobalAveragePooling2D(keepdims=True), x), x.mean((1, 2), keepdims=True), rtol=1e-5)
+
+
+def test_filters_of_depthwise_separable_and_transposed_layers_are_one_kernel_an_output_channel():
+    from cnnlab.inspect import filters
+
+    m = Sequential(
+        [
+            Input((8, 8, 3)),
+            DepthwiseConv2D(3, depth_multiplier=2, name="dw"),
+            SeparableConv2D(4, 3, name="sep"),
+            Conv2DTranspose(5, 3, strides=2, name="up"),
+        ]
+    )
+    dw = filters(m, "dw").kernels
+    keras_dw = keras_kernel(m.layer("dw"))  # (3, 3, 3 channels, 2 multipliers)
+    assert dw.shape == (3, 3, 1, 6)
+    np.testing.assert_array_equal(dw[:, :, 0, 2 * 1 + 1], keras_dw[:, :, 1, 1])  # channel c * M + m
+    assert filters(m, "sep").kernels.shape == (3, 3, 1, 6)  # its depthwise kernels, one a channel of dw
+    up = filters(m, "up").kernels  # each of the 5 filters over the 4 input channels
+    np.testing.assert_array_equal(up.transpose(0, 1, 3, 2), keras_kernel(m.layer("up")))  # Keras: (kh, kw, 5, 4)

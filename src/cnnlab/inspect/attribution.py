@@ -68,10 +68,15 @@ def smoothgrad(model, x, target: int, samples: int = 24, noise: float = 0.15, se
 
 
 def gradcam_layer(model, x) -> tuple[str, str]:
-    """The last layer with a spatial map before the classifier, and why it was chosen."""
+    """The last layer with a spatial map before the classifier that every path to the output passes through
+    (in a chain, every layer; in a ResNet, the end of a block, not a convolution inside one), and why."""
+    from cnnlab.nn.graph import Model
+    from cnnlab.nn.model import Sequential
+
     layers = named_layers(model)
+    on_every_path = set(model.chokepoints()) if isinstance(model, Model) else {n for n, _ in layers}
     with torch.no_grad():
-        _, out = forward_capturing(model, x, [n for n, _ in layers])
+        _, out = forward_capturing(model, x, [n for n, _ in layers if n in on_every_path])
     spatial = [
         (n, out[n]) for n, _ in layers if n in out and out[n].dim() == 4 and out[n].shape[-1] * out[n].shape[-2] > 1
     ]
@@ -81,19 +86,24 @@ def gradcam_layer(model, x) -> tuple[str, str]:
             "output vectors. Use method='occlusion', which works for any model."
         )
     name, t = spatial[-1]
-    names = [n for n, _ in layers]
+    names = [n for n, _ in layers if n in on_every_path]
     following = names[names.index(name) + 1] if names.index(name) + 1 < len(names) else "the output"
     h, w, c = t.shape[2], t.shape[3], t.shape[1]
-    return name, f"'{name}' is the last layer with a spatial map ({h}x{w}x{c}) before '{following}'"
+    where = (
+        ""
+        if isinstance(model, Sequential) or not isinstance(model, Model)
+        else " that every path to the output passes through"
+    )
+    return name, f"'{name}' is the last layer with a spatial map ({h}x{w}x{c}){where} before '{following}'"
 
 
 def _flattened_after(model, layer: str) -> bool:
-    """True when a Flatten or Reshape lies between ``layer`` and the output of a Sequential."""
-    names = [n for n, _ in named_layers(model)]
+    """True when a Flatten or Reshape lies between ``layer`` and the output (of a cnnlab model)."""
+    layers = named_layers(model)
+    names = [n for n, _ in layers]
     if not hasattr(model, "body") or layer not in names:
         return False
-    after = [m for m in model.body][names.index(layer) + 1 :]
-    return any(m.kind in ("Flatten", "Reshape") for m in after)
+    return any(getattr(m, "kind", "") in ("Flatten", "Reshape") for _, m in layers[names.index(layer) + 1 :])
 
 
 def gradcam(model, x, target: int, layer: str | None = None, variant: str = "auto", **_):
@@ -118,6 +128,7 @@ def gradcam(model, x, target: int, layer: str | None = None, variant: str = "aut
         variant = "elementwise" if _flattened_after(model, layer) else "mean"
         if variant == "elementwise":
             reason += "; a Flatten follows, so each position is weighted by its own gradient (HiResCAM form)"
+    x = x.detach().clone().requires_grad_(True)  # a frozen base's maps need a graph back to something
     y, out = forward_capturing(model, x, [name for name, _ in select(model, layer)], keep_graph=True)
     score = y[:, target].sum()
     a = out[layer]

@@ -27,9 +27,21 @@ def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
 
 
+def kernels_of(module: nn.Module):
+    """A convolution layer's kernels as (kh, kw, in, out), one (kh, kw, in) kernel an output channel: a
+    depthwise layer's read one input channel each, a separable layer's are its depthwise ones, a transposed
+    convolution's map its input channels to each filter. None for a layer without kernels."""
+    weight = getattr(module, "depthwise", None)
+    weight = weight if weight is not None else getattr(module, "weight", None)
+    if weight is None or weight.dim() != 4:
+        return None
+    order = (2, 3, 0, 1) if getattr(module, "kind", "") == "Conv2DTranspose" else (2, 3, 1, 0)  # torch's (I, O, ..)
+    return weight.detach().float().permute(*order)
+
+
 def conv_layers(model: nn.Module) -> list[str]:
-    """The names of the layers that hold convolution kernels (a 4-D weight), in order."""
-    return [n for n, m in named_layers(model) if getattr(m, "weight", None) is not None and m.weight.dim() == 4]
+    """The names of the layers that hold convolution kernels, in order."""
+    return [n for n, m in named_layers(model) if kernels_of(m) is not None]
 
 
 def conv_before(model: nn.Module, layer: str) -> str:

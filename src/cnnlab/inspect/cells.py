@@ -116,36 +116,47 @@ def _softmax_terms(logits: np.ndarray, classes) -> dict:
     }
 
 
-def _inbound(model, layer: str) -> str | None:
-    """The layer whose output ``layer`` reads in the graph (its first call's first input), None for the model
-    input; a layer that merges several inputs is not explained cell by cell."""
-    node = next(n for n in model.nodes if n.layer.name == layer)
-    if node.many:
-        raise InputError(
-            f"'{layer}' ({node.layer.kind}) merges {len(node.inputs)} inputs; click a cell of a "
-            "convolution or pooling map."
-        )
-    tensor = node.inputs[0]
-    return tensor.node.layer.name if tensor.node is not None else None
+def _inbound(model, layer: str) -> list[str | None]:
+    """The layers whose outputs ``layer`` reads in the graph (its first call's; None for the model input), a
+    nested model's layers by their outer/inner names."""
+    nodes = model.flat_nodes()
+    names = {out: name for name, _, out in nodes}
+    ins = next(ins for name, ins, _ in nodes if name == layer)
+    return [names.get(k) for k in ins]
+
+
+def _merge_cell(layer, inputs: list[np.ndarray], sources, row, col, channel) -> dict:
+    """Which inputs made a merged cell: each input's value there (Add, Multiply, ...), or which input and
+    which of its channels a Concatenate's cell comes from."""
+    names = [s or "the model input" for s in sources]
+    if layer.kind == "Concatenate" and len(inputs[0].shape) == 3 and layer._axis(3) == 2:
+        start = 0
+        for name, a in zip(names, inputs, strict=True):
+            if channel < start + a.shape[2]:
+                return {"from": name, "from_channel": channel - start}
+            start += a.shape[2]
+    cell = [float(a[min(row, a.shape[0] - 1), min(col, a.shape[1] - 1), min(channel, a.shape[2] - 1)]) for a in inputs]
+    return {"inputs": [{"from": n, "value": round(v, 6)} for n, v in zip(names, cell, strict=True)]}
 
 
 def explain_cell(run, image, layer: str, row: int = 0, col: int = 0, channel: int = 0) -> dict:
     """How output cell (``row``, ``col``, ``channel``) of ``layer`` was computed for one image (H, W, C)
     of a :class:`cnnlab.Run`; a layer that gives one score per class is explained as its softmax."""
     model, x, classes, _ = model_and_input(run, image[None] if np.asarray(image).ndim == 3 else image)
-    body = _sequential_body(model)
-    if body is None:
+    if _sequential_body(model) is None:
         raise InputError("Cell computations read a Sequential model layer by layer; this run holds a custom model.")
-    names = [m.name for m in body]
-    if layer not in names:
+    layers = dict(model.walk())
+    names = list(layers)
+    if layer not in layers:
         raise InputError(f"No layer {layer!r}. Layers: {', '.join(names)}.")
     index = names.index(layer)
-    module = body[index]
-    source = _inbound(model, layer)  # the layer whose output this one reads, None for the model input
+    module = layers[layer]
+    sources = _inbound(model, layer)  # the layers whose outputs this one reads, None for the model input
     with evaluating(model), torch.inference_mode():
-        y, outputs = forward_capturing(model, x, [layer] + ([source] if source else []))
+        y, outputs = forward_capturing(model, x, [layer] + [s for s in sources if s])
     out = to_numpy_nhwc(outputs[layer])[0]
-    inp = to_numpy_nhwc(outputs[source])[0] if source else to_numpy_nhwc(x)[0]
+    inputs = [to_numpy_nhwc(outputs[s])[0] if s else to_numpy_nhwc(x)[0] for s in sources]
+    inp = inputs[0]
     kind = module.kind
     base = {"layer": layer, "kind": kind}
     if out.ndim == 1:  # a vector: the class scores are explained by their softmax, other units are not cells
@@ -162,8 +173,16 @@ def explain_cell(run, image, layer: str, row: int = 0, col: int = 0, channel: in
     if not (0 <= row < ho and 0 <= col < wo and 0 <= channel < co):
         raise InputError(f"Cell ({row}, {col}) channel {channel} is outside '{layer}' ({ho}x{wo}x{co}).")
     base.update(row=row, col=col, channel=channel, value=round(float(out[row, col, channel]), 6))
-    if kind == "Conv2D":
-        return {**base, **_conv_cell(module, inp, row, col, channel)}
+    if len(inputs) > 1:
+        return {**base, **_merge_cell(module, inputs, sources, row, col, channel)}
+    if kind == "Conv2D":  # a grouped convolution's filter reads its group's channels
+        per = module.filters // module.groups
+        group = channel // per
+        c = inp.shape[2] // module.groups
+        return {**base, "group": group, **_conv_cell(module, inp[:, :, group * c : (group + 1) * c], row, col, channel)}
+    if kind == "DepthwiseConv2D":  # output channel c * M + m reads input channel c only
+        c = channel // module.depth_multiplier
+        return {**base, "input_channel": c, **_conv_cell(module, inp[:, :, c : c + 1], row, col, channel)}
     if kind in ("MaxPooling2D", "AveragePooling2D"):
         return {**base, **_pool_cell(module, inp, row, col, channel)}
     return {**base, "input": round(float(inp[row, col, channel]), 6)} if inp.shape == out.shape else base

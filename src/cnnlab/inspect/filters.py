@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from cnnlab.errors import InputError
-from cnnlab.inspect.capture import conv_layers, select
+from cnnlab.inspect.capture import conv_layers, kernels_of, select
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,12 @@ def filters(model, layer: str) -> Filters:
     """The kernels of a convolution layer. Normalization: ``(k - min) / (max - min)`` over the whole layer,
     as the tutorials do, so that filters stay comparable with one another (0 = most negative weight)."""
     ((name, module),) = select(model, layer)
-    weight = getattr(module, "weight", None)
-    if weight is None or weight.dim() != 4:
+    kernels = kernels_of(module)
+    if kernels is None:
         convs = ", ".join(conv_layers(model)) or "none"
         raise InputError(f"Layer '{name}' has no convolution kernels. Layers that do: {convs}.")
     with torch.no_grad():
-        k = weight.detach().float().permute(2, 3, 1, 0).cpu().numpy()  # (O, I, kh, kw) -> (kh, kw, I, O)
+        k = kernels.cpu().numpy()  # (kh, kw, I, O)
     lo, hi = float(k.min()), float(k.max())
     norm = (k - lo) / (hi - lo) if hi > lo else np.zeros_like(k)
     return Filters(name, k, norm)

@@ -148,7 +148,8 @@ class Softmax(Activation):
 
 class TwoClasses(Layer):
     """A one-unit binary head as two classes (the cats-and-dogs tutorials' ``Dense(1)`` logit, or its sigmoid):
-    a logit z becomes the logits (0, z), whose softmax is (1 - sigmoid(z), sigmoid(z)); a probability p becomes
+    a logit z becomes the logits (-z/2, z/2), whose softmax is (1 - sigmoid(z), sigmoid(z)), and either class's
+    score has a gradient (explanations of the first class are those of the second, negated); a probability p becomes
     (1 - p, p). cnnlab puts it after a Keras model's one-unit output, so that predict, eval and every
     explanation see two classes; the Keras file cnnlab writes keeps Keras's one unit."""
 
@@ -167,7 +168,7 @@ class TwoClasses(Layer):
         return (2,)
 
     def forward(self, x):
-        return torch.cat([1 - x, x] if self.of == "probability" else [torch.zeros_like(x), x], dim=1)
+        return torch.cat([1 - x, x] if self.of == "probability" else [-x / 2, x / 2], dim=1)
 
     def config(self):
         return {"of": self.of}

@@ -131,6 +131,42 @@ class Model(Freezable, nn.Module):
         """The layer calls in the order ``forward`` runs them."""
         return list(self._nodes)
 
+    def flat_nodes(self, prefix: str = "", sources=None) -> list[tuple[str, list, object]]:
+        """Every layer call, nested models' opened up, in the order they run: (path, the keys of the tensors
+        it takes, the key of the tensor it makes); keys are the ``id`` of the symbolic tensors."""
+        sources = sources or {id(t): id(t) for t in self._inputs}
+        key, out = dict(sources), []
+        for node in self._nodes:
+            ins = [key[id(t)] for t in node.inputs]
+            if isinstance(node.layer, Model):
+                inner = node.layer.flat_nodes(f"{prefix}{node.layer.name}/", {id(node.layer._inputs[0]): ins[0]})
+                out += inner
+                key[id(node.output)] = inner[-1][2] if inner else ins[0]
+                continue
+            key[id(node.output)] = id(node.output)
+            out.append((prefix + node.layer.name, ins, id(node.output)))
+        return out
+
+    def chokepoints(self) -> list[str]:
+        """The layers that every path from the input to the output passes through, in order (all of a chain's;
+        in a ResNet, the ends of its blocks, not the convolutions inside them): in the order the layers run,
+        no connection jumps over them."""
+        nodes = self.flat_nodes()
+        made = {out: i for i, (_, _, out) in enumerate(nodes)}  # the model input is -1
+        covered = [0] * (len(nodes) + 1)
+        for i, (_, ins, _) in enumerate(nodes):
+            for k in ins:  # a connection from node a to node i jumps over the nodes between them
+                a = made.get(k, -1)
+                if i - a > 1:
+                    covered[a + 1] += 1
+                    covered[i] -= 1
+        out, depth = [], 0
+        for i, (name, _, _) in enumerate(nodes):
+            depth += covered[i]
+            if depth == 0:
+                out.append(name)
+        return out
+
     def run_nodes(self, xs, keep=None, prefix: str = ""):
         """Every node on the tensors ``xs`` (one a model input): the outputs, and ``keep(name, value)`` called
         with each node's value as it is made (what feature maps capture); a nested model's layers are kept as
@@ -204,3 +240,28 @@ def _layer_spec(layer) -> dict:
     else:
         item = layer.spec()
     return {**item, "trainable": False} if getattr(layer, "frozen", False) else item
+
+
+def graph_view(model: Model, sources=None) -> dict:
+    """What the page and the report draw of a graph: its layer calls in the order they run, each with its
+    level (the longest path from the input: branches share a level, side by side), its output shape and the
+    layers it takes with the shapes on those edges; a nested model is one node holding its own view, whose
+    input edges name the outer layers that feed it (``sources``)."""
+    names = sources or ["input"] * len(model._inputs)
+    made = {id(t): (name, t.shape, -1) for t, name in zip(model._inputs, names, strict=True)}
+    nodes = []
+    for node in model.nodes:
+        sources = [made[id(t)] for t in node.inputs]
+        level = 1 + max(s[2] for s in sources)
+        item = {
+            "name": node.layer.name,
+            "kind": node.layer.kind,
+            "shape": list(node.output.shape),
+            "level": level,
+            "inputs": [{"from": s[0], "shape": list(s[1])} for s in sources],
+        }
+        if isinstance(node.layer, Model):
+            item["graph"] = graph_view(node.layer, [s[0] for s in sources])
+        nodes.append(item)
+        made[id(node.output)] = (node.layer.name, node.output.shape, level)
+    return {"name": model.name, "input_shape": list(model.input_shape), "nodes": nodes}

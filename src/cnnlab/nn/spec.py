@@ -129,10 +129,16 @@ def _graph(layers, wiring, shape, name: str) -> Model:
             raise InputError(f"Layer '{layer.name}' has inputs={wanted!r}. Expected a list of layer names.")
         missing = [n for n in names if n not in made]
         if missing:
-            raise InputError(
-                f"Layer '{layer.name}' takes {missing[0]!r}, which is not the output of a layer before it. "
-                f"Expected some of: {', '.join(made)}."
+            later = {lay.name for lay in layers}
+            why = (
+                "its own output: a cycle, which no model can compute"
+                if missing[0] == layer.name
+                else "which comes after it: a graph spec lists each layer after the layers it takes, so a cycle "
+                "cannot be written"
+                if missing[0] in later
+                else "which is not the output of a layer before it"
             )
+            raise InputError(f"Layer '{layer.name}' takes {missing[0]!r}, {why}. Expected some of: {', '.join(made)}.")
         if len(names) > 1 and not layer.takes_many:
             raise InputError(f"{layer.kind} '{layer.name}' takes one input; its inputs name {len(names)}.")
         tensors = [made[n] for n in names]

@@ -6,12 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cnnlab.errors import InputError
+from cnnlab.nn.graph import Model
 from cnnlab.nn.layers import (
+    Add,
     BatchNormalization,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAveragePooling2D,
+    Input,
     MaxPooling2D,
     ReLU,
 )
@@ -23,15 +27,16 @@ class ZooEntry:
     name: str
     about: str
     input_shape: tuple[int, int, int]
-    build: Callable[[], list]
+    build: Callable  # () -> a chain's layers, or for a graph (input_shape, num_classes) -> Model
+    graph: bool = False
 
 
 ZOO: dict[str, ZooEntry] = {}
 
 
-def register(name: str, about: str, input_shape=(28, 28, 1)):
+def register(name: str, about: str, input_shape=(28, 28, 1), graph: bool = False):
     def wrap(fn):
-        ZOO[name] = ZooEntry(name, about, tuple(input_shape), fn)
+        ZOO[name] = ZooEntry(name, about, tuple(input_shape), fn, graph)
         return fn
 
     return wrap
@@ -136,15 +141,46 @@ def _cnnlab_fast():
     ]
 
 
+def _residual(x, filters: int, strides: int, name: str):
+    """A basic residual block (He et al., 2016): conv-bn-relu, conv-bn, plus the input, or its 1x1
+    projection where the shape changes; then relu."""
+    y = Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    y = ReLU(name=f"{name}_relu1")(BatchNormalization(name=f"{name}_bn1")(y))
+    y = BatchNormalization(name=f"{name}_bn2")(
+        Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+    )
+    if strides != 1 or x.shape[-1] != filters:
+        x = Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj")(x)
+        x = BatchNormalization(name=f"{name}_proj_bn")(x)
+    return ReLU(name=f"{name}_out")(Add(name=f"{name}_add")([y, x]))
+
+
+@register(
+    "cnnlab-res",
+    "a small ResNet in the functional API: stem + pool, 3 residual blocks 32-64-128, global pooling (309,418 params)",
+    graph=True,
+)
+def _cnnlab_res(input_shape, num_classes: int = 10):
+    inputs = Input(input_shape)
+    x = Conv2D(32, 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = MaxPooling2D(2, name="stem_pool")(ReLU(name="stem_relu")(BatchNormalization(name="stem_bn")(x)))
+    for i, (filters, strides) in enumerate(((32, 1), (64, 2), (128, 2)), start=1):
+        x = _residual(x, filters, strides, f"block{i}")
+    x = GlobalAveragePooling2D(name="gap")(x)
+    return Model(inputs, Dense(num_classes, name="logits")(x), name="cnnlab-res")
+
+
 def names() -> list[str]:
     return list(ZOO)
 
 
-def build(name: str, input_shape=None, num_classes: int | None = None) -> Sequential:
+def build(name: str, input_shape=None, num_classes: int | None = None) -> Model:
     """A zoo model by name; ``input_shape``/``num_classes`` adapt it to a dataset."""
     entry = ZOO.get(name)
     if entry is None:
         raise InputError(f"Unknown model {name!r}. Expected one of: {', '.join(ZOO)}, or a .json/.toml spec file.")
+    if entry.graph:
+        return entry.build(tuple(input_shape or entry.input_shape), int(num_classes or 10))
     layers = entry.build()
     if num_classes is not None:
         last = layers[-1]

@@ -29,6 +29,8 @@ img { max-width: 100%; border: 1px solid #eee; margin: 4px 0; }
 code, pre { background: #f6f6f6; padding: 1px 4px; border-radius: 3px; }
 pre { padding: 8px; overflow-x: auto; }
 .big { font-size: 1.6em; font-weight: 600; }
+.glevel { display: flex; flex-wrap: wrap; gap: 4px; margin: 3px 0; }
+.gnode { border: 1px solid #bbb; border-radius: 4px; padding: 2px 6px; font-size: 13px; overflow-wrap: anywhere; }
 """
 
 
@@ -58,13 +60,37 @@ def _summary_section(run) -> str:
 
     if not isinstance(run.model, Model):
         return f"<pre>{html.escape(str(run.model))}</pre>"
+    from cnnlab.nn.graph import graph_view
+
     s = summarize(run.model)
-    rows = [[f"{r.name} ({r.kind})", r.output_shape, f"{r.params:,}", r.formula, f"{r.macs:,}"] for r in s.rows]
+    header = ["Layer (type)", "Output Shape", "Param #", "formula", "mult-adds"] + (["Connected to"] if s.graph else [])
+    rows = [
+        [f"{r.name} ({r.kind})", r.output_shape, f"{r.params:,}", r.formula, f"{r.macs:,}"]
+        + ([r.connected] if s.graph else [])
+        for r in s.rows
+    ]
     closing = "<br>".join(html.escape(line) for line in s.closing_lines())
-    return (
-        _table(["Layer (type)", "Output Shape", "Param #", "formula", "mult-adds"], rows, left=2)
-        + f"<p>{closing}<br>Multiply-adds per image: {s.macs:,}</p>"
-    )
+    graph = f"<h3>Graph</h3>{_graph_html(graph_view(run.model)['nodes'])}" if s.graph else ""
+    return _table(header, rows, left=2) + f"<p>{closing}<br>Multiply-adds per image: {s.macs:,}</p>" + graph
+
+
+def _graph_html(nodes: list[dict]) -> str:
+    """The page's graph (web/static/graph.js) in static HTML: a row a level, branches side by side, the shape
+    on every edge, a nested model folded."""
+    levels: dict[int, list[str]] = {}
+    for n in nodes:
+        edges = ", ".join(f"{html.escape(i['from'])} <b>{'x'.join(map(str, i['shape']))}</b>" for i in n["inputs"])
+        inner = ""
+        if "graph" in n:
+            inner = (
+                f"<details><summary>{len(n['graph']['nodes'])} layers inside {html.escape(n['name'])}</summary>"
+                f"{_graph_html(n['graph']['nodes'])}</details>"
+            )
+        levels.setdefault(n["level"], []).append(
+            f"<div class='gnode'><small>from {edges}</small><br>{html.escape(n['name'])} ({html.escape(n['kind'])}) "
+            f"{'x'.join(map(str, n['shape']))}{inner}</div>"
+        )
+    return "".join(f"<div class='glevel'>{''.join(row)}</div>" for _, row in sorted(levels.items()))
 
 
 def _arithmetic_section(run) -> str:

@@ -212,14 +212,15 @@ async def explain(
 
 @router.get("/{run_id:path}")
 def run_info(run_id: str, runs: RunStore = Depends(store)):
-    from cnnlab.nn.graph import Model
+    from cnnlab.nn.graph import Model, graph_view
     from cnnlab.nn.summary import summarize
 
     run = runs.get(run_id)
-    summary = None
+    summary = graph = None
     if isinstance(run.model, Model):
         s = summarize(run.model)
         summary = {**s.to_dict(), "closing_lines": s.closing_lines()}
+        graph = graph_view(run.model) if s.graph else None
     return {
         "id": run_id,
         "classes": list(run.classes),
@@ -227,5 +228,6 @@ def run_info(run_id: str, runs: RunStore = Depends(store)):
         "config": run.train_config,
         "metrics": run.metrics,
         "summary": summary,
+        "graph": graph,  # a branching model's layers as a graph (None for a chain)
         "preprocessing": run.preprocessing,
     }

@@ -1,5 +1,6 @@
 // The runs in the served folder: the list, the current run's summary and metrics, and switching runs.
 import { showCurves } from "./curves.js";
+import { renderGraph } from "./graph.js";
 import { refresh, resetOutputs, showSample } from "./input.js";
 import { $, api, esc, runPath, showError, state } from "./state.js";
 
@@ -29,6 +30,7 @@ async function selectRun(id) {
   $("#run-info").textContent = `${config.model || "model"} on ${config.data || "data"}, input ${shape.join("x")}` +
     (last[`${held}_accuracy`] !== undefined ? `, ${held} accuracy ${last[`${held}_accuracy`].toFixed(4)}` : "");
   renderSummary(info);
+  renderGraph(info.graph);
   $("#target").innerHTML = `<option value="">the predicted one</option>` +
     info.classes.map((c, i) => `<option value="${i}">${esc(c)}</option>`).join("");
   showCurves(id);
