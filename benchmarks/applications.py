@@ -5,7 +5,6 @@ run, idle and beside one busy process. Ratio = cnnlab / Keras time (lower is bet
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import tempfile
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.process import busy_process
-from benchmarks.train import PEER_ENV, PEER_PYTHON, ROOT
+from benchmarks.train import PEER_ENV, PEER_PYTHON, ROOT, peer_json
 
 ROUNDS = 5
 PEERS = ROOT / "benchmarks" / "peers"
@@ -45,14 +44,7 @@ def _cnnlab(path: Path, x: np.ndarray) -> dict:
 
 
 def _keras(path: Path, npz: Path) -> dict:
-    r = subprocess.run(
-        [str(PEER_PYTHON), str(PEERS / "keras_app_speed.py"), str(path), str(npz), str(ROUNDS)],
-        capture_output=True,
-        text=True,
-        env=PEER_ENV,
-        check=True,
-    )
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return peer_json(PEERS / "keras_app_speed.py", path, npz, ROUNDS)
 
 
 def _rows(ours: dict, theirs: dict, beside: str) -> list[dict]:

@@ -8,15 +8,13 @@ steady-state epochs (after the first): best and median. Ratio = cnnlab / Keras t
 from __future__ import annotations
 
 import contextlib
-import json
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
 import cnnlab
 from benchmarks.process import busy_process
-from benchmarks.train import PEER_ENV, PEER_PYTHON, ROOT, peer_arrays
+from benchmarks.train import ROOT, peer_arrays, peer_json
 from cnnlab.compute.device import set_threads
 
 EPOCHS, ROUNDS, BATCH = 2, 2, 64
@@ -42,15 +40,7 @@ def _cnnlab(tmp: Path, name: str) -> dict:
 
 
 def _keras(model_file: Path, npz: Path) -> dict:
-    r = subprocess.run(
-        [str(PEER_PYTHON), str(PEER), str(model_file), str(npz), str(EPOCHS), str(BATCH)],
-        capture_output=True,
-        text=True,
-        env=PEER_ENV,
-    )
-    if r.returncode != 0:
-        raise RuntimeError(f"the Keras peer failed:\n{r.stderr[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return peer_json(PEER, model_file, npz, EPOCHS, BATCH)
 
 
 def _row(ours: list[dict], theirs: list[dict], beside: str) -> dict:

@@ -57,14 +57,14 @@ def train_cnnlab(tmp: Path, round_: int):
 def run_keras(npz: Path) -> dict | None:
     if not PEER_PYTHON.exists():
         return None
-    r = subprocess.run(
-        [str(PEER_PYTHON), str(PEER_SCRIPT), str(npz), str(EPOCHS), ",".join(map(str, BATCHES))],
-        capture_output=True,
-        text=True,
-        env=PEER_ENV,
-    )
+    return peer_json(PEER_SCRIPT, npz, EPOCHS, ",".join(map(str, BATCHES)))
+
+
+def peer_json(script: Path, *args) -> dict:
+    """Run a Keras peer script in .venv-peers with ``args``: the JSON object its last line prints."""
+    r = subprocess.run([str(PEER_PYTHON), str(script), *map(str, args)], capture_output=True, text=True, env=PEER_ENV)
     if r.returncode != 0:
-        raise RuntimeError(f"the Keras peer failed:\n{r.stderr[-2000:]}")
+        raise RuntimeError(f"the Keras peer {script.name} failed:\n{r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
