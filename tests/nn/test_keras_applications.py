@@ -136,3 +136,19 @@ def test_an_application_with_a_layer_cnnlab_does_not_compute_is_a_one_line_refus
     ) as e:
         cnnlab.load(apps / "convnexttiny.keras")
     assert "\n" not in str(e.value)
+
+
+def test_models_summary_of_a_keras_file_has_connected_to_and_expands_the_nested_base(apps):
+    from typer.testing import CliRunner
+
+    from cnnlab.cli import app
+
+    path = str(apps / "transfer.keras")
+    r = CliRunner().invoke(app, ["models", "summary", path, "--expand-nested"], terminal_width=250)
+    assert r.exit_code == 0, r.output
+    assert "Connected to" in r.stdout and "mobilenetv2/Conv1 (Conv2D)" in r.stdout
+    assert "mobilenetv2 (Functional)" in r.stdout and "augment/random_flip (Augmentation)" in r.stdout
+    collapsed = CliRunner().invoke(app, ["models", "summary", path], terminal_width=250).stdout
+    assert "mobilenetv2/Conv1" not in collapsed and "mobilenetv2 (Functional)" in collapsed
+    total, trainable, frozen = np.load(apps / "transfer.npz")["keras_params"].tolist()
+    assert f"Total params: {total:,}" in collapsed and f"Non-trainable params: {frozen:,}" in collapsed
