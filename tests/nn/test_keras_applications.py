@@ -3,6 +3,7 @@
 TensorFlow: every layer agrees with TensorFlow's output for the same input, the parameters are counted as
 Keras counts them, and cnnlab's export loads back in Keras and predicts what cnnlab does."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -125,6 +126,18 @@ def test_grad_cam_finds_the_last_block_of_an_application_and_explains_through_a_
     assert a.layer == layer and "every path to the output passes through" in a.reason
     assert a.heatmap.shape == x.shape[:2] and a.heatmap.max() == pytest.approx(1.0)
     assert np.isfinite(explain(run, x, "saliency").heatmap).all()
+    if name in ("resnet50", "transfer"):  # TensorFlow's own Grad-CAM, through the nested base for transfer
+        checked = subprocess.run(
+            [str(PEER_PYTHON), str(ROOT / "benchmarks" / "peers" / "keras_gradcam.py"), str(apps / f"{name}.keras")]
+            + [str(apps / f"{name}.npz"), layer, str(a.target)],
+            capture_output=True,
+            text=True,
+            env=PEER_ENV,
+            timeout=300,
+        )
+        assert checked.returncode == 0, checked.stderr[-3000:]
+        theirs = np.array(json.loads(checked.stdout.strip().splitlines()[-1])["heatmap"])
+        np.testing.assert_allclose(a.heatmap, theirs, atol=1e-3)
 
 
 def test_an_application_with_a_layer_cnnlab_does_not_compute_is_a_one_line_refusal_naming_it(apps):
