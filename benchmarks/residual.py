@@ -14,8 +14,7 @@ from pathlib import Path
 
 import cnnlab
 from benchmarks.process import busy_process
-from benchmarks.train import ROOT, peer_arrays, peer_json
-from cnnlab.compute.device import set_threads
+from benchmarks.train import ROOT, fashion_epochs, peer_arrays, peer_json
 
 EPOCHS, ROUNDS, BATCH = 2, 2, 64
 PEER = ROOT / "benchmarks" / "peers" / "keras_fit_file.py"
@@ -23,20 +22,6 @@ TITLE = (
     f"cnnlab-res on Fashion-MNIST, batch {BATCH}: seconds per steady-state epoch over {ROUNDS} alternating "
     "rounds, cnnlab against the same model in Keras (ratio = cnnlab / Keras time; goal <= 0.5)"
 )
-
-
-def _cnnlab(tmp: Path, name: str) -> dict:
-    set_threads()
-    run = cnnlab.train(
-        data="fashion-mnist",
-        model="cnnlab-res",
-        epochs=EPOCHS,
-        batch_size=BATCH,
-        seed=0,
-        out=str(tmp / name),
-        verbose=False,
-    )
-    return {"epoch_s": [m["seconds"] for m in run.metrics], "test_accuracy": run.metrics[-1]["test_accuracy"]}
 
 
 def _keras(model_file: Path, npz: Path) -> dict:
@@ -72,7 +57,7 @@ def run() -> list[dict]:
             ours, theirs = [], []
             with busy_process() if beside else contextlib.nullcontext():
                 for i in range(ROUNDS):  # alternate, so that drifts in machine speed hit both sides alike
-                    ours.append(_cnnlab(tmp, f"res-{bool(beside)}-{i}"))
+                    ours.append(fashion_epochs("cnnlab-res", EPOCHS, BATCH, tmp / f"res-{bool(beside)}-{i}"))
                     theirs.append(_keras(model_file, npz))
             rows.append(_row(ours, theirs, beside))
     return rows

@@ -162,7 +162,7 @@ def explain_cell(run, image, layer: str, row: int = 0, col: int = 0, channel: in
     if out.ndim == 1:  # a vector: the class scores are explained by their softmax, other units are not cells
         if index != len(names) - 1 or out.shape[0] != len(classes or ()):
             raise InputError(f"'{layer}' outputs {out.shape[0]} values; click a cell of a convolution or pooling map.")
-        softmax = kind == "Softmax" or getattr(module, "activation", None) == "softmax"
+        softmax = module.outputs_probabilities
         if softmax and kind == "Dense":  # the logits before the layer's own softmax
             weight, bias = module.weight.detach().double().cpu().numpy(), module.bias
             logits = weight @ inp.astype(np.float64) + (bias.detach().double().cpu().numpy() if bias is not None else 0)

@@ -160,7 +160,10 @@ class TwoClasses(Layer):
         if of not in ("logit", "probability"):
             raise InputError(f"TwoClasses of={of!r}. Expected 'logit' or 'probability'.")
         self.of = of
-        self.activation = "softmax" if of == "probability" else None  # what the model outputs
+
+    @property
+    def outputs_probabilities(self) -> bool:
+        return self.of == "probability"
 
     def infer(self, shape):
         if tuple(shape) != (1,):

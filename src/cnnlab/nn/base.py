@@ -173,6 +173,11 @@ class Layer(Freezable, nn.Module):
             return connect(self, args[0])
         return super().__call__(*args, **kwargs)
 
+    @property
+    def outputs_probabilities(self) -> bool:
+        """True when this layer's output is class probabilities (a softmax), not logits."""
+        return getattr(self, "activation", None) == "softmax"
+
     def build(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         self.input_shape = tuple(shape)
         self.output_shape = tuple(self.infer(self.input_shape))

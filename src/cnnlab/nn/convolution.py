@@ -153,7 +153,7 @@ class DepthwiseConv2D(_Conv):
         depthwise_initializer: str = "glorot_uniform",
         name: str | None = None,
     ):
-        self.depth_multiplier = _whole(depth_multiplier, "DepthwiseConv2D depth_multiplier", "depth_multiplier=2")
+        self.depth_multiplier = _whole(depth_multiplier, f"{self.kind} depth_multiplier", "depth_multiplier=2")
         super().__init__(
             kernel_size, strides, padding, dilation_rate, activation, use_bias, depthwise_initializer, name
         )
@@ -162,15 +162,24 @@ class DepthwiseConv2D(_Conv):
         ah, aw = self._axes(shape)
         return (ah.out, aw.out, shape[2] * self.depth_multiplier)
 
+    def _depthwise_kernels(self, channels: int) -> nn.Parameter:
+        """``depth_multiplier`` kernels an input channel, as a grouped kernel (C·M, 1, kh, kw)."""
+        m, (kh, kw) = self.depth_multiplier, self.kernel_size
+        kernels = nn.Parameter(torch.empty(channels * m, 1, kh, kw))
+        _init(kernels, self.kernel_initializer, kh * kw, kh * kw * m)  # Keras's fans for (kh, kw, C, M)
+        return kernels
+
+    def _depthwise(self, x, kernels, bias):
+        """Each input channel convolved with its own kernels (a convolution of as many groups as channels)."""
+        c = self.input_shape[2]
+        return functional.conv2d_nchw(x, kernels, bias, self.strides, self.padding, self.dilation_rate, c)
+
     def create(self, shape):
-        c, m, (kh, kw) = shape[2], self.depth_multiplier, self.kernel_size
-        self.weight = nn.Parameter(torch.empty(c * m, 1, kh, kw))
-        _init(self.weight, self.kernel_initializer, kh * kw, kh * kw * m)  # Keras's fans for (kh, kw, C, M)
-        self.bias = self._bias(c * m)
+        self.weight = self._depthwise_kernels(shape[2])
+        self.bias = self._bias(shape[2] * self.depth_multiplier)
 
     def convolve(self, x):
-        c = self.input_shape[2]
-        return functional.conv2d_nchw(x, self.weight, self.bias, self.strides, self.padding, self.dilation_rate, c)
+        return self._depthwise(x, self.weight, self.bias)
 
     def config(self):
         return {**super().config(), "depth_multiplier": self.depth_multiplier}
@@ -185,7 +194,7 @@ class DepthwiseConv2D(_Conv):
         return ho * wo * o * self.kernel_size[0] * self.kernel_size[1]
 
 
-class SeparableConv2D(_Conv):
+class SeparableConv2D(DepthwiseConv2D):
     """``SeparableConv2D(filters, kernel_size, ...)``: a depthwise convolution (``depth_multiplier`` kernels an
     input channel) then a 1x1 convolution to ``filters`` channels, the bias and the activation."""
 
@@ -210,9 +219,16 @@ class SeparableConv2D(_Conv):
         name: str | None = None,
     ):
         self.filters = _whole(filters, "SeparableConv2D filters", "SeparableConv2D(32, 3)")
-        self.depth_multiplier = _whole(depth_multiplier, "SeparableConv2D depth_multiplier", "depth_multiplier=2")
         super().__init__(
-            kernel_size, strides, padding, dilation_rate, activation, use_bias, depthwise_initializer, name
+            kernel_size,
+            strides,
+            padding,
+            depth_multiplier,
+            dilation_rate,
+            activation,
+            use_bias,
+            depthwise_initializer,
+            name,
         )
 
     def infer(self, shape):
@@ -220,20 +236,17 @@ class SeparableConv2D(_Conv):
         return (ah.out, aw.out, self.filters)
 
     def create(self, shape):
-        c, m, (kh, kw) = shape[2], self.depth_multiplier, self.kernel_size
-        self.depthwise = nn.Parameter(torch.empty(c * m, 1, kh, kw))
-        _init(self.depthwise, self.kernel_initializer, kh * kw, kh * kw * m)
-        self.pointwise = nn.Parameter(torch.empty(self.filters, c * m, 1, 1))
-        _init(self.pointwise, self.kernel_initializer, c * m, self.filters)
+        cm = shape[2] * self.depth_multiplier
+        self.depthwise = self._depthwise_kernels(shape[2])
+        self.pointwise = nn.Parameter(torch.empty(self.filters, cm, 1, 1))
+        _init(self.pointwise, self.kernel_initializer, cm, self.filters)
         self.bias = self._bias(self.filters)
 
     def convolve(self, x):
-        c = self.input_shape[2]
-        y = functional.conv2d_nchw(x, self.depthwise, None, self.strides, self.padding, self.dilation_rate, c)
-        return F.conv2d(y, self.pointwise, self.bias)
+        return F.conv2d(self._depthwise(x, self.depthwise, None), self.pointwise, self.bias)
 
     def config(self):
-        return {"filters": self.filters, **super().config(), "depth_multiplier": self.depth_multiplier}
+        return {"filters": self.filters, **super().config()}
 
     def formula(self):
         (kh, kw), c, m, f = self.kernel_size, self.input_shape[2], self.depth_multiplier, self.filters

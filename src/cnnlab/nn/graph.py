@@ -196,7 +196,7 @@ class Model(Freezable, nn.Module):
         if self._many_out or self._outputs[0].node is None:
             return False
         last = self._outputs[0].node.layer
-        return last.kind == "Softmax" or getattr(last, "activation", None) == "softmax"
+        return last.outputs_probabilities
 
     def spec(self) -> dict:
         """The model as a spec (:mod:`cnnlab.nn.spec`): each layer with the names of the layers it takes."""

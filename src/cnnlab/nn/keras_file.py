@@ -113,7 +113,7 @@ def _layer(item: dict, path: Path):
     """One layer from its Keras config, by its class's own reader."""
     kind, cfg = item.get("class_name"), item.get("config") or {}
     where = _where(path, item)
-    if str(item.get("module", "")).startswith("keras.src.ops"):
+    if _is_operation(item):
         return _operation(item, where)
     if kind not in READERS:
         why = " It carries code, and cnnlab runs no code from a file." if kind == "Lambda" else ""
@@ -149,6 +149,11 @@ def _operation(item: dict, where: str) -> Operation:
         raise KerasFileError(f"{where}: {e}") from None
 
 
+def _is_operation(item: dict) -> bool:
+    """A Keras 3 operation node (``keras.src.ops...``), not a layer."""
+    return str(item.get("module", "")).startswith("keras.src.ops")
+
+
 def _is_tensor(arg) -> bool:
     return isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__"
 
@@ -163,7 +168,7 @@ def _calls(item: dict) -> list[list[tuple[str, int, int]]]:
             calls.append([(e[0], int(e[1]), int(e[2])) for e in node if isinstance(e, list) and len(e) >= 3])
             continue
         args = node.get("args", []) if isinstance(node, dict) else []
-        found, stack = [], list(args[:1] if not str(item.get("module", "")).startswith("keras.src.ops") else args)
+        found, stack = [], list(args if _is_operation(item) else args[:1])
         while stack:
             arg = stack.pop(0)
             if isinstance(arg, list):
@@ -182,7 +187,7 @@ def _shape_of(cfg: dict, where: str) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _model(item: dict, path: Path, input_shape=None):
+def _model(item: dict, path: Path):
     """A Keras model config (Sequential or functional, nested ones within) as a cnnlab model, and its layers'
     configs in the order the weights follow: [(layer, item)], a nested model's item with its own list."""
     kind, cfg = item.get("class_name"), item.get("config")
@@ -191,12 +196,12 @@ def _model(item: dict, path: Path, input_shape=None):
     items = [i for i in cfg["layers"] if isinstance(i, dict)]
     name = cfg.get("name") or path.stem
     if kind == "Sequential":
-        return _sequential(items, path, name, input_shape, cfg)
+        return _sequential(items, path, name, cfg)
     return _functional(items, path, name, cfg)
 
 
-def _sequential(items, path, name, input_shape, cfg):
-    first = items[0].get("config", {}) if items else {}
+def _sequential(items, path, name, cfg):
+    first, input_shape = (items[0].get("config", {}) if items else {}), None
     if items and items[0].get("class_name") == "InputLayer":
         input_shape, items = _shape_of(first, f"{path.name}: model {name!r}"), items[1:]
     elif first.get("batch_input_shape") or cfg.get("build_input_shape"):
@@ -205,7 +210,7 @@ def _sequential(items, path, name, input_shape, cfg):
         )
     if input_shape is None:
         raise KerasFileError(f"{path} declares no input shape (no InputLayer, no batch_input_shape).")
-    built = [_any(i, path, None) for i in items]
+    built = [_any(i, path) for i in items]
     try:
         model = Sequential([b[0] for b in built], name=name, input_shape=input_shape)
     except ShapeError as e:
@@ -213,10 +218,10 @@ def _sequential(items, path, name, input_shape, cfg):
     return model, [(b[0], i, b[1]) for b, i in zip(built, items, strict=True)]
 
 
-def _any(item, path, input_shape):
+def _any(item, path):
     """A layer or a nested model, and (for a nested model) its own weights order."""
     if item.get("class_name") in MODELS:
-        model, order = _model(item, path, input_shape)
+        model, order = _model(item, path)
         return (model.freeze() if item["config"].get("trainable") is False else model), order
     return _layer(item, path), None
 
@@ -229,7 +234,7 @@ def _functional(items, path, name, cfg):
         if item.get("class_name") == "InputLayer":
             inputs[layer_name] = made[(layer_name, 0, 0)] = Input(_shape_of(item["config"], _where(path, item)))
             continue
-        built[layer_name] = _any(item, path, None)
+        built[layer_name] = _any(item, path)
         pending += [(layer_name, k, call) for k, call in enumerate(_calls(item))]
     while pending:  # every call whose tensors are made, until none is left (a shared layer's later calls wait)
         ready = [p for p in pending if all(t in made for t in p[2])]
@@ -258,7 +263,7 @@ def _functional(items, path, name, cfg):
     order = []
     for item in items:
         layer_name = (item.get("config") or {}).get("name") or item.get("name")
-        if item.get("class_name") != "InputLayer" and not str(item.get("module", "")).startswith("keras.src.ops"):
+        if item.get("class_name") != "InputLayer" and not _is_operation(item):
             order.append((built[layer_name][0], item, built[layer_name][1]))
     return model, order
 

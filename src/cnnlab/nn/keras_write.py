@@ -37,8 +37,6 @@ def _input_item(name: str, shape) -> dict:
         "class_name": "InputLayer",
         "registered_name": None,
         "config": {"batch_shape": _batch(shape), "dtype": "float32", "sparse": False, "name": name},
-        "name": name,
-        "inbound_nodes": [],
     }
 
 
@@ -82,8 +80,6 @@ class _Writer:
         counts: dict[str, int] = {}
         items = [_input_item(f"{model.name}_input", model.input_shape)]
         items += [self.item(layer, layer.input_shape, group, counts) for layer in model.layers]
-        for item in items:
-            item.pop("name", None), item.pop("inbound_nodes", None)
         shape = _batch(model.input_shape)
         return {
             "module": "keras",
@@ -102,7 +98,9 @@ class _Writer:
     def functional(self, model: Model, group: str) -> dict:
         counts: dict[str, int] = {}
         names = {id(t): f"{model.name}_input_{i}" if i else f"{model.name}_input" for i, t in enumerate(model._inputs)}
-        items = [_input_item(names[id(t)], t.shape) for t in model._inputs]
+        items = [
+            {**_input_item(names[id(t)], t.shape), "name": names[id(t)], "inbound_nodes": []} for t in model._inputs
+        ]
         first = {}
         for node in model.nodes:
             first.setdefault(id(node.layer), node)

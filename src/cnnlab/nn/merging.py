@@ -155,7 +155,6 @@ class Operation(Layer):
 
     kind = "Operation"
     takes_many = True
-    OPS = tuple(OPERATIONS)
 
     def __init__(self, op: str = "Add", operands=(None, None), name: str | None = None):
         super().__init__(name)

@@ -89,16 +89,17 @@ def summarize(model: Model, expand_nested: bool = False) -> Summary:
     model's one row with all its parameters (``expand_nested``: followed by its own rows, named outer/inner)."""
     from cnnlab.nn.model import Sequential
 
-    graph = not isinstance(model, Sequential)
-    rows = _rows(model, "", expand_nested, graph)
+    rows = _rows(model, "", expand_nested)
     trainable, non_trainable = model.count_params()
+    graph = not isinstance(model, Sequential)
     return Summary(model.name, model.input_shape, tuple(rows), trainable, non_trainable, graph)
 
 
-def _rows(model: Model, prefix: str, expand_nested: bool, graph: bool) -> list[Row]:
+def _rows(model: Model, prefix: str, expand_nested: bool) -> list[Row]:
+    """A row per layer of ``model``; a graph's (not a chain's) say what each layer is connected to."""
     from cnnlab.nn.model import Sequential
 
-    connected = _connections(model) if graph else {}
+    connected = {} if isinstance(model, Sequential) else _connections(model)
     rows = []
     for layer in model.layers:
         nested = isinstance(layer, Model)
@@ -111,7 +112,7 @@ def _rows(model: Model, prefix: str, expand_nested: bool, graph: bool) -> list[R
             )
         )
         if nested and expand_nested:
-            rows += _rows(layer, f"{prefix}{layer.name}/", True, not isinstance(layer, Sequential))
+            rows += _rows(layer, f"{prefix}{layer.name}/", True)
     return rows
 
 
