@@ -100,6 +100,7 @@ def test_a_model_that_cannot_be_copied_runs_as_it_is():
 
 
 SEEN = []  # (thread, its intra-op threads) of every batch a Recording computed; its copies share the list
+HOLD = []  # a barrier where a Recording's first batches wait until as many threads hold one each
 
 
 class Recording(torch.nn.Module):
@@ -111,6 +112,8 @@ class Recording(torch.nn.Module):
 
     def forward(self, x):
         SEEN.append((threading.get_ident(), torch.get_num_threads()))
+        if HOLD and len(SEEN) <= HOLD[0].parties:
+            HOLD[0].wait(timeout=30)  # a batch this small ends before a second worker wakes, unless held
         return self.linear(x.flatten(1))
 
 
@@ -120,11 +123,15 @@ def test_batches_are_shared_out_to_one_core_workers_and_the_callers_threads_are_
     from cnnlab.compute.workers import workers
 
     before = torch.get_num_threads()
+    _, size = workers()
     m = Recording().eval()
     x = _images(64 * 40)
     SEEN.clear()
-    out = outputs_of(m, x, CPU, "fp32", batch_size=64, optimize=True)
-    _, size = workers()
+    HOLD[:] = [threading.Barrier(size)]  # every worker must take one of the first batches, or this times out
+    try:
+        out = outputs_of(m, x, CPU, "fp32", batch_size=64, optimize=True)
+    finally:
+        HOLD.clear()
     threads = {thread for thread, _ in SEEN}
     assert len(SEEN) == 40 and {n for _, n in SEEN} == {1}, SEEN
     if size > 1:
