@@ -171,7 +171,7 @@ def main():
         model.name = name
         rng = np.random.default_rng(0)
         statistics(model, rng)
-        x = rng.uniform(0, 255, (2, *model.input_shape[1:])).astype("float32")
+        x = np.round(rng.uniform(0, 255, (2, *model.input_shape[1:]))).astype("float32")  # whole pixel values
         if name == "layers":  # no preprocessing: numbers around 1, weights drawn at random (PReLU's too)
             x = rng.normal(0, 1, x.shape).astype("float32")
             for w in model.weights:

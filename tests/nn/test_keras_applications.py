@@ -27,6 +27,7 @@ APPS = [
     "densenet121",
     "inceptionv3",
 ]
+EXPORTED = [*APPS[1:], "transfer"]  # every application, VGG16 and InceptionV3 (60-90 MB files) too
 PEER_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
 
@@ -88,7 +89,7 @@ def test_a_frozen_nested_base_stays_frozen_and_in_inference_mode_while_training(
 
 def test_exports_of_applications_load_in_keras_and_predict_what_cnnlab_does(apps, tmp_path):
     """cnnlab's .keras files of every application (and the nested transfer model), read by Keras."""
-    for name in ("mobilenetv2", "mobilenetv3small", "efficientnetb0", "densenet121", "resnet50", "transfer"):
+    for name in EXPORTED:
         run = cnnlab.load(apps / f"{name}.keras")
         x = np.load(apps / f"{name}.npz")["x"]
         write_keras(run.model, tmp_path / f"{name}.keras")
@@ -105,7 +106,7 @@ def test_exports_of_applications_load_in_keras_and_predict_what_cnnlab_does(apps
         timeout=600,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr[-3000:]
-    assert checked.stdout.count("keras.saving.load_model ok") == 6, checked.stdout
+    assert checked.stdout.count("keras.saving.load_model ok") == len(EXPORTED), checked.stdout
 
 
 @pytest.mark.parametrize(
@@ -165,3 +166,113 @@ def test_models_summary_of_a_keras_file_has_connected_to_and_expands_the_nested_
     assert "mobilenetv2/Conv1" not in collapsed and "mobilenetv2 (Functional)" in collapsed
     total, trainable, frozen = np.load(apps / "transfer.npz")["keras_params"].tolist()
     assert f"Total params: {total:,}" in collapsed and f"Non-trainable params: {frozen:,}" in collapsed
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-np.asarray(z, np.float64)))
+
+
+def _keras_probabilities(apps, name) -> np.ndarray:
+    """What TensorFlow's model gave for the fixture's two images: a class's probability a column."""
+    tf = np.load(apps / f"{name}.npz")
+    if name == "transfer":  # Keras's one unit: the logit of the second class
+        p = _sigmoid(tf["logit"][:, 0])
+        return np.stack([1 - p, p], axis=1)
+    return tf["predictions"]
+
+
+def test_applications_export_to_onnx_and_run_in_onnxruntime_as_in_tensorflow(apps, tmp_path):
+    """`cnnlab export --format onnx` of a Keras file: onnxruntime gives TensorFlow's probabilities."""
+    import onnxruntime
+    from typer.testing import CliRunner
+
+    from cnnlab.cli import app
+
+    for name in ("efficientnetb0", "transfer"):
+        out = tmp_path / f"{name}.onnx"
+        r = CliRunner().invoke(app, ["export", str(apps / f"{name}.keras"), "--format", "onnx", "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        (probs,) = onnxruntime.InferenceSession(str(out)).run(None, {"images": np.load(apps / f"{name}.npz")["x"]})
+        np.testing.assert_allclose(probs, _keras_probabilities(apps, name), atol=1e-5)
+
+
+def _image_folder(root: Path, images: np.ndarray, classes: list[str]) -> Path:
+    """train/ and test/ folders holding ``images[i]`` under ``classes[i]`` (PNG, as a user's photos)."""
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for i, (img, label) in enumerate(zip(images, classes, strict=True)):
+            (root / split / label).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(root / split / label / f"{i}.png")
+    return root
+
+
+def test_a_keras_application_is_evaluated_on_a_photo_folder_with_tensorflows_numbers(apps, tmp_path):
+    """The transfer model reads uint8 photos as they are (its Rescaling sits behind the augmentation Sequential):
+    `cnnlab eval` on a folder gives the accuracy and cross-entropy of TensorFlow's own probabilities."""
+    from typer.testing import CliRunner
+
+    from cnnlab.cli import app
+
+    keras_says = _keras_probabilities(apps, "transfer")
+    x = np.load(apps / "transfer.npz")["x"].astype(np.uint8)  # whole pixel values, so PNGs carry them exactly
+    told = keras_says.argmax(1)
+    labels = [told[0], 1 - told[1]]  # the first as TensorFlow says, the second not
+    folder = _image_folder(tmp_path / "photos", x, [("cats", "dogs")[k] for k in labels])
+    run = cnnlab.load(apps / "transfer.keras")
+    assert run.scale == 1.0 and "'augment/random_flip'" not in run.preprocessing["input_note"]
+    assert "first layer 'rescale' rescales them" in run.preprocessing["input_note"]
+    r = CliRunner().invoke(
+        app,
+        ["eval", str(apps / "transfer.keras"), "--data", str(folder), "--precision", "fp32", "--json"]
+        + ["-o", str(tmp_path / "figures")],
+    )
+    assert r.exit_code == 0, r.output
+    ev = json.loads(r.stdout.strip().splitlines()[-1])
+    assert ev["classes"] == ["cats", "dogs"] and ev["accuracy"] == 0.5
+    loss = -np.mean([np.log(keras_says[i, k]) for i, k in enumerate(labels)])
+    assert ev["loss"] == pytest.approx(loss, rel=1e-4)
+    assert (tmp_path / "figures" / "confusion.png").is_file()
+
+
+def test_a_served_folder_of_keras_applications_predicts_explains_and_maps_them(apps, tmp_path):
+    """`cnnlab serve` on a folder of .keras files: each is listed with its graph, predicts an uploaded photo as
+    the library does (which agrees with TensorFlow), and Grad-CAM and the maps reach into the nested base."""
+    import io
+    import shutil
+
+    import httpx
+    from PIL import Image
+
+    from cnnlab.web import create_app
+    from servers import Server
+
+    root = tmp_path / "served"
+    root.mkdir()
+    for name in ("efficientnetb0", "transfer"):
+        shutil.copy2(apps / f"{name}.keras", root)
+    with Server(create_app(root)) as url:
+        listed = httpx.get(f"{url}/api/runs", timeout=30).json()["runs"]
+        assert sorted(r["id"] for r in listed) == ["efficientnetb0.keras", "transfer.keras"]
+        for name in ("efficientnetb0", "transfer"):
+            x = np.load(apps / f"{name}.npz")["x"].astype(np.uint8)
+            run = cnnlab.load(apps / f"{name}.keras")
+            np.testing.assert_allclose(run.predict(x, precision="fp32"), _keras_probabilities(apps, name), atol=1e-5)
+            buf = io.BytesIO()
+            Image.fromarray(x[0]).save(buf, format="PNG")
+            photo = {"file": ("photo.png", buf.getvalue())}
+            info = httpx.get(f"{url}/api/runs/{name}.keras", timeout=60).json()
+            assert info["input_shape"] == [64, 64, 3] and info["graph"] is not None
+            said = httpx.post(f"{url}/api/runs/{name}.keras/predict", files=photo, timeout=60).json()
+            np.testing.assert_allclose(said["probabilities"], run.predict(x[:1])[0], atol=2e-6)
+            cam = httpx.post(f"{url}/api/runs/{name}.keras/explain", files=photo, timeout=120).json()
+            assert cam["layer"] == {"efficientnetb0": "top_activation", "transfer": "mobilenetv2/out_relu"}[name]
+        maps = httpx.post(
+            f"{url}/api/runs/transfer.keras/feature-maps?layers=mobilenetv2/block_16_project", files=photo, timeout=60
+        ).json()
+        (layer,) = maps["layers"]
+        assert layer["name"] == "mobilenetv2/block_16_project" and layer["kind"] == "Conv2D"
+        theirs = np.load(apps / "transfer.npz")["mobilenetv2/block_16_project"][0]  # TensorFlow's, for x[0]
+        scale = 1e-4 * np.abs(theirs).max()
+        np.testing.assert_allclose(layer["min"], theirs.min(axis=(0, 1)), atol=scale + 1e-5)
+        np.testing.assert_allclose(layer["max"], theirs.max(axis=(0, 1)), atol=scale + 1e-5)

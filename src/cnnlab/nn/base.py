@@ -166,6 +166,7 @@ class Layer(Freezable, nn.Module):
 
     # --- shared ----------------------------------------------------------------------------------------------
     takes_many = False  # True for merge layers (Add, Concatenate, ...), called on a list of tensors
+    passes_at_inference = False  # True where inference passes the input on unchanged (augmentation, Dropout)
 
     def __call__(self, *args, **kwargs):
         """On tensors, the layer's forward pass; on symbolic tensors (the functional API), a new node."""

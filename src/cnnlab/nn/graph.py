@@ -147,6 +147,15 @@ class Model(Freezable, nn.Module):
             out.append((prefix + node.layer.name, ins, id(node.output)))
         return out
 
+    def first_computing(self) -> tuple[str, Layer] | None:
+        """The first layer, nested ones opened, that changes what it is given at inference, and its path: the
+        layers before it (an augmentation ``Sequential``, Dropout, Identity) pass the input on as it is."""
+        for path, _, _ in self.flat_nodes():
+            layer = self.layer(path)
+            if not layer.passes_at_inference:
+                return path, layer
+        return None
+
     def chokepoints(self) -> list[str]:
         """The layers that every path from the input to the output passes through, in order (all of a chain's;
         in a ResNet, the ends of its blocks, not the convolutions inside them): in the order the layers run,

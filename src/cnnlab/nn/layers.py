@@ -165,6 +165,7 @@ class Dense(Layer):
 
 class Dropout(Layer):
     kind = "Dropout"
+    passes_at_inference = True
 
     def __init__(self, rate: float, name: str | None = None):
         super().__init__(name)

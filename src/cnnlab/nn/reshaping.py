@@ -108,6 +108,7 @@ class Identity(Layer):
     """``Identity()``: the input, unchanged."""
 
     kind = "Identity"
+    passes_at_inference = True
 
     def forward(self, x):
         return x
@@ -142,6 +143,7 @@ class Augmentation(Layer):
     cnnlab's own augmentation is ``cnnlab train --augment``."""
 
     kind = "Augmentation"
+    passes_at_inference = True
     note = "the identity at inference; cnnlab does not apply it in training (use --augment)"
 
     def __init__(self, keras_class: str = "RandomFlip", settings: dict | None = None, name: str | None = None):

@@ -124,9 +124,10 @@ class Run:
         if len(names) != outputs:
             raise KerasFileError(f"{len(names)} class names for a model with {outputs} outputs ({path}).")
         h, w, c = meta["input_shape"]
-        rescales = bool(model.layers) and model.layers[0].kind == "Rescaling"
+        first = model.first_computing()  # past an augmentation Sequential, as in the transfer tutorial
+        rescales = first is not None and first[1].kind == "Rescaling"
         assumed = (
-            f"uint8 pixels go in as they are: the model's first layer '{model.layers[0].name}' rescales them"
+            f"uint8 pixels go in as they are: the model's first layer '{first[0]}' rescales them"
             if rescales
             else "uint8 pixels are scaled by 1/255 (the model has no Rescaling layer), as the Keras tutorials feed them"
         )
