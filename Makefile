@@ -50,15 +50,16 @@ keras-fixtures: $(VENV)/.installed-run .venv-peers/.installed
 		np.savez('out/fashion-arrays.npz', x_train=d.train.x, y_train=d.train.y, x_test=d.test.x, y_test=d.test.y)"
 	.venv-peers/bin/python benchmarks/peers/keras_fixtures.py tests/fixtures/keras out/fashion-arrays.npz
 
-# cnnlab's .keras files loaded by Keras on TensorFlow: the one test of the suite that checks it
+# cnnlab's .keras files loaded by Keras on TensorFlow: the tests of the suite that check it
 keras-check: $(VENV)/.installed-test .venv-peers/.installed
-	$(BIN)/python -m pytest -q tests/train/test_export.py -k keras_on_tensorflow
+	$(BIN)/python -m pytest -q tests/run/test_export.py tests/nn/test_keras_applications.py -k "keras_on_tensorflow or load_in_keras"
 
-# make bench ONLY=train,zoo reruns some sections and keeps the others' last results
+# make bench ONLY=train,zoo reruns some sections and keeps the others' last results;
+# make bench ONLY=recipes RECIPES=res reruns one recipe and keeps the other recipes' rows
 bench: $(VENV)/.installed-test .venv-peers/.installed
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		echo "wrk not installed: the serve load test uses Python clients instead"
-	$(BIN)/python benchmarks/run.py --out benchmarks/results $(if $(ONLY),--only $(ONLY))
+	$(BIN)/python benchmarks/run.py --out benchmarks/results $(if $(ONLY),--only $(ONLY))$(if $(RECIPES), --recipes $(RECIPES))
 
 clean:
 	rm -rf $(VENV) .venv-peers out .pytest_cache

@@ -51,9 +51,16 @@ def _train(out: Path) -> dict:
     return {"train": rows, "train_raw": raw}
 
 
-def _recipes(out: Path) -> dict:
-    rows, raw = recipes.run()
-    return {"recipes": rows, "recipes_raw": raw}
+def _recipes(out: Path, only: tuple[str, ...] = (), previous: dict | None = None) -> dict:
+    """Every recipe and the Keras curves; or, with ``only``, those recipes rerun beside the previous rows."""
+    if not only:
+        rows, raw = recipes.run()
+        return {"recipes": rows, "recipes_raw": raw}
+    rows, raw = recipes.run(recipes=only, keras_epochs=0)
+    before = previous or {}
+    kept = before.get("recipes_raw", {})
+    raw = {**kept, **raw, "runs": {**kept.get("runs", {}), **raw["runs"]}, "keras": kept.get("keras", {})}
+    return {"recipes": recipes.merged(before.get("recipes", []), rows), "recipes_raw": raw}
 
 
 def _predict(out: Path) -> dict:
@@ -110,6 +117,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--only", default="", help=f"comma-separated sections to rerun, of: {', '.join(SECTIONS)}")
+    ap.add_argument("--recipes", default="", help=f"with --only recipes: rerun these, of {', '.join(recipes.RECIPES)}")
     args = ap.parse_args()
     out = Path(args.out)
     only = [s for s in args.only.split(",") if s] or list(SECTIONS)
@@ -125,8 +133,11 @@ def main() -> None:
         "machine": platform.machine(),
         "processor": platform.processor(),
     }
+    chosen = tuple(r for r in args.recipes.split(",") if r)
+    if set(chosen) - set(recipes.RECIPES):
+        sys.exit(f"Unknown recipe(s) {args.recipes}. Expected some of: {', '.join(recipes.RECIPES)}.")
     for name in only:
-        results |= SECTIONS[name](out)
+        results |= _recipes(out, chosen, results) if name == "recipes" else SECTIONS[name](out)
     if results.get("recipes") and {"recipes", "zoo"} & set(only):
         recipes.plot(results, out / "frontier.png")  # the recipes with the zoo's rows, whichever is newer
     text = "\n\n".join(f"## {title}\n\n{table(results[key])}" for key, title in TITLES if results.get(key))

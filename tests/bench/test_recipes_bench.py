@@ -41,3 +41,19 @@ def test_the_recipes_section_runs_end_to_end_and_draws_the_frontier(tmp_path, re
     red, green = (np.all(np.abs(image - c) < 40, axis=-1).sum() for c in ((214, 39, 40), (44, 160, 44)))
     assert red > 20 and green > 20  # the Keras curve and the fast recipe are drawn
     assert json.dumps(raw)  # what results.json keeps
+
+
+def test_a_rerun_of_some_recipes_keeps_the_other_rows_and_the_table_order():
+    """make bench ONLY=recipes RECIPES=res: the res rows join fast's, best's and the Keras model's of the last run."""
+    keras = "Keras tutorial model (10 epochs)"
+
+    def row(recipe, data, acc=0.9):
+        return {"recipe": recipe, "dataset": data, "test_accuracy": acc}
+
+    previous = [row(r, d) for d in ("mnist", "fashion-mnist") for r in ("fast", "best", keras)]
+    fresh = [row("res", "fashion-mnist", 0.937), row("best", "mnist", 0.996), row("res", "mnist", 0.996)]
+    rows = recipes.merged(previous, fresh)
+    assert [(r["dataset"], r["recipe"]) for r in rows] == [
+        (d, r) for d in ("mnist", "fashion-mnist") for r in ("fast", "best", "res", keras)
+    ]
+    assert [r["test_accuracy"] for r in rows if r["recipe"] == "best"] == [0.996, 0.9]  # the rerun replaced

@@ -55,6 +55,20 @@ def test_the_best_recipe_trains_fashion_mnist_with_its_augmentation(tmp_path, re
     )
 
 
+def test_the_res_recipe_trains_the_residual_model_with_bests_augmentation(tmp_path, real_data):
+    """--recipe res is cnnlab-res (a graph) with best's augmentation and smoothing; one epoch on
+    Fashion-MNIST's training half here (make bench runs it whole), the other half held out."""
+    said, config, rows = _train("res", "fashion-mnist", tmp_path / "res", "--epochs", "1", "--validation-split", "0.5")
+    assert "recipe res for fashion-mnist: model=cnnlab-res" in said and "(epochs given explicitly)" in said
+    assert (config["model"], config["augment"], config["lr_schedule"], config["label_smoothing"]) == (
+        "cnnlab-res",
+        "shift=1,flip",
+        "onecycle",
+        0.1,
+    )
+    assert rows[-1]["val_accuracy"] > 0.75, rows[-1]  # 469 steps of a ResNet, far above chance (0.1)
+
+
 def test_the_fast_recipe_reaches_99_2_percent_on_real_mnist_with_one_cycle(tmp_path, real_data):
     """The README's claim for --recipe fast on MNIST (99.2% or more on every seed), checked on seed 0 in full."""
     said, config, rows = _train("fast", "mnist", tmp_path / "fast", "--seed", "0")
