@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from cnnlab.errors import DataError, InputError
+from cnnlab.limits import physical_memory
 
 MAX_PIXELS = 40_000_000  # larger images are refused as possible decompression bombs
 # the largest image the server takes by default (an upload, pixels, a served sample's size), and the largest
@@ -72,11 +72,6 @@ def check_size(size) -> tuple[int, int] | None:
             "Expected e.g. size=(32, 32)."
         )
     return h, w
-
-
-def _memory() -> int:
-    """Bytes of physical memory on this machine."""
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 @contextlib.contextmanager
@@ -186,10 +181,10 @@ def convert(x: np.ndarray, size=None, mode: str | None = None) -> np.ndarray:
     target_mode = mode or current_mode
     h, w = size or x.shape[1:3]
     need = len(x) * h * w * (1 if target_mode == "gray" else 3)
-    if need > _memory() // 2:
+    if need > physical_memory() // 2:
         raise InputError(
             f"{len(x):,} images at {h}x{w} {target_mode} take {need / 1e9:,.1f} GB, more than half of this "
-            f"machine's {_memory() / 1e9:.1f} GB. Choose a smaller size."
+            f"machine's {physical_memory() / 1e9:.1f} GB. Choose a smaller size."
         )
     out = [to_array(Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img), target_mode, size) for img in x]
     return np.stack(out)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import InputError, ShapeError
+from cnnlab.limits import MAX_INPUT_CELLS
 from cnnlab.nn.activations import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax, TwoClasses
 from cnnlab.nn.base import (  # noqa: F401 (re-exported: the layers' shared names)
     ACTIVATIONS,
@@ -227,6 +228,11 @@ class Input(SymbolicTensor):
         shape = tuple(int(v) for v in dims)
         if min(shape) < 1:
             raise InputError(f"Input shape={shape!r}. Expected (height, width, channels), e.g. Input((28, 28, 1)).")
+        if math.prod(shape) > MAX_INPUT_CELLS:
+            raise InputError(
+                f"Input shape={shape!r} holds {math.prod(shape):,} values an image; cnnlab builds models for at "
+                f"most {MAX_INPUT_CELLS:,} (a 4096x4096 RGBA picture)."
+            )
         super().__init__(shape)
         self.name = name
 

@@ -32,7 +32,7 @@ def resolve(name: str, input_shape=None, num_classes: int | None = None) -> Sequ
             f"{name} declares input_shape {tuple(declared)} but the images are {tuple(input_shape)}. "
             "Remove input_shape from the spec, or pass --size/--mode to convert the images."
         )
-    model = from_spec(spec, input_shape=input_shape)
+    model = from_spec(spec, input_shape=input_shape, what=f"Model spec {name}")
     if num_classes is not None and model.output_shape != (num_classes,):
         shape = model.output_shape
         if isinstance(shape, tuple) and len(shape) == 3:

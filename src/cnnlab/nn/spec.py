@@ -15,11 +15,11 @@ layer type or argument is an error that lists the valid ones.
 from __future__ import annotations
 
 import inspect
-import json
-import tomllib
 from pathlib import Path
 
+from cnnlab import limits
 from cnnlab.errors import InputError
+from cnnlab.nn.budget import built_within_budget
 from cnnlab.nn.graph import INPUT, Model, name_layers
 from cnnlab.nn.layers import LAYERS, Input
 from cnnlab.nn.model import Sequential
@@ -47,7 +47,7 @@ def _layer_of(item: dict, index: int):
                 f'Layer {index + 1} (Model) takes "name" and "spec" (a model spec); it has {sorted(item)}.'
             )
         inner = normalized(item["spec"], f"The spec of layer {index + 1} (Model)")
-        return from_spec({**inner, "name": item.get("name") or inner.get("name", "model")})
+        return _from_spec({**inner, "name": item.get("name") or inner.get("name", "model")})
     cls = LAYERS.get(kind)
     if cls is None:
         raise InputError(
@@ -88,10 +88,24 @@ def normalized(spec, where: str = "The model spec") -> dict:
     return spec
 
 
-def from_spec(spec, input_shape=None, num_classes: int | None = None) -> Model:
+def from_spec(spec, input_shape=None, num_classes: int | None = None, what: str = "The model spec") -> Model:
     """Build a model from a spec (an object, or a bare list of layers): a Sequential when no layer names its
     ``inputs``, else a graph :class:`Model`. ``input_shape`` overrides the spec's; ``num_classes`` replaces the
-    units of the last Dense (for a zoo model on a dataset with another class count)."""
+    units of the last Dense (for a zoo model on a dataset with another class count). The model is counted on
+    the meta device first (:mod:`cnnlab.nn.budget`); ``what`` names the spec in errors."""
+    try:
+        return built_within_budget(lambda: _from_spec(spec, input_shape, num_classes), what)
+    except InputError:
+        raise
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError, RecursionError) as e:
+        said = str(e).splitlines()[0][:200] if str(e) else ""
+        raise InputError(
+            f"{what} has a value of the wrong kind ({type(e).__name__}{': ' + said if said else ''}). Expected "
+            'layers such as {"type": "Conv2D", "filters": 32, "kernel_size": 3}.'
+        ) from None
+
+
+def _from_spec(spec, input_shape=None, num_classes: int | None = None) -> Model:
     spec = normalized(spec)
     for i, item in enumerate(spec.get("layers", [])):
         if not isinstance(item, dict):
@@ -148,13 +162,10 @@ def _graph(layers, wiring, shape, name: str) -> Model:
 
 
 def read_spec(path) -> dict:
-    """A spec file (JSON or TOML) as a spec object (:func:`normalized`)."""
+    """A spec file (JSON or TOML) as a spec object (:func:`normalized`), its size and depth bounded
+    (:mod:`cnnlab.limits`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Model spec {path} does not exist. Expected a .json or .toml file, or a zoo name.")
-    text = path.read_text()
-    try:
-        value = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-        raise InputError(f"Model spec {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {e}") from None
+    value = limits.read_parsed(path, f"Model spec {path}")
     return normalized(value, f"Model spec {path}")

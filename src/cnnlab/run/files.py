@@ -25,6 +25,7 @@ from safetensors.torch import save as st_save
 
 from cnnlab.atomic import atomic_writer, write_bytes, write_text
 from cnnlab.errors import RunError
+from cnnlab.limits import MAX_WEIGHTS_BYTES, megabytes, parse, read_text, refuse_nonfinite
 
 FORMAT = "cnnlab-run/1"
 CONFIG, METRICS, STEPS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
@@ -36,6 +37,13 @@ CONFIG, METRICS, STEPS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
     "state.pt",
     "curves.png",
 )
+
+
+class DamagedRun(RunError):
+    """A run file that is there but malformed: too large, too deep, not JSON, values of the wrong kind (exit
+    code 2: the file given was the problem)."""
+
+    exit_code = 2
 
 
 class OutsideRoot(RunError):
@@ -54,15 +62,14 @@ def confined(path: Path, root: Path | None) -> Path:
 
 
 def read_json(path: Path) -> dict:
-    """A run file's JSON, or a RunError saying it is missing or corrupt and what to do."""
+    """A run file's JSON object, bounded in size and depth (:mod:`cnnlab.limits`), or a RunError saying it is
+    missing or damaged and what to do."""
     if not path.is_file():
         raise RunError(f"{path} is missing. A run directory needs {MODEL_JSON} and {WEIGHTS}; is this a cnnlab run?")
-    try:
-        value = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{path} is corrupt ({e}). Restore it, or retrain into a new directory.") from None
+    what = f"{path.parent.name}/{path.name}"
+    value = parse(read_text(path, what, DamagedRun), what, error=DamagedRun)
     if not isinstance(value, dict):
-        raise RunError(f"{path} holds a JSON {type(value).__name__}, not an object; it is not a cnnlab run file.")
+        raise DamagedRun(f"{what} holds a JSON {type(value).__name__}, not an object; it is not a cnnlab run file.")
     return value
 
 
@@ -74,9 +81,18 @@ def save_weights(path: Path, model: torch.nn.Module) -> None:
     write_bytes(path, st_save(state_dict_for_saving(model), metadata={"format": FORMAT}))
 
 
-def load_weights(path: Path, model: torch.nn.Module) -> None:
+def load_weights(path: Path, model: torch.nn.Module, allow_nonfinite: bool = False) -> None:
+    """model.safetensors into ``model``: every tensor the architecture's, and finite (else
+    :func:`cnnlab.limits.refuse_nonfinite`)."""
     if not path.is_file():
         raise RunError(f"{path} is missing: the run has no saved weights yet (did its first epoch finish?).")
+    own = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+    size = path.stat().st_size
+    if size > min(own + 2**24, MAX_WEIGHTS_BYTES):  # the architecture's numbers and a header of at most 16 MB
+        raise DamagedRun(
+            f"{path.parent.name}/{path.name} is {megabytes(size)}, but the architecture in {MODEL_JSON} holds "
+            f"{megabytes(own)} of weights; refused before reading."
+        )
     try:
         tensors = st_load(path.read_bytes())
     except (SafetensorError, ValueError, OSError) as e:
@@ -85,6 +101,9 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as e:
         raise RunError(f"{path} does not fit the architecture in {MODEL_JSON}: {str(e).splitlines()[0]}") from None
+    for name, value in tensors.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            refuse_nonfinite(f"{path.parent.name}/{path.name}: {name}", allow_nonfinite, DamagedRun)
 
 
 def save_state(path: Path, epoch: int, model: torch.nn.Module, optimizer, run_id: str | None = None, ema=None) -> None:
@@ -101,6 +120,8 @@ def load_state(path: Path, model: torch.nn.Module, optimizer, run_id: str | None
     A damaged file, or one that is not this run's checkpoint (``run_id``: config.json's), is a RunError."""
     if not path.is_file():
         raise RunError(f"{path} is missing: nothing to resume from (no epoch has finished yet).")
+    if path.stat().st_size > 4 * MAX_WEIGHTS_BYTES:  # weights, their moving average and two optimizer moments
+        raise DamagedRun(f"{path.name} is {megabytes(path.stat().st_size)}, too large for a cnnlab checkpoint.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated or damaged archive
@@ -136,15 +157,13 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
 def read_metrics(path: Path) -> list[dict]:
     if not path.is_file():
         return []
+    what = f"{path.parent.name}/{path.name}"
     rows = []
-    for i, line in enumerate(path.read_bytes().splitlines(), 1):
+    for i, line in enumerate(read_text(path, what, DamagedRun).splitlines(), 1):
         if line.strip():
-            try:
-                row = json.loads(line.decode("utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                row = None
+            row = parse(line, f"{what} line {i}", error=DamagedRun)
             if not isinstance(row, dict):
-                raise RunError(f"{path} line {i} is not a JSON object; the metrics file is corrupt.")
+                raise DamagedRun(f"{what} line {i} is not a JSON object; the metrics file is corrupt.")
             rows.append(row)
     return rows
 

@@ -3,6 +3,7 @@ and what it does with images (fit them to the model, predict)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import torch
 
 from cnnlab.data.images import mode_for
 from cnnlab.errors import InputError, RunError
+from cnnlab.limits import MAX_INPUT_CELLS
+from cnnlab.nn.graph import Model
 from cnnlab.run.files import (
     CONFIG,
     FORMAT,
@@ -18,6 +21,7 @@ from cnnlab.run.files import (
     MODEL_JSON,
     STEPS,
     WEIGHTS,
+    DamagedRun,
     confined,
     load_weights,
     read_json,
@@ -30,16 +34,38 @@ def _checked_meta(meta: dict, path: Path) -> tuple[tuple[str, ...], dict]:
     """model.json's class names and preprocessing, or a RunError naming what is missing or malformed."""
     classes, prep = meta.get("classes"), meta.get("preprocessing")
     if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-        raise RunError(f"{path} has no 'classes' (a list of class names); it is damaged. Retrain the run.")
+        raise DamagedRun(f"{path} has no 'classes' (a list of class names); it is damaged. Retrain the run.")
     shape = prep.get("input_shape") if isinstance(prep, dict) else None
-    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)):
-        raise RunError(f"{path} has no 'preprocessing' with an 'input_shape' [height, width, channels]; it is damaged.")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(type(n) is int and n > 0 for n in shape)):
+        raise DamagedRun(
+            f"{path} has no 'preprocessing' with an 'input_shape' [height, width, channels]; it is damaged."
+        )
+    if math.prod(shape) > MAX_INPUT_CELLS:
+        raise DamagedRun(f"{path} declares the input {shape}, more than the {MAX_INPUT_CELLS:,} values cnnlab builds.")
+    scale = prep.get("scale", 1 / 255)
+    if type(scale) not in (int, float) or not 0 < scale < math.inf:
+        raise DamagedRun(f"{path}: preprocessing.scale is {scale!r}; expected a positive number (1/255 for pixels).")
+    for key, kinds in (("background", ("dark", "light")), ("named", (True, False))):
+        if key in prep and prep[key] not in kinds:
+            raise DamagedRun(f"{path}: preprocessing.{key} is {prep[key]!r}; expected one of {kinds}.")
+    if not isinstance(prep.get("input_note", ""), str):
+        raise DamagedRun(f"{path}: preprocessing.input_note is not text; the run is damaged.")
     return tuple(classes), prep
 
 
 def _check_outputs(model: torch.nn.Module, classes: tuple[str, ...], prep: dict, path: Path) -> None:
-    """One forward pass of a blank image: the model must take the run's input and give one score a class."""
+    """The model must take the run's input and give one score a class: a cnnlab model's shapes say so, a
+    custom module's one forward pass of a blank image."""
     h, w, c = prep["input_shape"]
+    if isinstance(model, Model):
+        if tuple(model.input_shape) != (h, w, c):
+            raise DamagedRun(f"{path}: the model takes {tuple(model.input_shape)} input, not the run's {h}x{w}x{c}.")
+        if tuple(model.output_shape) != (len(classes),):
+            raise DamagedRun(
+                f"{path} names {len(classes)} classes but the model gives {tuple(model.output_shape)} outputs an "
+                "image; the run is damaged. Retrain it."
+            )
+        return
     try:
         with torch.no_grad():
             out = model(torch.zeros(1, c, h, w).to(memory_format=torch.channels_last))
@@ -70,9 +96,12 @@ class Run:
         return tuple(self.preprocessing["input_shape"])
 
     @classmethod
-    def load(cls, path, model: torch.nn.Module | None = None, within: Path | None = None) -> Run:
+    def load(
+        cls, path, model: torch.nn.Module | None = None, within: Path | None = None, allow_nonfinite: bool = False
+    ) -> Run:
         """Rebuild the model from model.json (or take ``model`` for a custom nn.Module) and load its weights.
-        ``within``: every file read must lie inside this folder, links resolved (what a server shows)."""
+        ``within``: every file read must lie inside this folder, links resolved (what a server shows).
+        NaN or infinite weights are refused unless ``allow_nonfinite`` (then a warning)."""
         from cnnlab.nn.spec import from_spec
 
         path = Path(path)
@@ -85,8 +114,8 @@ class Run:
         if model is None:
             if not meta.get("spec"):
                 raise RunError(f"{path} holds a custom model; pass it: Run.load(path, model=MyNet()).")
-            model = from_spec(meta["spec"])
-        load_weights(confined(path / WEIGHTS, within), model)
+            model = from_spec(meta["spec"], what=f"The spec in {path.name}/{MODEL_JSON}")
+        load_weights(confined(path / WEIGHTS, within), model, allow_nonfinite)
         model = model.to(memory_format=torch.channels_last).eval()  # the fast layout for oneDNN
         _check_outputs(model, classes, prep, path / MODEL_JSON)
         config = read_json(confined(path / CONFIG, within)) if (path / CONFIG).is_file() else {}
@@ -96,14 +125,14 @@ class Run:
         return run
 
     @classmethod
-    def from_keras(cls, path, classes=None, within: Path | None = None) -> Run:
+    def from_keras(cls, path, classes=None, within: Path | None = None, allow_nonfinite: bool = False) -> Run:
         """A Keras 3 ``.keras`` file as a Run (read without TensorFlow; no code from the file runs).
         ``classes``: the class names; default ``classes.txt`` beside the file (one a line), else 0..N-1.
         Images go in as the Keras tutorials feed them: floats in [0, 1], or uint8 scaled by 1/255."""
         from cnnlab.nn.keras_file import KerasFileError, read_keras
 
         path = Path(path)
-        model, meta = read_keras(path)
+        model, meta = read_keras(path, allow_nonfinite)
         if tuple(model.output_shape) == (1,):  # a binary head: two classes (TwoClasses)
             from cnnlab.nn.layers import TwoClasses
             from cnnlab.nn.model import appended
@@ -231,12 +260,13 @@ class Run:
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def load(path, classes=None, within: Path | None = None) -> Run:
+def load(path, classes=None, within: Path | None = None, allow_nonfinite: bool = False) -> Run:
     """A run directory, a Keras 3 ``.keras`` file or a Keras 2 full-model ``.h5`` file, as a :class:`Run`.
-    ``within``: every file read must lie inside this folder (what a server shows)."""
+    ``within``: every file read must lie inside this folder (what a server shows). NaN or infinite weights are
+    refused unless ``allow_nonfinite`` (then a warning)."""
     p = Path(path)
     if p.suffix.lower() in KERAS_SUFFIXES and p.is_file():
-        return Run.from_keras(confined(p, within), classes, within)
+        return Run.from_keras(confined(p, within), classes, within, allow_nonfinite)
     if p.is_file():
         raise InputError(f"{p} is a file cnnlab cannot load. Expected a run directory, a .keras or an .h5 file.")
-    return Run.load(p, within=within)
+    return Run.load(p, within=within, allow_nonfinite=allow_nonfinite)

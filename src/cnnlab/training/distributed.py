@@ -33,6 +33,7 @@ import torch.distributed as dist
 
 from cnnlab.compute.quiet import quiet_loggers
 from cnnlab.errors import CnnlabError, InputError, TrainingError
+from cnnlab.limits import check_workers
 from cnnlab.ranks import launched
 
 
@@ -215,8 +216,8 @@ def launch(nproc: int, args: list[str], out: Path, typed: list[str] | None = Non
 
     if launched():
         raise InputError("--nproc was given inside a launched worker (torchrun starts the workers itself).")
-    if nproc < 1:
-        raise InputError(f"--nproc {nproc}. Expected a whole number >= 1.")
+    cores = len(os.sched_getaffinity(0))
+    check_workers(nproc, cores)
     config = LaunchConfig(
         min_nodes=1,
         max_nodes=1,
@@ -228,7 +229,6 @@ def launch(nproc: int, args: list[str], out: Path, typed: list[str] | None = Non
         monitor_interval=0.2,
         start_method="spawn",
     )
-    cores = len(os.sched_getaffinity(0))
     saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", COMMAND_LINE)}
     if not saved["OMP_NUM_THREADS"]:  # the cores shared out between the workers, none oversubscribed
         os.environ["OMP_NUM_THREADS"] = str(max(1, cores // nproc))

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import time
-import tomllib
 import uuid
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -21,9 +20,12 @@ from pathlib import Path
 from cnnlab.atomic import write_text
 from cnnlab.compute.device import check_precision
 from cnnlab.errors import InputError, RunError
+from cnnlab.limits import read_parsed
 from cnnlab.run.files import CONFIG, read_json
 from cnnlab.training import recipes
 
+EXPECTED = {"int": "a whole number", "float": "a finite number", "str": "text", "bool": "true or false"}
+EXPECTED["list[int]"] = "a list of whole numbers"
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_SCHEDULES = ("constant", "cosine", "onecycle")
@@ -87,6 +89,21 @@ class TrainConfig:
         def need(cond, msg):
             if not cond:
                 raise InputError(msg)
+
+        for f in fields(self):  # each value of its field's kind first: a config file may hold anything
+            value, kind = getattr(self, f.name), f.type.removesuffix(" | None")
+            if value is None and f.type.endswith("| None"):
+                continue
+            fits = {
+                "int": type(value) is int,
+                "float": type(value) in (int, float) and math.isfinite(value),
+                "str": isinstance(value, str),
+                "bool": isinstance(value, bool),
+                "list[int]": isinstance(value, (list, tuple)),
+            }[kind]
+            need(fits, f"{f.name}={value!r}. Expected {EXPECTED[kind]}.")
+        need(0 <= self.seed < 2**32, f"seed={self.seed!r}. Expected a whole number 0 <= seed < 2**32.")
+        need(0 <= self.momentum < 1, f"momentum={self.momentum!r}. Expected 0 <= value < 1, e.g. 0.9.")
 
         need(
             isinstance(self.epochs, int) and self.epochs >= 1, f"epochs={self.epochs!r}. Expected a whole number >= 1."
@@ -180,10 +197,9 @@ def read_config_file(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Config file {path} does not exist.")
-    try:
-        values = tomllib.loads(path.read_text()) if path.suffix.lower() == ".toml" else json.loads(path.read_text())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-        raise InputError(f"Config file {path} could not be read: {e}") from None
+    values = read_parsed(path, f"Config file {path}")
+    if not isinstance(values, dict):
+        raise InputError(f"Config file {path} holds a {type(values).__name__}; expected an object of options.")
     return {k.replace("-", "_"): v for k, v in values.items()}
 
 

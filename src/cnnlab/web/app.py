@@ -45,7 +45,7 @@ HTTP_STATUS = (
 
 async def _error(request, error: CnnlabError):
     status = next(code for kind, code in HTTP_STATUS if isinstance(error, kind))
-    return JSONResponse({"error": str(error)}, status_code=status)
+    return JSONResponse({"error": request.app.state.store.public(str(error))}, status_code=status)
 
 
 def _docs():

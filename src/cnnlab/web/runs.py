@@ -39,6 +39,12 @@ def compare_curves(run: list[str] = Query(..., description="two or more run ids"
     return Response(buf.getvalue(), media_type="image/png")
 
 
+async def run_of(runs: RunStore, run_id: str):
+    """The run for an async endpoint: from memory when it is loaded, else loaded in a worker thread, so the
+    event loop answers other requests while a large (or hostile) file is read."""
+    return runs.current(run_id) or await run_in_threadpool(runs.get, run_id)
+
+
 def encode_maps(a: np.ndarray) -> dict:
     """One layer's output for the browser: uint8 per channel (min-max scaled), base64, with the ranges."""
     if a.ndim == 1:
@@ -142,7 +148,7 @@ def curves(run_id: str, runs: RunStore = Depends(store)):
 
 @router.post("/{run_id:path}/predict")
 async def predict(run_id: str, request: Request, runs: RunStore = Depends(store)):
-    run = runs.get(run_id)
+    run = await run_of(runs, run_id)
     img, notes = await read_input(request, run)
     batch, more = run.predict_with_notes(img[None])  # ~0.3 ms on one thread: cheaper inline than a threadpool
     probs, notes = batch[0], notes + more  # more: e.g. how a Keras model's input is scaled
@@ -155,7 +161,7 @@ async def predict(run_id: str, request: Request, runs: RunStore = Depends(store)
 
 @router.post("/{run_id:path}/feature-maps")
 async def feature_maps(run_id: str, request: Request, layers: str | None = None, runs: RunStore = Depends(store)):
-    run = runs.get(run_id)
+    run = await run_of(runs, run_id)
     img, _ = await read_input(request, run)
     chosen = [s for s in layers.split(",") if s] if layers else None
     x, _ = run.prepare(img[None])  # (1, C, H, W), what the model sees
@@ -182,7 +188,7 @@ async def cell(
     runs: RunStore = Depends(store),
 ):
     """How one cell of a layer's map was computed for the image: patch, kernel, products, bias, activation."""
-    run = runs.get(run_id)
+    run = await run_of(runs, run_id)
     img, _ = await read_input(request, run)
     from cnnlab.inspect.cells import explain_cell
 
@@ -194,7 +200,7 @@ async def cell(
 async def explain(
     run_id: str, request: Request, method: str = "gradcam", target: int | None = None, runs: RunStore = Depends(store)
 ):
-    run = runs.get(run_id)
+    run = await run_of(runs, run_id)
     img, _ = await read_input(request, run)
     a = await run_in_threadpool(_one_at_a_time, runs, run_id, inspect.explain, run, img, method, target)
     return JSONResponse(

@@ -59,6 +59,8 @@ class RunStore:
         self._runs: dict[str, tuple[tuple, Run]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}  # one load of each run at a time
+        self._refused: dict[str, tuple] = {}  # run id -> (signature, the error its files gave)
         self._datasets: dict[tuple, object] = {}
         self._evaluations: dict[tuple, tuple] = {}
 
@@ -97,24 +99,49 @@ class RunStore:
                     found.setdefault(real.relative_to(self.root).as_posix(), real)
         return dict(sorted(found.items(), key=lambda kv: (kv[0].count("/"), kv[0])))
 
-    def get(self, run_id: str) -> Run:
-        """The run, loaded on first use and again whenever its files change; UnknownRun once it is deleted."""
+    def current(self, run_id: str) -> Run | None:
+        """The run if it is loaded and its files are unchanged (a few stat calls: fine on the event loop)."""
         cached = self._runs.get(run_id)
-        if cached is not None:
-            signature = _signature(cached[1].path)
-            if signature == cached[0]:
-                return cached[1]
+        return cached[1] if cached is not None and _signature(cached[1].path) == cached[0] else None
+
+    def get(self, run_id: str) -> Run:
+        """The run, loaded on first use and again whenever its files change; UnknownRun once it is deleted.
+        Each run loads under its own lock (one load per file at a time, other runs answered meanwhile), and a
+        file that was refused is refused again from memory until it changes. Call it off the event loop."""
+        run = self.current(run_id)
+        if run is not None:
+            return run
+        cached = self._runs.get(run_id)
         folder = cached[1].path if cached else self.ids().get(run_id)
         signature = _signature(folder) if folder is not None else None
         if signature is None:
             self._runs.pop(run_id, None)
             raise UnknownRun(f"No run {run_id!r} here. Runs: {', '.join(self.ids()) or 'none'}.")
         with self._guard:
+            loading = self._loading.setdefault(run_id, threading.Lock())
+        with loading:
             current = self._runs.get(run_id)
-            if current is None or current[0] != signature:
-                self._runs[run_id] = (signature, load(confined(folder, self.root), within=self.root))
+            if current is not None and current[0] == signature:
+                return current[1]
+            refused = self._refused.get(run_id)
+            if refused is not None and refused[0] == signature:
+                raise refused[1]
+            try:
+                run = load(confined(folder, self.root), within=self.root)
+            except CnnlabError as e:
+                self._refused[run_id] = (signature, e)
+                raise
+            self._refused.pop(run_id, None)
+            with self._guard:
+                self._runs[run_id] = (signature, run)
                 self._locks.setdefault(run_id, threading.Lock())
-            return self._runs[run_id][1]
+            return run
+
+    def public(self, message: str) -> str:
+        """``message`` as a client may read it: paths inside the served folder relative to it, the folder's
+        own path never shown."""
+        root = str(self.root)
+        return message.replace(root + os.sep, "").replace(root, ".")
 
     def lock(self, run_id: str) -> threading.Lock:
         """One model, one forward pass at a time: requests queue instead of oversubscribing the cores."""
