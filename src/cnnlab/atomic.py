@@ -46,6 +46,8 @@ def make_folder(path) -> Path:
 def atomic_writer(path, mode: str = "wb"):
     """``with atomic_writer("a.json", "w") as f: f.write(...)`` -> ``a.json`` appears whole or not at all."""
     path = Path(path)
+    if path.name in ("", ".", "..") or path.is_dir():  # "" is the current folder
+        raise OutputError(f"Cannot write {str(path) or repr('')}: it is a folder. Name a file.")
     make_folder(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -61,6 +63,10 @@ def atomic_writer(path, mode: str = "wb"):
     except IsADirectoryError:
         os.unlink(tmp)
         raise OutputError(f"Cannot write {path}: it is a folder. Name a file.") from None
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise _cannot_write(path, e) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

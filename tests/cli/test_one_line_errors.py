@@ -52,6 +52,7 @@ def test_an_unwritable_figure_or_output_is_one_line(tmp_path, run_dir):
     one_line_error(["inspect", str(run_dir), "--image", image, "-o", str(target)], f"Cannot write {target}")
     one_line_error(["eval", str(run_dir), "-o", str(target)], f"Cannot write {target}")
     one_line_error(["conv", "--input", "1 2; 3 4", "--kernel", "1", "--figure", str(tmp_path)], "it is a folder")
+    one_line_error(["export", str(run_dir), "-o", ""], "it is a folder. Name a file.")  # "" is the current folder
 
 
 def test_a_port_outside_1_to_65535_is_a_usage_error():

@@ -125,3 +125,52 @@ def test_rank_0s_decision_alone_is_the_call_and_its_error():
 
     with pytest.raises(InputError, match="no"):
         ALONE.decide(refuse)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--seed", str(10**30)], "Expected a whole number 0 <= seed < 2**32"),
+        (["--lr", "inf"], "lr=inf. Expected a finite number"),
+        (["--weight-decay", "inf"], "weight_decay=inf. Expected a finite number"),
+        (["--momentum", "5"], "momentum=5.0. Expected 0 <= value < 1"),
+    ],
+    ids=["huge-seed", "inf-lr", "inf-weight-decay", "momentum-5"],
+)
+def test_an_option_out_of_its_range_is_one_line_before_anything_runs(tmp_path, flags, says):
+    r = runner.invoke(app, ["train", "--data", "digits", "--out", str(tmp_path / "r"), *flags])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert r.exit_code == 2 and says in r.stderr, r.output
+    assert not (tmp_path / "r" / "state.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("lr", "fast", "lr='fast'. Expected a finite number"),
+        ("validation_split", [0.1], "validation_split=[0.1]. Expected a finite number"),
+        ("seed", "0", "seed='0'. Expected a whole number"),
+        ("momentum", 5, "momentum=5. Expected 0 <= value < 1"),
+    ],
+)
+def test_a_resumed_config_json_with_values_of_the_wrong_kind_is_one_line(tmp_path, key, value, says):
+    run = cnnlab.train(data="digits", model="seed-fashion", epochs=1, out=str(tmp_path / "r"), verbose=False)
+    saved = json.loads((run.path / "config.json").read_text())
+    saved["config"][key] = value
+    (run.path / "config.json").write_text(json.dumps(saved))
+    r = runner.invoke(app, ["train", "--resume", str(run.path), "--epochs", "2"])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert r.exit_code == 2 and says in r.stderr, r.output
+
+
+def test_nproc_is_bounded_by_the_cores_and_the_memory(monkeypatch):
+    from cnnlab import limits
+
+    with pytest.raises(InputError, match="more workers than this machine's 2 cores"):
+        limits.check_workers(3, cores=2)
+    monkeypatch.setattr(limits, "physical_memory", lambda: 2 * 2**30)  # 1 GB for workers: two of 400 MB
+    with pytest.raises(InputError, match=r"--nproc 4 workers would need about 1.7 GB .* use at most 2"):
+        limits.check_workers(4, cores=16)
+    limits.check_workers(2, cores=16)
+    r = runner.invoke(app, ["train", "--data", "digits", "--nproc", "1000"])
+    assert r.exit_code == 2 and "--nproc 1000" in r.stderr, r.output

@@ -176,3 +176,20 @@ def test_keras_files_are_served_beside_runs(served):
         (root / "models" / "classes.txt").symlink_to(secret)  # a link out: refused, never read
         r = httpx.post(f"{url}/api/runs/models/digits.keras/predict", files={"file": ("d.png", digit_png())})
         assert r.status_code == 403 and "private" not in r.text
+
+
+def test_a_refused_file_is_refused_again_from_memory_until_it_changes(served, monkeypatch):
+    """The second request for a damaged run does not read its files again; once they change, they are read."""
+    root, _ = served
+    (root / "mnist" / "model.json").write_text("[" * 1000 + "]" * 1000)
+    loads = []
+    real_load = store_module.load
+    monkeypatch.setattr(store_module, "load", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    with Server(create_app(root)) as url:
+        first = predict(url)
+        second = predict(url)
+        assert first.status_code == second.status_code == 409 and "levels deep" in second.json()["error"]
+        assert len(loads) == 1
+        (root / "mnist" / "model.json").write_text("{}")
+        third = predict(url)
+        assert third.status_code == 409 and "has format None" in third.json()["error"] and len(loads) == 2

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from cnnlab.cli import app
+from cnnlab.cli.options import ALLOW_NONFINITE
 
 console = Console(highlight=False)
 
@@ -23,9 +24,10 @@ def export(
         "Softmax layer).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="The file to write (atomically)."),
+    allow_nonfinite: bool = ALLOW_NONFINITE,
 ) -> None:
     """Write a run's model for other tools: Keras 3 (same layers, names, weights) or ONNX (dynamic batch)."""
     from cnnlab.run.export import export as write
     from cnnlab.run.run import load
 
-    console.print(write(load(run_dir), out, format))
+    console.print(write(load(run_dir, allow_nonfinite=allow_nonfinite), out, format))

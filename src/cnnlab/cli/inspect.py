@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from cnnlab.cli import app
+from cnnlab.cli.options import ALLOW_NONFINITE
 from cnnlab.errors import InputError
 
 console = Console(highlight=False)
@@ -34,6 +35,7 @@ def inspect(
     random_filters: int | None = typer.Option(None, "--random-filters", help="Run N random 3x3 filters instead."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random filters."),
     out: Path = typer.Option(Path("inspect-out"), "--out", "-o", help="Folder for the PNGs and index.json."),
+    allow_nonfinite: bool = ALLOW_NONFINITE,
 ) -> None:
     """Feature maps of every layer, first-layer filters, probabilities and heat maps for one image.
 
@@ -52,7 +54,7 @@ def inspect(
             raise InputError("Give a run directory (cnnlab inspect RUN --image ...), or use --random-filters N.")
         from cnnlab.run.run import load
 
-        run = load(run_dir)
+        run = load(run_dir, allow_nonfinite=allow_nonfinite)
         img, desc, notes = load_image(image, run)
         chosen = [s.strip() for s in layers.split(",") if s.strip()] if layers else None
         ins = inspect_image(run, img, chosen, method, _maximize_specs(maximize))  # every name checked first

@@ -13,6 +13,10 @@ import typer
 
 from cnnlab.errors import InputError, PaddingError
 
+ALLOW_NONFINITE = typer.Option(
+    False, "--allow-nonfinite", help="Load a model whose weights hold NaN or infinity (a warning, not an error)."
+)
+
 
 def print_table(console, table) -> None:
     """Print a rich table at its natural width, so cells never wrap when output goes to a pipe or file."""

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from cnnlab.cli import app
+from cnnlab.cli.options import ALLOW_NONFINITE
 from cnnlab.data.images import MAX_UPLOAD_PIXELS
 
 console = Console(highlight=False, stderr=True)
@@ -31,6 +32,7 @@ def serve(
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port, 1-65535."),
     max_upload_mb: float = typer.Option(5.0, "--max-upload-mb", help="Largest accepted upload."),
     max_pixels: int = typer.Option(MAX_UPLOAD_PIXELS, "--max-pixels", help="Largest accepted image, in pixels."),
+    allow_nonfinite: bool = ALLOW_NONFINITE,
 ) -> None:
     """Draw or upload an image and watch it flow through every layer; an HTTP API with docs at /docs."""
     import torch
@@ -45,7 +47,7 @@ def serve(
     keep_freed_memory()
     # on loopback, requests must name this machine (DNS rebinding); elsewhere any name may reach it
     hosts = ("127.0.0.1", "localhost", "::1", "[::1]", host) if is_loopback(host) else ("*",)
-    application = create_app(runs, int(max_upload_mb * 1024 * 1024), max_pixels, hosts)
+    application = create_app(runs, int(max_upload_mb * 1024 * 1024), max_pixels, hosts, allow_nonfinite)
     # Everything loaded so far lives as long as the server: keep the garbage collector from re-scanning it on
     # every collection, and collect less often (it cut the p99 latency from ~150-500 ms to ~80 ms here).
     gc.collect()

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cnnlab.cli import app
-from cnnlab.cli.options import command, dataclass_options, given_options, print_table
+from cnnlab.cli.options import ALLOW_NONFINITE, command, dataclass_options, given_options, print_table
 from cnnlab.ranks import is_main_process
 from cnnlab.training.plan import TrainConfig, read_config_file
 
@@ -99,6 +99,7 @@ def eval_(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     tta: str | None = typer.Option(None, "--tta", help="flip: average each test image's and its mirror's output."),
+    allow_nonfinite: bool = ALLOW_NONFINITE,
 ) -> None:
     """Accuracy and loss, per-class precision/recall/F1, the confusion matrix and misclassified images."""
     from cnnlab.atomic import write_text
@@ -106,7 +107,7 @@ def eval_(
     from cnnlab.run.run import load
     from cnnlab.viz.train import confusion, misclassified
 
-    run = load(run_dir)
+    run = load(run_dir, allow_nonfinite=allow_nonfinite)
     ev, x = evaluate_run(run, data, precision, tta)
     folder = out or (run.path if run.path.is_dir() else run.path.parent)  # beside a .keras file
     write_text(folder / "confusion.json", json.dumps({"classes": list(ev.classes), "confusion": ev.confusion.tolist()}))
@@ -135,12 +136,13 @@ def predict(
     json_out: bool = typer.Option(False, "--json", help="One JSON list, an entry per file."),
     figure: Path | None = typer.Option(None, "--figure", help="Probability bar chart (first image) to this PNG."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    allow_nonfinite: bool = ALLOW_NONFINITE,
 ) -> None:
     """Top classes with probabilities for each image, using the run's preprocessing."""
     from cnnlab.run.predict import predict_files
     from cnnlab.run.run import load
 
-    run = load(run_dir, [c.strip() for c in classes.split(",")] if classes else None)
+    run = load(run_dir, [c.strip() for c in classes.split(",")] if classes else None, allow_nonfinite=allow_nonfinite)
     preds = predict_files(run, images, invert, precision)
     if figure is not None:
         from cnnlab.viz.train import probability_bars

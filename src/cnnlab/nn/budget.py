@@ -43,7 +43,10 @@ def check_budget(model, what: str, error=InputError) -> None:
 
 def built_within_budget(build, what: str, error=InputError, model_of=lambda built: built):
     """``build()``, first on the meta device (nothing allocated) to be counted by :func:`check_budget`, then
-    for real. ``model_of`` picks the model out of what ``build`` returns."""
+    for real; on the meta device already (``models check`` counting a model of any size), just ``build()``.
+    ``model_of`` picks the model out of what ``build`` returns."""
+    if torch.empty(0).device.type == "meta":  # already counting (models check, summary): nothing is allocated
+        return build()
     with torch.device("meta"):
         probe = build()
     check_budget(model_of(probe), what, error)

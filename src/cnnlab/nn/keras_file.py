@@ -154,6 +154,8 @@ def _layer(item: dict, path: Path):
     """One layer from its Keras config, by its class's own reader."""
     kind, cfg = item.get("class_name"), item.get("config") or {}
     where = _where(path, item)
+    if not isinstance(cfg, dict):
+        raise KerasFileError(f"{where}: its config is a {type(cfg).__name__}; Keras writes an object.")
     if _is_operation(item):
         return _operation(item, where)
     if kind not in READERS:
@@ -238,7 +240,7 @@ def _model(item: dict, path: Path):
     configs in the order the weights follow: [(layer, item)], a nested model's item with its own list."""
     kind, cfg = item.get("class_name"), item.get("config")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
-        raise KerasFileError(f"{path} holds a {kind} model without a list of layers.")
+        raise KerasFileError(f"{path.name} holds a {kind} model without a list of layers.")
     items = [i for i in cfg["layers"] if isinstance(i, dict)]
     name = cfg.get("name") or path.stem
     if kind == "Sequential":
@@ -255,7 +257,7 @@ def _sequential(items, path, name, cfg):
             first if first.get("batch_input_shape") else {"batch_shape": cfg["build_input_shape"]}, path.name
         )
     if input_shape is None:
-        raise KerasFileError(f"{path} declares no input shape (no InputLayer, no batch_input_shape).")
+        raise KerasFileError(f"{path.name} declares no input shape (no InputLayer, no batch_input_shape).")
     built = [_any(i, path) for i in items]
     try:
         model = Sequential([b[0] for b in built], name=name, input_shape=input_shape)
@@ -330,19 +332,17 @@ def _arrays(values: list, layer, where: str, allow_nonfinite: bool) -> list[np.n
     arrays = []
     for v in values:
         if not isinstance(v, h5py.Dataset):
-            raise KerasFileError(f"{where}: a variable is a {type(v).__name__}, not a dataset of numbers.")
+            raise InputError(f"a variable is a {type(v).__name__}, not a dataset of numbers")
         if v.external or v.is_virtual:
-            raise KerasFileError(f"{where}: a variable's values are stored outside the file; refused.")
+            raise InputError("a variable's values are stored outside the file; refused")
         if v.dtype.kind not in "fiub" or math.prod(v.shape) > max(room, 1):
-            raise KerasFileError(
-                f"{where}: a variable is {v.shape} of {v.dtype}; the layer holds {room:,} numbers in all."
-            )
+            raise InputError(f"a variable is {v.shape} of {v.dtype}; the layer holds {room:,} numbers in all")
         try:
             arrays.append(np.asarray(v))
         except (OSError, ValueError, TypeError) as e:
-            raise KerasFileError(f"{where}: a variable cannot be read ({type(e).__name__}: {e}).") from None
+            raise InputError(f"a variable cannot be read ({type(e).__name__}: {e})") from None
         if arrays[-1].dtype.kind == "f" and not np.isfinite(arrays[-1]).all():
-            limits.refuse_nonfinite(f"{where}: a variable", allow_nonfinite, KerasFileError)
+            limits.refuse_nonfinite(f"{where}: a variable", allow_nonfinite, InputError)
     return arrays
 
 
@@ -359,7 +359,8 @@ def _load_weights(order, weights, path: Path, allow_nonfinite: bool = False) -> 
         try:
             layer.load_keras_arrays(_arrays(values, layer, _where(path, item), allow_nonfinite))
         except InputError as e:
-            raise KerasFileError(f"{_where(path, item)}: {e}.") from None
+            message = str(e).removeprefix(_where(path, item) + ": ").rstrip(".")
+            raise KerasFileError(f"{_where(path, item)}: {message}.") from None
 
 
 def _from_zip(path: Path):
@@ -438,7 +439,7 @@ def read_keras(path, allow_nonfinite: bool = False) -> tuple[Model, dict]:
         raise KerasFileError(f"{path} does not exist or is not a file. Expected a .keras or .h5 Keras file.")
     config, weights, store = _from_h5(path) if path.suffix.lower() in (".h5", ".hdf5") else _from_zip(path)
     with store:  # the HDF5 file is closed however reading ends
-        kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+        kind = config.get("class_name") if isinstance(config, dict) else f"JSON {type(config).__name__}"
         if kind not in MODELS:
             raise KerasFileError(f"{path.name} holds a {kind} model; cnnlab reads Sequential and functional models.")
         try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from cnnlab.errors import InputError
 from cnnlab.nn import zoo
 from cnnlab.nn.base import shape_text
+from cnnlab.nn.layers import Input
 from cnnlab.nn.model import Sequential
 from cnnlab.nn.spec import from_spec, read_spec
 
@@ -27,6 +28,8 @@ def resolve(name: str, input_shape=None, num_classes: int | None = None) -> Sequ
         raise InputError(f"Unknown model {name!r}. Expected one of: {', '.join(zoo.ZOO)}, or a .json/.toml spec file.")
     spec = read_spec(name)
     declared = spec.get("input_shape")
+    if declared is not None:
+        Input(declared)  # three whole numbers, each at least 1, within the bound: else its own error
     if declared and input_shape is not None and tuple(declared) != tuple(input_shape):
         raise InputError(
             f"{name} declares input_shape {tuple(declared)} but the images are {tuple(input_shape)}. "

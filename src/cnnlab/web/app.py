@@ -63,7 +63,11 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def create_app(
-    root, max_upload_bytes: int = 5 * 1024 * 1024, max_pixels: int = MAX_UPLOAD_PIXELS, hosts=LOOPBACK_NAMES
+    root,
+    max_upload_bytes: int = 5 * 1024 * 1024,
+    max_pixels: int = MAX_UPLOAD_PIXELS,
+    hosts=LOOPBACK_NAMES,
+    allow_nonfinite: bool = False,
 ) -> FastAPI:
     """The app over the runs found in ``root``, with the upload limits given. Requests must name one of
     ``hosts`` in their Host header (a web page that rebinds its own domain to 127.0.0.1 cannot use the API);
@@ -74,7 +78,7 @@ def create_app(
         docs_url=None,  # FastAPI's own /docs loads Swagger UI from a CDN: blank without internet
         redoc_url=None,
     )
-    app.state.store = RunStore(root)
+    app.state.store = RunStore(root, allow_nonfinite=allow_nonfinite)
     app.state.limits = Limits(max_upload_bytes, max_pixels)
     app.add_exception_handler(CnnlabError, _error)
     app.add_middleware(BodyLimit, limit=max_upload_bytes)

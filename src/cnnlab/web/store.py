@@ -51,11 +51,11 @@ def modified(folder: Path) -> float:
 class RunStore:
     SAMPLE_DATASETS = 2  # test splits kept converted for /sample (a folder's may be large)
 
-    def __init__(self, root, max_depth: int = 3):
+    def __init__(self, root, max_depth: int = 3, allow_nonfinite: bool = False):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise CnnlabError(f"{root} is not a folder. Expected a run directory or a folder of runs.")
-        self.max_depth = max_depth
+        self.max_depth, self.allow_nonfinite = max_depth, allow_nonfinite
         self._runs: dict[str, tuple[tuple, Run]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -127,7 +127,7 @@ class RunStore:
             if refused is not None and refused[0] == signature:
                 raise refused[1]
             try:
-                run = load(confined(folder, self.root), within=self.root)
+                run = load(confined(folder, self.root), within=self.root, allow_nonfinite=self.allow_nonfinite)
             except CnnlabError as e:
                 self._refused[run_id] = (signature, e)
                 raise
