@@ -236,8 +236,22 @@ def keras_cases(base: Path, folder: Path) -> dict[str, tuple[Path, str]]:
         write_zip(folder / "noth5.keras", {**parts, "model.weights.h5": b"not hdf5 at all"}),
         "not readable HDF5",
     )
+    case("weights-unpack-to-1000-mb", zeros_weights(base, folder / "zeros.keras", 1000), "not readable HDF5")
     case("no-weights-member", write_zip(folder / "nomember.keras", {"config.json": parts["config.json"]}), "has no")
     return cases
+
+
+def zeros_weights(base: Path, out: Path, megabytes: int) -> Path:
+    """``base`` whose model.weights.h5 is ``megabytes`` MB of zeros (about 1 MB packed): under the cap, so it is
+    unpacked, and then refused as not HDF5. Held in memory, it would not fit beside torch in 1.5 GB."""
+    parts = members(base)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("config.json", parts["config.json"])
+        with z.open("model.weights.h5", "w", force_zip64=True) as member:
+            zeros = bytes(2**20)
+            for _ in range(megabytes):
+                member.write(zeros)
+    return out
 
 
 def _set_class(config, name, kind):
@@ -345,6 +359,8 @@ def run_cases(run: Path, folder: Path) -> dict[str, tuple[Path, str]]:
     tampered("model-json-deep", model_json(lambda m: deep_json()), "levels deep")
     tampered("model-json-huge", model_json(lambda m: b" " * (65 * 2**20) + json.dumps(m).encode()), "larger than")
     tampered("spec-text", model_json(lambda m: {**m, "spec": "Conv2D"}), "is a str")
+    bare = model_json(lambda m: {**m, "spec": m["spec"]["layers"] if isinstance(m["spec"], dict) else m["spec"]})
+    tampered("spec-bare-list", bare, "declares no input shape")
     tampered("spec-layer-text", model_json(lambda m: {**m, "spec": {**m["spec"], "layers": ["Conv2D"]}}), "no 'type'")
     tampered(
         "spec-filters-huge",
@@ -356,6 +372,9 @@ def run_cases(run: Path, folder: Path) -> dict[str, tuple[Path, str]]:
         model_json(lambda m: {**m, "spec": _spec_set(m["spec"], "Conv2D", "filters", True)}),
         "filters=True",
     )
+    wide = {"input_shape": [4096, 4096, 1], "layers": [{"type": "Conv2D", "filters": 32, "kernel_size": 1}]}
+    wide["layers"] += [{"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 10}]
+    tampered("spec-activations-huge", model_json(lambda m: {**m, "spec": wide}), "values for one image")
     tampered("scale-text", prep("scale", "x"), "preprocessing.scale")
     tampered("input-huge", prep("input_shape", [20000, 20000, 3]), "more than the")
     tampered("config-json-deep", lambda c: (c / "config.json").write_bytes(deep_json()), "levels deep")

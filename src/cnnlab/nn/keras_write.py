@@ -1,7 +1,7 @@
 """cnnlab models written as Keras 3 ``.keras`` files, with ``zipfile``, ``json`` and ``h5py`` (no TensorFlow):
 a Sequential as Keras's Sequential, any graph as a functional model (nested models within, each with its own
 layers), each layer's config and variables as its own codec gives them (:meth:`cnnlab.nn.base.Layer.keras_config`,
-:meth:`~cnnlab.nn.base.Layer.keras_arrays`), put where Keras looks for them (:func:`cnnlab.nn.keras_file._vars_path`).
+:meth:`~cnnlab.nn.base.Layer.keras_arrays`), put where Keras looks for them (:func:`cnnlab.nn.keras_store.vars_path`).
 ``keras.saving.load_model`` reads the file, and so does :func:`cnnlab.nn.keras_file.read_keras`."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cnnlab.nn import layers as L
 from cnnlab.nn.graph import Model
-from cnnlab.nn.keras_file import _vars_path
+from cnnlab.nn.keras_store import vars_path
 from cnnlab.nn.merging import Operation
 from cnnlab.nn.model import Sequential, appended
 from cnnlab.nn.symbolic import SymbolicTensor
@@ -48,7 +48,7 @@ class _Writer:
 
     def item(self, layer, input_shape, group: str, counts: dict) -> dict:
         """``layer``'s Keras config item, its variables written under ``group`` (its model's weights)."""
-        place = f"{group}{_vars_path(counts, layer.keras_name if not isinstance(layer, Model) else layer.kind)}"
+        place = f"{group}{vars_path(counts, layer.keras_name if not isinstance(layer, Model) else layer.kind)}"
         if isinstance(layer, Model):
             return self.model(layer, place + "/")
         for i, value in enumerate(layer.keras_arrays()):
