@@ -242,7 +242,7 @@ class Plan:
     @classmethod
     def load(cls, path) -> Plan:
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            return cls.from_dict(read_parsed(Path(path), f"--plan {path}"))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"--plan {path} is not a plan that cnnlab train wrote ({e}).") from None
 
