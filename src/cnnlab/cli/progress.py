@@ -8,11 +8,13 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from cnnlab.training.progress import epoch_line
 
@@ -20,14 +22,14 @@ console = Console(stderr=True)
 
 
 class DownloadBar:
-    """The object pooch drives: ``total``, ``update(n)``, ``reset()``, ``close()``."""
+    """The object pooch drives: ``total``, ``update(n)``, ``reset()``, ``close()``; of bytes, or of files."""
 
-    def __init__(self, description: str):
+    def __init__(self, description: str, files: bool = False):
+        counted = (MofNCompleteColumn(), FilesPerSecond()) if files else (DownloadColumn(), TransferSpeedColumn())
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            *counted,
             TimeRemainingColumn(),
             console=console,
             transient=False,
@@ -56,12 +58,17 @@ class DownloadBar:
         self.progress.stop()
 
 
-def download_progress(description: str, indeterminate: bool = False):
-    """Factory passed to ``cnnlab.data.get/load(progress=...)``."""
+class FilesPerSecond(ProgressColumn):
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:,.0f} files/s" if task.speed else "")
+
+
+def download_progress(description: str, indeterminate: bool = False, unit: str = "bytes"):
+    """Factory passed to ``cnnlab.data.get/load(progress=...)``: a bar of bytes, or of files (``unit``)."""
     if indeterminate:
         console.print(f"[dim]{description} ...[/]")
         return None
-    return DownloadBar(description)
+    return DownloadBar(description, files=unit == "files")
 
 
 class RichReporter:

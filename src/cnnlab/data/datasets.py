@@ -68,7 +68,7 @@ def load(
     registered = not isinstance(name_or_path, Path) and "/" not in text and registry.is_registered(text)
     path = Path(text).expanduser()
     if not registered and path.is_dir():
-        return load_folder(path, size, mode, test_fraction, seed)
+        return load_folder(path, size, mode, test_fraction, seed, progress)
     spec = registry.get(str(name_or_path))
     if spec.name == "digits":
         train, test, info = _digits(test_fraction, seed)

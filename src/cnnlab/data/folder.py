@@ -1,7 +1,7 @@
 """Image folders: ``root/<class>/<image>``, or ``root/train/<class>/...`` and ``root/test/<class>/...``.
 
 One pass reads every file's header (mode, size) to decide one mode and one size; a
-second pass decodes and converts. Files that are not images, cannot be decoded or are
+second pass decodes and converts, in parallel. Files that are not images, cannot be decoded or are
 too large are reported by name and skipped, never a crash.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data import images
+from cnnlab.data.decoding import decode_all
 from cnnlab.data.types import Dataset, Split
 from cnnlab.errors import DataError, InputError
 
@@ -121,8 +122,9 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.
     return test
 
 
-def load_folder(root, size=None, mode=None, test_fraction: float = 0.2, seed: int = 0):
-    """An image folder as a :class:`cnnlab.data.Dataset` (see the module docstring)."""
+def load_folder(root, size=None, mode=None, test_fraction: float = 0.2, seed: int = 0, progress=None):
+    """An image folder as a :class:`cnnlab.data.Dataset` (see the module docstring), decoded in parallel
+    (:mod:`cnnlab.data.decoding`); ``progress``: a bar factory, as for downloads."""
 
     size, mode = images.check_size(size), images.check_mode(mode)
     if not 0 <= test_fraction < 1:
@@ -146,19 +148,12 @@ def load_folder(root, size=None, mode=None, test_fraction: float = 0.2, seed: in
                 "Expected one size; pass size=(H, W) (CLI: --size H,W) to resize them all."
             )
         size = next(iter(sizes))
-    xs, ys, splits, bad = [], [], [], list(s.bad)
-    for r in s.records:
-        try:
-            xs.append(images.decode(r.path, mode, size))
-        except DataError as e:
-            bad.append((r.path, str(e)))
-            continue
-        ys.append(r.label)
-        splits.append(r.split)
+    x, kept, failed = decode_all([r.path for r in s.records], mode, size, progress)  # (N, H, W, C)
+    bad = list(s.bad) + failed
     if bad:
         notes.append(f"skipped {len(bad)} file(s): " + "; ".join(f"{p} ({why})" for p, why in bad[:10]))
-    x = np.stack(xs) if xs else np.zeros((0, *size, 1 if mode == "gray" else 3), np.uint8)  # (N, H, W, C)
-    y = np.array(ys, dtype=np.int64)
+    y = np.array([s.records[i].label for i in kept], dtype=np.int64)
+    splits = [s.records[i].split for i in kept]
     if s.has_splits:
         is_test = np.array([sp == "test" for sp in splits], bool)
     else:

@@ -1,0 +1,79 @@
+"""A folder's images decoded in parallel: worker processes (the GIL would serialize Pillow's Python side), each
+taking a slice of the files and sending back uint8 arrays, written into one preallocated (N, H, W, C) array so
+the pixels are held once. A JPEG much larger than the target is decoded at a reduced scale in the DCT domain
+(:func:`cnnlab.data.images.decode` with ``draft``), which is most of the speed on photos.
+
+Workers are forked where the system can (as PyTorch's DataLoader does): a fork re-imports nothing, so a script
+without an ``if __name__ == "__main__":`` guard, a notebook or ``python -`` work as they are; the workers only
+run Pillow and NumPy, never torch. Elsewhere they are spawned. A small folder is decoded in this process:
+starting workers costs more than it saves.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.data import images
+from cnnlab.errors import DataError
+
+PARALLEL_FROM = 256  # fewer files than this are decoded here
+CHUNK = 64  # files a worker decodes per task: few enough messages, small enough to balance the cores
+
+
+def workers() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _decode_chunk(paths: list[str], mode: str, size: tuple[int, int]) -> list[tuple[np.ndarray | None, str | None]]:
+    out = []
+    for p in paths:
+        try:
+            out.append((images.decode(Path(p), mode, size, draft=True), None))
+        except DataError as e:
+            out.append((None, str(e)))
+    return out
+
+
+def decode_all(paths: list[Path], mode: str, size: tuple[int, int], progress=None, processes: int | None = None):
+    """Every file of ``paths`` as uint8 ``mode`` images of ``size`` (H, W): (the decoded array in the order of
+    ``paths`` with the failed files left out, the indices decoded, [(path, problem)] of the failed).
+    ``progress`` (a factory as for downloads, called with ``unit="files"``) gets a bar for the files."""
+    n, channels = len(paths), 1 if mode == "gray" else 3
+    x = np.empty((n, *size, channels), np.uint8)
+    ok, bad = np.zeros(n, bool), []
+    bar = progress(f"decoding {n:,} images", unit="files") if progress and n else None
+    if bar is not None:
+        bar.total = n
+    processes = processes or workers()
+    chunks = [list(range(i, min(i + CHUNK, n))) for i in range(0, n, CHUNK)]
+
+    def take(chunk, results):
+        for i, (a, problem) in zip(chunk, results, strict=True):
+            if a is None:
+                bad.append((paths[i], problem))
+            else:
+                x[i], ok[i] = a, True
+        if bar is not None:
+            bar.update(len(chunk))
+
+    try:
+        if n < PARALLEL_FROM or processes < 2:
+            for chunk in chunks:
+                take(chunk, _decode_chunk([str(paths[i]) for i in chunk], mode, size))
+        else:
+            start = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            context = multiprocessing.get_context(start)
+            with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
+                jobs = {pool.submit(_decode_chunk, [str(paths[i]) for i in c], mode, size): c for c in chunks}
+                for job in concurrent.futures.as_completed(jobs):
+                    take(jobs[job], job.result())
+    finally:
+        if bar is not None:
+            bar.close()
+    kept = np.flatnonzero(ok)
+    return (x if len(kept) == n else x[kept]), kept, sorted(bad, key=lambda b: str(b[0]))

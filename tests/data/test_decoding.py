@@ -1,0 +1,104 @@
+"""Issue 27, first part: a folder decoded in parallel worker processes gives exactly what one process gives, the
+DCT-domain draft of a large JPEG is nearly the full decode resized, and the files are counted on a bar."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab import data
+from cnnlab.data import decoding, images
+
+
+def photo(h: int, w: int, seed: int) -> np.ndarray:
+    """A smooth picture (as a photo is), not noise: gradients and a disc, so JPEG and resizing behave as on photos."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    a = np.stack([yy * 200 + 30, xx * 180 + 40, (yy + xx) * 90 + 20], -1)
+    cy, cx, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.1, 0.3)
+    a[(yy - cy) ** 2 + (xx - cx) ** 2 < r**2] = rng.integers(0, 255, 3)
+    return np.clip(a, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def pets(tmp_path_factory):
+    """300 JPEGs of 40-90 px in two classes, a truncated one and an empty one: enough to go parallel."""
+    root = tmp_path_factory.mktemp("pets")
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog"):
+        (root / c).mkdir()
+    for i in range(300):
+        h, w = rng.integers(40, 90, 2)
+        Image.fromarray(photo(h, w, i)).save(root / ("cat", "dog")[i % 2] / f"{i:03d}.jpg", quality=90)
+    whole = (root / "cat" / "000.jpg").read_bytes()
+    (root / "cat" / "broken.jpg").write_bytes(whole[: len(whole) // 2])
+    (root / "dog" / "empty.jpg").write_bytes(b"")
+    return root
+
+
+def test_parallel_decoding_gives_exactly_what_one_process_gives(pets):
+    paths = sorted(pets.rglob("*.jpg"))
+    assert len(paths) >= decoding.PARALLEL_FROM
+    one = decoding.decode_all(paths, "rgb", (32, 32), processes=1)
+    many = decoding.decode_all(paths, "rgb", (32, 32), processes=2)
+    np.testing.assert_array_equal(many[0], one[0])
+    np.testing.assert_array_equal(many[1], one[1])
+    assert [p.name for p, _ in many[2]] == [p.name for p, _ in one[2]] == ["broken.jpg", "empty.jpg"]
+    # and each image is what decoding that one file gives
+    for i in (0, 7, 150):
+        k = int(np.flatnonzero(one[1] == i)[0]) if i in one[1] else None
+        if k is not None:
+            np.testing.assert_array_equal(one[0][k], images.decode(paths[i], "rgb", (32, 32), draft=True))
+
+
+def test_a_folder_load_names_each_bad_file_once_and_keeps_every_other(pets):
+    ds = data.load(pets, size=(32, 32), mode="rgb")
+    assert len(ds.train) + len(ds.test) == 300
+    names = sorted(b["path"].rsplit("/", 1)[-1] for b in ds.info["bad_files"])
+    assert names == ["broken.jpg", "empty.jpg"]
+
+
+def test_the_draft_of_a_large_jpeg_is_nearly_the_full_decode_resized(tmp_path):
+    big = photo(960, 1280, 3)
+    path = tmp_path / "big.jpg"
+    Image.fromarray(big).save(path, quality=92)
+    with Image.open(path) as im:  # the reference: every pixel decoded, then Pillow's bilinear resize
+        full = np.asarray(im.convert("RGB").resize((80, 60), Image.Resampling.BILINEAR))
+    drafted = images.decode(path, "rgb", (60, 80), draft=True)
+    assert drafted.shape == full.shape == (60, 80, 3)
+    assert np.abs(drafted.astype(int) - full).mean() < 2.0  # of 255 levels
+    small = tmp_path / "small.jpg"  # under twice the target: decoded whole, exactly as without draft
+    Image.fromarray(photo(100, 120, 4)).save(small)
+    np.testing.assert_array_equal(
+        images.decode(small, "rgb", (60, 80), draft=True), images.decode(small, "rgb", (60, 80))
+    )
+
+
+def test_the_draft_keeps_an_exif_rotated_photo_upright(tmp_path):
+    pixels = photo(640, 960, 5)  # stored wide; orientation 6 says: turn it a quarter to stand tall
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(pixels).save(path, exif=exif, quality=92)
+    drafted = images.decode(path, "rgb", (120, 80), draft=True)
+    full = images.decode(path, "rgb", (120, 80))
+    assert drafted.shape == full.shape == (120, 80, 3)
+    assert np.abs(drafted.astype(int) - full).mean() < 2.0
+
+
+class Bar:
+    def __init__(self, seen, description, unit):
+        self.seen, self.total = seen, None
+        seen.update(description=description, unit=unit, done=0)
+
+    def update(self, n):
+        self.seen["done"] += n
+
+    def close(self):
+        self.seen["closed"] = self.total
+
+
+def test_the_files_are_counted_on_a_progress_bar(pets):
+    seen = {}
+    data.load(pets, size=(16, 16), progress=lambda d, indeterminate=False, unit="bytes": Bar(seen, d, unit))
+    assert seen["unit"] == "files" and seen["done"] == seen["closed"] == 300 + 1  # the empty file fails at scan
+    assert "decoding 301 images" in seen["description"]
