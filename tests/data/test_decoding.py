@@ -102,3 +102,15 @@ def test_the_files_are_counted_on_a_progress_bar(pets):
     data.load(pets, size=(16, 16), progress=lambda d, indeterminate=False, unit="bytes": Bar(seen, d, unit))
     assert seen["unit"] == "files" and seen["done"] == seen["closed"] == 300 + 1  # the empty file fails at scan
     assert "decoding 301 images" in seen["description"]
+
+
+def test_cnnlab_train_shows_the_decoding_of_a_folder(pets, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cnnlab.cli import app
+
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+    argv = ["train", "--data", str(pets), "--size", "16,16", "--epochs", "1", "--out", str(tmp_path / "r")]
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code == 0, r.output
+    assert "decoding 301 images" in r.stderr and "301/301" in r.stderr

@@ -1,4 +1,4 @@
-"""``cnnlab data list | get | show | check``."""
+"""``cnnlab data list | get | show | check | cache``."""
 
 from __future__ import annotations
 
@@ -134,3 +134,24 @@ def check(path: Path = typer.Argument(..., help="An image folder: root/<class>/<
         f"[green]loads[/]: {len(s.records)} images in {len(s.classes)} classes"
         + (f", {len(report.bad)} file(s) would be skipped" if report.bad else "")
     )
+
+
+@data_app.command("cache")
+def cache_(
+    clear: bool = typer.Option(False, "--clear", help="Remove the decoded images (of FOLDER, or of every folder)."),
+    folder_: Path | None = typer.Argument(None, metavar="[FOLDER]", help="An image folder (default: all)."),
+) -> None:
+    """The image folders decoded once and kept under $CNNLAB_HOME/folders: each way of loading them, with its
+    files and size; --clear removes them."""
+    from cnnlab.data import folder_cache
+
+    if clear:
+        freed = folder_cache.clear(folder_)
+        console.print(f"cleared {freed / 1e6:,.1f} MB of decoded images from {folder_cache.folders_dir()}")
+        return
+    rows = [e for e in folder_cache.entries() if folder_ is None or e["root"] == str(Path(folder_).resolve())]
+    table = Table("folder", "loaded as", "files", "size")
+    for e in rows:
+        table.add_row(e["root"], e["load"], f"{e['files']:,}", f"{e['bytes'] / 1e6:,.1f} MB")
+    print_table(console, table)
+    console.print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} in {folder_cache.folders_dir()}")

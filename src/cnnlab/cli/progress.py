@@ -72,11 +72,13 @@ def download_progress(description: str, indeterminate: bool = False, unit: str =
 
 
 class RichReporter:
-    """A bar per epoch with the running loss and accuracy, then the epoch's line (training's reporter)."""
+    """A bar per epoch with the running loss and accuracy, then the epoch's line (training's reporter); its
+    ``bars`` draw the loading of the data (an image folder's files)."""
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True, highlight=False)
         self.progress = None
+        self.bars = download_progress
 
     def message(self, text: str) -> None:
         self.console.print(text, soft_wrap=True)

@@ -55,7 +55,15 @@ def get(name: str, source_list=None, progress=None) -> dict:
 
 
 def load(
-    name_or_path, *, size=None, mode=None, test_fraction: float = 0.2, seed: int = 0, sources=None, progress=None
+    name_or_path,
+    *,
+    size=None,
+    mode=None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    sources=None,
+    progress=None,
+    cache: bool = True,
 ) -> Dataset:
     """A dataset with ``train``/``test`` splits (uint8 NHWC ``x``, int64 ``y``), ``classes`` and ``info``.
 
@@ -63,12 +71,14 @@ def load(
     ``size`` (H, W) and ``mode`` ('gray'/'rgb') convert the images; for folders they also
     settle mixed sizes and modes. A registered name means the dataset even where a folder of that name
     exists (a run directory called ``digits``, say); reach such a folder as ``./digits`` or a ``Path``.
+    A folder is decoded once: later loads take its unchanged files from ``$CNNLAB_HOME/folders``
+    (``cache=False`` decodes every file again and keeps nothing).
     """
     text = str(name_or_path)
     registered = not isinstance(name_or_path, Path) and "/" not in text and registry.is_registered(text)
     path = Path(text).expanduser()
     if not registered and path.is_dir():
-        return load_folder(path, size, mode, test_fraction, seed, progress)
+        return load_folder(path, size, mode, test_fraction, seed, progress, cache)
     spec = registry.get(str(name_or_path))
     if spec.name == "digits":
         train, test, info = _digits(test_fraction, seed)

@@ -84,8 +84,9 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def scan(root) -> FolderScan:
-    """Read every file's header; record what is usable and what is not (and why)."""
+def scan(root, cache=None) -> FolderScan:
+    """Read every file's header; record what is usable and what is not (and why). ``cache``: a
+    :class:`~cnnlab.data.folder_cache.FolderCache` that knows the headers of unchanged files."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root} is not a folder. Expected root/<class>/<image> or a dataset name.")
@@ -102,7 +103,7 @@ def scan(root) -> FolderScan:
                     result.bad.append((path, f"not an image file ({path.suffix or 'no extension'})"))
                     continue
                 try:
-                    pil_mode, size = images.open_header(path)
+                    pil_mode, size = cache.header(path, images.open_header) if cache else images.open_header(path)
                 except DataError as e:
                     result.bad.append((path, str(e)))
                     continue
@@ -122,14 +123,21 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.
     return test
 
 
-def load_folder(root, size=None, mode=None, test_fraction: float = 0.2, seed: int = 0, progress=None):
+def load_folder(
+    root, size=None, mode=None, test_fraction: float = 0.2, seed: int = 0, progress=None, cache: bool = True
+):
     """An image folder as a :class:`cnnlab.data.Dataset` (see the module docstring), decoded in parallel
-    (:mod:`cnnlab.data.decoding`); ``progress``: a bar factory, as for downloads."""
+    (:mod:`cnnlab.data.decoding`) and, with ``cache``, once: unchanged files come from
+    :mod:`cnnlab.data.folder_cache`. ``progress``: a bar factory, as for downloads."""
+    from cnnlab.data.folder_cache import FolderCache
 
     size, mode = images.check_size(size), images.check_mode(mode)
     if not 0 <= test_fraction < 1:
         raise InputError(f"test_fraction={test_fraction} is outside [0, 1). Expected e.g. 0.2.")
-    s = scan(root)
+    kept_cache = FolderCache(root) if cache and Path(root).is_dir() else None
+    s = scan(root, kept_cache)
+    if kept_cache is not None:
+        kept_cache.save_headers([r.path for r in s.records] + [p for p, _ in s.bad])
     problems = s.problems()
     if problems:
         raise DataError(" ".join(problems))
@@ -148,7 +156,11 @@ def load_folder(root, size=None, mode=None, test_fraction: float = 0.2, seed: in
                 "Expected one size; pass size=(H, W) (CLI: --size H,W) to resize them all."
             )
         size = next(iter(sizes))
-    x, kept, failed = decode_all([r.path for r in s.records], mode, size, progress)  # (N, H, W, C)
+    paths = [r.path for r in s.records]
+    if kept_cache is not None:
+        x, kept, failed = kept_cache.decode(paths, mode, size, decode_all, progress)  # (N, H, W, C)
+    else:
+        x, kept, failed = decode_all(paths, mode, size, progress)
     bad = list(s.bad) + failed
     if bad:
         notes.append(f"skipped {len(bad)} file(s): " + "; ".join(f"{p} ({why})" for p, why in bad[:10]))

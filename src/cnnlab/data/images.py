@@ -121,7 +121,7 @@ def decode(
     """Decode fully and convert to ``mode`` (default: the file's own, gray or rgb) and ``size`` (H, W) -> uint8
     (H, W, C); the file is opened once. What was done to it besides (see :func:`to_array`) goes to ``notes``.
     ``draft``: a JPEG at least twice the size asked for is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain,
-    to no less than the size asked for, and then resized (faster on photos; 0.3 of 255 levels apart on average)."""
+    to no less than the size asked for, and then resized (on average within 2 of 255 levels of the full decode)."""
     with _open(path) as im:
         try:
             if draft and size is not None and im.format == "JPEG":

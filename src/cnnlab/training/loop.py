@@ -177,7 +177,8 @@ def train(
     ``module`` may be any ``nn.Module`` mapping NCHW float images to logits, used instead of
     ``model`` (its run then needs it again to load). ``resume`` is a run directory to continue.
     ``reporter`` receives the progress (default: one plain line per epoch, or nothing if not
-    ``verbose``); each of ``callbacks`` is called as ``callback(run_dir, rows)`` after every epoch's
+    ``verbose``), and its ``bars``, when it has them, draw a long load (an image folder's decoding); each
+    of ``callbacks`` is called as ``callback(run_dir, rows)`` after every epoch's
     checkpoint (``cnnlab train`` passes the one that draws curves.png). ``plan`` is a :class:`Plan` made
     already (by :func:`make_plan`), instead of ``resume`` and ``options``.
 
@@ -241,7 +242,7 @@ def _start(s: Setup, plan: Plan, reporter, command_line, module) -> tuple[int, l
 
 
 def _train(world: World, plan: Plan, module, reporter, command_line, callbacks) -> Run | None:
-    s = build(plan, module, world)
+    s = build(plan, module, world, getattr(reporter, "bars", None))
     start_epoch, rows = _start(s, plan, reporter, command_line, module)
     out = plan.out
     try:

@@ -79,15 +79,16 @@ class Setup:
         return ends_in_softmax(self.net)
 
 
-def build(plan: Plan, module: torch.nn.Module | None = None, world: World = ALONE) -> Setup:
+def build(plan: Plan, module: torch.nn.Module | None = None, world: World = ALONE, bars=None) -> Setup:
     """Threads, device and precision; the dataset and its fit/held-out split, on the device for the whole run
-    (uint8: 47 MB for MNIST's 60,000 images); the model (wrapped for several processes) and its optimizer."""
+    (uint8: 47 MB for MNIST's 60,000 images); the model (wrapped for several processes) and its optimizer.
+    ``bars``: a progress-bar factory (as ``cnnlab.data.load`` takes) for rank 0's load."""
     cfg, out = plan.config, plan.out
     set_threads()
     device = distributed.device_for(pick_device(cfg.device), world)
     precision = pick_precision(cfg.precision, device)
     with world.main_first():  # a dataset is fetched once, then read from the cache
-        ds = datalib.load(cfg.data, size=cfg.size, mode=cfg.mode)
+        ds = datalib.load(cfg.data, size=cfg.size, mode=cfg.mode, progress=bars if world.main else None)
     augment.check_for(augment.parse(cfg.augment), ds.name)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also sends rank 0's)
     net = module if module is not None else resolve(cfg.model, ds.image_shape, ds.num_classes)

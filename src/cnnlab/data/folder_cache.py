@@ -1,0 +1,191 @@
+"""Decode a folder once: its decoded, resized images kept under ``$CNNLAB_HOME/folders``.
+
+An entry is a folder per image folder (``<digest of its resolved path>/``) holding ``headers.json`` (each
+file's mode and size, or why it is not an image) and a subfolder per way of loading it (``<mode>-<H>x<W>/``
+with ``index.json`` and ``pixels-<token>.npy``). Every file is known by its path inside the folder, its size
+and its modification time (ns): a file whose size or time changed, or that was added, is read again, a removed
+one is dropped, and the rest are taken from the cache. Only the changed files are decoded again. The pixels
+are written first under a new name and ``index.json`` names them, written atomically after, so a crash leaves
+the previous entry whole. An entry whose pixels do not have the shape its index says is ignored and rebuilt.
+``RULE`` names the resize rule the pixels were made with; another rule is another entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.atomic import atomic_writer, write_text
+from cnnlab.data.cache import home
+from cnnlab.errors import DataError
+from cnnlab.limits import parse, read_text
+
+RULE = "cnnlab/1: EXIF upright, over white, Pillow bilinear, JPEG drafted"
+
+
+def folders_dir() -> Path:
+    return home() / "folders"
+
+
+RACY_NS = 2 * 10**9  # a file changed this recently may change again within the clock's granularity
+
+
+def stamp(path: Path) -> list[int]:
+    """What says a file is unchanged: its size and modification time. A file modified in the last two seconds
+    gets a stamp nothing matches (as git treats "racy" files), so a rewrite within the clock's resolution is
+    never mistaken for the cached one."""
+    st = os.stat(path)
+    if time.time_ns() - st.st_mtime_ns < RACY_NS:
+        return [-1, -1]
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _same(saved, now) -> bool:
+    return saved == now and now[0] >= 0
+
+
+def _read(path: Path):
+    """A JSON file of the cache, or None when it is missing or damaged (the cache is then rebuilt)."""
+    try:
+        return parse(read_text(path), str(path)) if path.is_file() else None
+    except Exception:  # noqa: BLE001 - a damaged cache file is only a cache miss
+        return None
+
+
+class FolderCache:
+    """The cache entry of one image folder."""
+
+    def __init__(self, root: Path):
+        self.given, self.root = Path(root), Path(root).resolve()
+        self.dir = folders_dir() / hashlib.sha256(str(self.root).encode()).hexdigest()[:20]
+        saved = _read(self.dir / "headers.json")
+        ok = isinstance(saved, dict) and saved.get("root") == str(self.root) and isinstance(saved.get("files"), dict)
+        self.headers: dict = saved["files"] if ok else {}
+        self.stamps: dict[str, list[int]] = {}  # each file's stamp, taken once a load
+        self.changed = False
+
+    def rel(self, path: Path) -> str:
+        return Path(path).relative_to(self.given).as_posix()
+
+    def header(self, path: Path, read) -> tuple[str, tuple[int, int]]:
+        """``read(path)`` -> (PIL mode, (H, W)), or the DataError it raised; from the cache when the file is
+        unchanged."""
+        rel = self.rel(path)
+        now = self.stamps[rel] = stamp(path)
+        known = self.headers.get(rel)
+        if isinstance(known, list) and len(known) == 3 and _same(known[0], now):
+            if known[1] == "bad":
+                raise DataError(str(known[2]))
+            return str(known[1]), tuple(known[2])
+        try:
+            mode, size = read(path)
+        except DataError as e:
+            self.headers[rel], self.changed = [now, "bad", str(e)], True
+            raise
+        self.headers[rel], self.changed = [now, mode, list(size)], True
+        return mode, tuple(size)
+
+    def save_headers(self, paths: list[Path]) -> None:
+        """Keep the headers of ``paths`` (the folder's files now), when any was read or has gone."""
+        wanted = {self.rel(p) for p in paths}
+        files = {k: v for k, v in self.headers.items() if k in wanted}
+        if not self.changed and len(files) == len(self.headers):
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_text(self.dir / "headers.json", json.dumps({"root": str(self.root), "files": files}))
+
+    def decode(self, paths: list[Path], mode: str, size: tuple[int, int], decode_all, progress=None):
+        """``decode_all(paths, mode, size, progress)`` for the files the entry does not hold as they are now;
+        the rest from the entry. Returns what ``decode_all`` returns, for all ``paths``, and the entry is
+        updated when anything was decoded."""
+        sub = self.dir / f"{mode}-{size[0]}x{size[1]}"
+        index = _read(sub / "index.json")
+        channels = 1 if mode == "gray" else 3
+        rows, pixels = {}, None
+        if isinstance(index, dict) and index.get("rule") == RULE and isinstance(index.get("files"), dict):
+            try:
+                pixels = np.load(sub / index["pixels"], mmap_mode="r", allow_pickle=False)
+            except Exception:  # noqa: BLE001 - damaged or missing: rebuilt
+                pixels = None
+            if pixels is None or pixels.dtype != np.uint8 or pixels.shape[1:] != (*size, channels):
+                pixels = None
+            else:
+                rows = index["files"]
+        rels = [self.rel(p) for p in paths]
+        stamps = [self.stamps.get(r) or stamp(p) for r, p in zip(rels, paths, strict=True)]
+        known = [rows.get(r) for r in rels]
+        fresh = [
+            isinstance(k, list)
+            and len(k) == 3
+            and _same(k[0], s)
+            and (k[1] is None or (isinstance(k[1], int) and 0 <= k[1] < len(pixels)))
+            for k, s in zip(known, stamps, strict=True)
+        ]
+        todo = [i for i, f in enumerate(fresh) if not f]
+        x = np.empty((len(paths), *size, channels), np.uint8)
+        ok = np.zeros(len(paths), bool)
+        failed = [(paths[i], known[i][2]) for i, f in enumerate(fresh) if f and known[i][1] is None]
+        cached = [i for i, f in enumerate(fresh) if f and known[i][1] is not None]
+        if cached:  # one gather from the memory-mapped pixels
+            x[cached] = pixels[[known[i][1] for i in cached]]
+            ok[cached] = True
+        if todo:
+            new, kept, bad = decode_all([paths[i] for i in todo], mode, size, progress)
+            for j, k in enumerate(kept):
+                x[todo[k]], ok[todo[k]] = new[j], True
+            failed += [(p, why) for p, why in bad]
+        kept = np.flatnonzero(ok)
+        out = x if len(kept) == len(paths) else x[kept]
+        if todo or len(rows) != len(paths):
+            self._save(sub, out, rels, stamps, ok, {str(p): why for p, why in failed}, paths)
+        return out, kept, sorted(failed, key=lambda b: str(b[0]))
+
+    def _save(self, sub, pixels, rels, stamps, ok, why, paths) -> None:
+        sub.mkdir(parents=True, exist_ok=True)
+        name = f"pixels-{uuid.uuid4().hex[:12]}.npy"
+        with atomic_writer(sub / name) as f:
+            np.save(f, pixels, allow_pickle=False)
+        files, row = {}, 0
+        for i, rel in enumerate(rels):
+            if ok[i]:
+                files[rel] = [stamps[i], row, None]
+                row += 1
+            else:
+                files[rel] = [stamps[i], None, why.get(str(paths[i]), "could not be decoded")]
+        index = {"rule": RULE, "root": str(self.root), "pixels": name, "files": files, "written": time.time()}
+        write_text(sub / "index.json", json.dumps(index))
+        for old in sub.glob("pixels-*.npy"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+
+def entries() -> list[dict]:
+    """Every cached folder and way of loading it: {"root", "load", "files", "bytes", "path"}."""
+    out = []
+    for entry in sorted(folders_dir().glob("*/")) if folders_dir().is_dir() else []:
+        for sub in sorted(p for p in entry.iterdir() if p.is_dir()):
+            index = _read(sub / "index.json") or {}
+            size = sum(f.stat().st_size for f in sub.iterdir() if f.is_file())
+            files = index.get("files") if isinstance(index.get("files"), dict) else {}
+            out.append(
+                {"root": index.get("root", "?"), "load": sub.name, "files": len(files), "bytes": size, "path": sub}
+            )
+    return out
+
+
+def clear(root=None) -> int:
+    """Remove the cache of ``root`` (an image folder), or of every folder; the bytes freed."""
+    targets = [FolderCache(root).dir] if root is not None else ([folders_dir()] if folders_dir().is_dir() else [])
+    freed = 0
+    for target in targets:
+        if target.is_dir():
+            freed += sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+            shutil.rmtree(target)
+    return freed

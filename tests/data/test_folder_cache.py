@@ -1,0 +1,108 @@
+"""Issue 27, second part: a folder is decoded once. The cached load equals a fresh decode, a changed, added or
+removed file is read again (and only it), a damaged entry is rebuilt, and ``cnnlab data cache`` lists and
+clears the entries."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cnnlab import data
+from cnnlab.cli import app
+from cnnlab.data import decoding, folder_cache
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+
+
+def _photo(path, seed, size=(40, 60)):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+    old = os.stat(path).st_mtime - 10  # older than the two seconds in which a file counts as still changing
+    os.utime(path, (old, old))
+
+
+@pytest.fixture
+def pets(tmp_path):
+    root = tmp_path / "pets"
+    for c in ("cat", "dog"):
+        (root / c).mkdir(parents=True)
+    for i in range(12):
+        _photo(root / ("cat", "dog")[i % 2] / f"{i}.png", i)
+    (root / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return root
+
+
+def counting(monkeypatch):
+    """decode_all wrapped: the files it was asked to decode, call by call."""
+    calls, real = [], decoding.decode_all
+    monkeypatch.setattr(
+        "cnnlab.data.folder.decode_all",
+        lambda paths, *a, **k: calls.append(sorted(p.name for p in paths)) or real(paths, *a, **k),
+    )
+    return calls
+
+
+def test_a_cached_load_is_the_fresh_decode_and_decodes_nothing(pets, monkeypatch):
+    fresh = data.load(pets, size=(16, 16), cache=False)
+    calls = counting(monkeypatch)
+    first = data.load(pets, size=(16, 16))
+    second = data.load(pets, size=(16, 16))
+    for ds in (first, second):
+        np.testing.assert_array_equal(ds.train.x, fresh.train.x)
+        np.testing.assert_array_equal(ds.test.y, fresh.test.y)
+        assert [b["path"] for b in ds.info["bad_files"]] == [b["path"] for b in fresh.info["bad_files"]]
+    assert len(calls) == 1 and len(calls[0]) == 12  # the broken file fails at the header, once, and is remembered
+
+
+def test_only_a_changed_or_added_file_is_decoded_again_and_a_removed_one_is_gone(pets, monkeypatch):
+    data.load(pets, size=(16, 16))
+    calls = counting(monkeypatch)
+    _photo(pets / "cat" / "0.png", 99)  # changed: other pixels, new time
+    _photo(pets / "dog" / "new.png", 100)  # added
+    (pets / "cat" / "2.png").unlink()  # removed
+    ds = data.load(pets, size=(16, 16))
+    assert calls == [["0.png", "new.png"]]
+    fresh = data.load(pets, size=(16, 16), cache=False)
+    np.testing.assert_array_equal(ds.train.x, fresh.train.x)
+    np.testing.assert_array_equal(ds.test.x, fresh.test.x)
+    assert len(ds.train) + len(ds.test) == 12
+
+
+def test_a_file_rewritten_within_two_seconds_is_never_taken_from_the_cache(pets, monkeypatch):
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(pets / "cat" / "0.png")  # just now: "racy"
+    data.load(pets, size=(16, 16))
+    calls = counting(monkeypatch)
+    data.load(pets, size=(16, 16))
+    assert calls == [["0.png"]]
+
+
+def test_a_damaged_entry_is_rebuilt(pets, monkeypatch):
+    data.load(pets, size=(16, 16))
+    entry = folder_cache.entries()[0]["path"]
+    index = json.loads((entry / "index.json").read_text())
+    (entry / index["pixels"]).write_bytes(b"garbage")
+    calls = counting(monkeypatch)
+    ds = data.load(pets, size=(16, 16))
+    assert len(calls) == 1 and len(calls[0]) == 12
+    np.testing.assert_array_equal(ds.train.x, data.load(pets, size=(16, 16), cache=False).train.x)
+    (entry / "index.json").write_text("[" * 5000)
+    assert len(data.load(pets, size=(16, 16)).train) == len(ds.train)
+
+
+def test_cnnlab_data_cache_lists_and_clears_the_entries(pets):
+    data.load(pets, size=(16, 16))
+    data.load(pets, size=(8, 8), mode="gray")
+    r = runner.invoke(app, ["data", "cache"], terminal_width=200)
+    assert r.exit_code == 0 and "gray-8x8" in r.stdout and "rgb-16x16" in r.stdout and "2 entries" in r.stdout
+    assert str(pets.resolve()) in r.stdout
+    r = runner.invoke(app, ["data", "cache", "--clear", str(pets)])
+    assert r.exit_code == 0 and "cleared" in r.stdout
+    assert folder_cache.entries() == []
