@@ -64,6 +64,15 @@ def refuse_nonfinite(what: str, allow: bool, error=InputError) -> None:
     warnings.warn(f"{said}; loaded as asked (allow_nonfinite).", RuntimeWarning, stacklevel=3)
 
 
+MALFORMED = (AttributeError, TypeError, KeyError, ValueError, IndexError, OSError, RecursionError)
+
+
+def what_went_wrong(error: BaseException) -> str:
+    """An exception that a malformed file caused, in one short line: ``TypeError: ...``."""
+    said = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}{': ' + said if said else ''}"
+
+
 def megabytes(n: int) -> str:
     return f"{n / 2**20:,.0f} MB"
 

@@ -211,9 +211,6 @@ def _ends(value, path: Path, key: str) -> list[tuple[str, int, int]]:
     return [(e[0], int(e[1]), int(e[2])) for e in entries]
 
 
-MALFORMED = (AttributeError, TypeError, KeyError, ValueError, IndexError, OSError, RecursionError)
-
-
 def read_keras(path, allow_nonfinite: bool = False) -> tuple[Model, dict]:
     """A Keras file (``.keras``, or a Keras 2 full-model ``.h5``) as a cnnlab model (a Sequential, or a graph
     :class:`Model` with nested models) with the Keras layer names and weights, and ``{"name", "input_shape"}``.
@@ -234,11 +231,10 @@ def read_keras(path, allow_nonfinite: bool = False) -> tuple[Model, dict]:
             load_weights(order, weights, path, allow_nonfinite)
         except InputError:
             raise  # cnnlab's own words for what is wrong
-        except MALFORMED as e:  # a config or weights file of a form Keras never writes
-            said = str(e).splitlines()[0][:200] if str(e) else ""
+        except limits.MALFORMED as e:  # a config or weights file of a form Keras never writes
             raise KerasFileError(
                 f"{path.name} is not a Keras model file cnnlab can read: its config or weights have a form Keras "
-                f"does not write ({type(e).__name__}{': ' + said if said else ''})."
+                f"does not write ({limits.what_went_wrong(e)})."
             ) from None
     model.eval()
     return model, {"name": model.name, "input_shape": tuple(model.input_shape)}

@@ -98,9 +98,8 @@ def from_spec(spec, input_shape=None, num_classes: int | None = None, what: str 
     except InputError:
         raise
     except (AttributeError, TypeError, KeyError, ValueError, IndexError, RecursionError) as e:
-        said = str(e).splitlines()[0][:200] if str(e) else ""
         raise InputError(
-            f"{what} has a value of the wrong kind ({type(e).__name__}{': ' + said if said else ''}). Expected "
+            f"{what} has a value of the wrong kind ({limits.what_went_wrong(e)}). Expected "
             'layers such as {"type": "Conv2D", "filters": 32, "kernel_size": 3}.'
         ) from None
 
