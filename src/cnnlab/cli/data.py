@@ -13,6 +13,7 @@ from cnnlab.cli import app
 from cnnlab.cli.options import parse_pair, print_table
 from cnnlab.cli.progress import download_progress
 from cnnlab.data import cache, folder
+from cnnlab.data.keras_rule import RESIZE_HELP
 from cnnlab.errors import InputError
 
 console = Console(highlight=False)
@@ -47,10 +48,9 @@ def get(name: str = typer.Argument(..., help="mnist, fashion-mnist or digits."))
         console.print(f"cached in {cache.dataset_dir(info['name'])}")
 
 
-def _load(name_or_path: str, size: str | None, mode: str | None):
-    return data.load(
-        name_or_path, size=parse_pair(size, "--size") if size else None, mode=mode, progress=download_progress
-    )
+def _load(name_or_path: str, size: str | None, mode: str | None, resize: str | None = None):
+    size_ = parse_pair(size, "--size") if size else None
+    return data.load(name_or_path, size=size_, mode=mode, progress=download_progress, resize=resize)
 
 
 @data_app.command()
@@ -62,6 +62,7 @@ def show(
     out: Path = typer.Option(Path("grid.png"), "--out", "-o", help="PNG to write."),
     size: str | None = typer.Option(None, "--size", help="Resize to H,W (folders with mixed sizes)."),
     mode: str | None = typer.Option(None, "--mode", help="gray or rgb."),
+    resize: str | None = typer.Option(None, "--resize", help=RESIZE_HELP),
     raw: bool = typer.Option(False, "--raw", help="With --index: write the image's own pixels (to try predict on)."),
     augment: str | None = typer.Option(
         None, "--augment", help="Show the samples as training would augment them (as cnnlab train --augment)."
@@ -71,7 +72,7 @@ def show(
     """Draw a grid of samples with their class names, or one image large with --index."""
     from cnnlab.viz.data import sample_grid, single_image
 
-    ds = _load(name_or_path, size, mode)
+    ds = _load(name_or_path, size, mode, resize)
     part = ds.split(split)
     if index is not None:
         if not 0 <= index < len(part):

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from cnnlab.cli import app
 from cnnlab.cli.options import ALLOW_NONFINITE, command, dataclass_options, given_options, print_table
+from cnnlab.data.keras_rule import RESIZE_HELP
 from cnnlab.ranks import is_main_process
 from cnnlab.training.plan import TrainConfig, read_config_file
 
@@ -99,16 +100,29 @@ def eval_(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     tta: str | None = typer.Option(None, "--tta", help="flip: average each test image's and its mirror's output."),
+    resize: str | None = typer.Option(
+        None, "--resize", help=RESIZE_HELP + " Default: the run's; for a .keras file Keras's bilinear."
+    ),
+    crop_to_aspect_ratio: bool | None = typer.Option(
+        None, "--crop-to-aspect-ratio/--no-crop-to-aspect-ratio", help="With a Keras rule: as Keras's option."
+    ),
+    test_fraction: float = typer.Option(
+        0.2, "--test-fraction", help="A folder without train/ and test/: the share held out (Keras's validation_split)."
+    ),
+    split_seed: int = typer.Option(0, "--split-seed", help="A folder without train/ and test/: the split's seed."),
     allow_nonfinite: bool = ALLOW_NONFINITE,
 ) -> None:
-    """Accuracy and loss, per-class precision/recall/F1, the confusion matrix and misclassified images."""
+    """Accuracy and loss, per-class precision/recall/F1, the confusion matrix and misclassified images.
+
+    A .keras model on a folder reads it as Keras's image_dataset_from_directory(validation_split=
+    --test-fraction, seed=--split-seed, subset="validation") does; --json lists each test file's prediction."""
     from cnnlab.atomic import write_text
     from cnnlab.run.evaluate import evaluate_run
     from cnnlab.run.run import load
     from cnnlab.viz.train import confusion, misclassified
 
     run = load(run_dir, allow_nonfinite=allow_nonfinite)
-    ev, x = evaluate_run(run, data, precision, tta)
+    ev, x = evaluate_run(run, data, precision, tta, resize, crop_to_aspect_ratio, test_fraction, split_seed)
     folder = out or (run.path if run.path.is_dir() else run.path.parent)  # beside a .keras file
     write_text(folder / "confusion.json", json.dumps({"classes": list(ev.classes), "confusion": ev.confusion.tolist()}))
     confusion(ev.confusion, ev.classes, folder / "confusion.png")
@@ -120,6 +134,8 @@ def eval_(
     for r in ev.per_class():
         table.add_row(r["class"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", str(r["support"]))
     print_table(console, table)
+    for note in ev.notes:
+        console.print(f"note: {note}")
     console.print(f"[bold]accuracy {ev.accuracy:.4f}[/]  loss {ev.loss:.4f}  ({int(ev.confusion.sum()):,} test images)")
     console.print(f"written {folder / 'confusion.png'}, {folder / 'confusion.json'}, {folder / 'misclassified.png'}")
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.atomic import make_folder
-from cnnlab.data import cache, images, registry, sources
+from cnnlab.data import cache, images, keras_rule, registry, sources
 from cnnlab.data.folder import load_folder, stratified_split
 from cnnlab.data.types import Dataset, Split
-from cnnlab.errors import DataError
+from cnnlab.errors import DataError, InputError
 
 
 def _idx_dataset(spec: registry.DatasetSpec, source_list=None, progress=None) -> tuple[dict, dict]:
@@ -54,6 +54,13 @@ def get(name: str, source_list=None, progress=None) -> dict:
     return _idx_dataset(spec, source_list, progress)[1]
 
 
+def is_folder(name_or_path) -> bool:
+    """Whether :func:`load` reads ``name_or_path`` as an image folder (not a registered dataset's name)."""
+    text = str(name_or_path)
+    registered = not isinstance(name_or_path, Path) and "/" not in text and registry.is_registered(text)
+    return not registered and Path(text).expanduser().is_dir()
+
+
 def load(
     name_or_path,
     *,
@@ -64,6 +71,9 @@ def load(
     sources=None,
     progress=None,
     cache: bool = True,
+    resize: str | None = None,
+    crop_to_aspect_ratio: bool = False,
+    exact_test: bool = False,
 ) -> Dataset:
     """A dataset with ``train``/``test`` splits (uint8 NHWC ``x``, int64 ``y``), ``classes`` and ``info``.
 
@@ -73,12 +83,20 @@ def load(
     exists (a run directory called ``digits``, say); reach such a folder as ``./digits`` or a ``Path``.
     A folder is decoded once: later loads take its unchanged files from ``$CNNLAB_HOME/folders``
     (``cache=False`` decodes every file again and keeps nothing).
+    ``resize`` (with ``crop_to_aspect_ratio``): read a folder as Keras's ``image_dataset_from_directory`` does,
+    ``interpolation=resize`` (:mod:`cnnlab.data.keras_rule`); ``exact_test``: only the test split, in its
+    float32 pixels (the train split left empty), for evaluating a Keras model.
     """
-    text = str(name_or_path)
-    registered = not isinstance(name_or_path, Path) and "/" not in text and registry.is_registered(text)
-    path = Path(text).expanduser()
-    if not registered and path.is_dir():
-        return load_folder(path, size, mode, test_fraction, seed, progress, cache)
+    text, path = str(name_or_path), Path(str(name_or_path)).expanduser()
+    if is_folder(name_or_path):
+        return load_folder(
+            path, size, mode, test_fraction, seed, progress, cache, resize, crop_to_aspect_ratio, exact_test
+        )
+    if keras_rule.check_rule(resize) is not None:
+        raise InputError(
+            f"resize={resize!r} is a rule for image folders; {text} is a registered dataset, resized by cnnlab's "
+            "rule. Leave the resize rule out."
+        )
     spec = registry.get(str(name_or_path))
     if spec.name == "digits":
         train, test, info = _digits(test_fraction, seed)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data import images
+from cnnlab.data import images, keras_rule
 from cnnlab.errors import DataError
 
 PARALLEL_FROM = 256  # fewer files than this are decoded here
@@ -29,28 +29,48 @@ def workers() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _decode_chunk(paths: list[str], mode: str, size: tuple[int, int]) -> list[tuple[np.ndarray | None, str | None]]:
+def _decode_one(path: Path, mode: str, size: tuple[int, int], rule: str | None, crop: bool, exact: bool):
+    if rule is None:
+        return images.decode(path, mode, size, draft=True)
+    a = keras_rule.decode(path, mode, size, rule, crop)
+    return a if exact or a.dtype == np.uint8 else np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def _decode_chunk(paths: list[str], mode, size, rule=None, crop=False, exact=False) -> list[tuple]:
     out = []
     for p in paths:
         try:
-            out.append((images.decode(Path(p), mode, size, draft=True), None))
+            out.append((_decode_one(Path(p), mode, size, rule, crop, exact), None))
         except DataError as e:
             out.append((None, str(e)))
     return out
 
 
-def decode_all(paths: list[Path], mode: str, size: tuple[int, int], progress=None, processes: int | None = None):
+def decode_all(
+    paths: list[Path],
+    mode: str,
+    size: tuple[int, int],
+    progress=None,
+    processes: int | None = None,
+    rule: str | None = None,
+    crop: bool = False,
+    exact: bool = False,
+):
     """Every file of ``paths`` as uint8 ``mode`` images of ``size`` (H, W): (the decoded array in the order of
     ``paths`` with the failed files left out, the indices decoded, [(path, problem)] of the failed).
-    ``progress`` (a factory as for downloads, called with ``unit="files"``) gets a bar for the files."""
+    ``progress`` (a factory as for downloads, called with ``unit="files"``) gets a bar for the files.
+    ``rule``: one of Keras's (:mod:`cnnlab.data.keras_rule`, with ``crop`` to the aspect ratio) instead of
+    cnnlab's; its float pixels are rounded to uint8 unless ``exact``, which keeps TensorFlow's float32."""
     n, channels = len(paths), 1 if mode == "gray" else 3
-    x = np.empty((n, *size, channels), np.uint8)
+    dtype = np.float32 if exact and rule not in (None, "nearest") else np.uint8
+    x = np.empty((n, *size, channels), dtype)
     ok, bad = np.zeros(n, bool), []
     bar = progress(f"decoding {n:,} images", unit="files") if progress and n else None
     if bar is not None:
         bar.total = n
     processes = processes or workers()
     chunks = [list(range(i, min(i + CHUNK, n))) for i in range(0, n, CHUNK)]
+    how = (mode, size, rule, crop, exact)
 
     def take(chunk, results):
         for i, (a, problem) in zip(chunk, results, strict=True):
@@ -64,12 +84,12 @@ def decode_all(paths: list[Path], mode: str, size: tuple[int, int], progress=Non
     try:
         if n < PARALLEL_FROM or processes < 2:
             for chunk in chunks:
-                take(chunk, _decode_chunk([str(paths[i]) for i in chunk], mode, size))
+                take(chunk, _decode_chunk([str(paths[i]) for i in chunk], *how))
         else:
             start = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             context = multiprocessing.get_context(start)
             with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
-                jobs = {pool.submit(_decode_chunk, [str(paths[i]) for i in c], mode, size): c for c in chunks}
+                jobs = {pool.submit(_decode_chunk, [str(paths[i]) for i in c], *how): c for c in chunks}
                 for job in concurrent.futures.as_completed(jobs):
                     take(jobs[job], job.result())
     finally:

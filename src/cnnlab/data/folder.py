@@ -8,13 +8,14 @@ too large are reported by name and skipped, never a crash.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data import images
+from cnnlab.data import images, keras_rule
 from cnnlab.data.decoding import decode_all
 from cnnlab.data.types import Dataset, Split
 from cnnlab.errors import DataError, InputError
@@ -124,16 +125,31 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.
 
 
 def load_folder(
-    root, size=None, mode=None, test_fraction: float = 0.2, seed: int = 0, progress=None, cache: bool = True
+    root,
+    size=None,
+    mode=None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    progress=None,
+    cache: bool = True,
+    resize: str | None = None,
+    crop_to_aspect_ratio: bool = False,
+    exact_test: bool = False,
 ):
     """An image folder as a :class:`cnnlab.data.Dataset` (see the module docstring), decoded in parallel
     (:mod:`cnnlab.data.decoding`) and, with ``cache``, once: unchanged files come from
-    :mod:`cnnlab.data.folder_cache`. ``progress``: a bar factory, as for downloads."""
+    :mod:`cnnlab.data.folder_cache`. ``progress``: a bar factory, as for downloads. ``resize``: one of Keras's
+    rules (:mod:`cnnlab.data.keras_rule`): Keras's files, split and pixels; with ``exact_test`` only the test
+    split, in float32 as TensorFlow resizes it, the train split left empty (to evaluate a Keras model)."""
     from cnnlab.data.folder_cache import FolderCache
 
     size, mode = images.check_size(size), images.check_mode(mode)
     if not 0 <= test_fraction < 1:
         raise InputError(f"test_fraction={test_fraction} is outside [0, 1). Expected e.g. 0.2.")
+    rule = keras_rule.check_rule(resize)
+    if rule is not None:
+        how = (rule, crop_to_aspect_ratio, exact_test)
+        return _load_keras(Path(root), size, mode, test_fraction, seed, progress, cache and not exact_test, *how)
     kept_cache = FolderCache(root) if cache and Path(root).is_dir() else None
     s = scan(root, kept_cache)
     if kept_cache is not None:
@@ -161,30 +177,75 @@ def load_folder(
         x, kept, failed = kept_cache.decode(paths, mode, size, decode_all, progress)  # (N, H, W, C)
     else:
         x, kept, failed = decode_all(paths, mode, size, progress)
-    bad = list(s.bad) + failed
-    if bad:
-        notes.append(f"skipped {len(bad)} file(s): " + "; ".join(f"{p} ({why})" for p, why in bad[:10]))
     y = np.array([s.records[i].label for i in kept], dtype=np.int64)
     splits = [s.records[i].split for i in kept]
     if s.has_splits:
         is_test = np.array([sp == "test" for sp in splits], bool)
     else:
         is_test = stratified_split(y, test_fraction, seed)
+    how = "train/test folders" if s.has_splits else f"stratified, test_fraction={test_fraction}, seed={seed}"
+    files = [paths[i] for i in kept]
+    return _dataset(s.root, s.classes, x, y, is_test, files, list(s.bad) + failed, notes, how, mode, size)
+
+
+def _dataset(root, classes, x, y, is_test, files, bad, notes, how: str, mode, size, **more) -> Dataset:
+    if bad:
+        notes.append(f"skipped {len(bad)} file(s): " + "; ".join(f"{p} ({why})" for p, why in bad[:10]))
+    rel = np.array([Path(f).relative_to(root).as_posix() for f in files], dtype=object)
     info = {
-        "source": f"image folder {s.root}",
-        "splits": "train/test folders" if s.has_splits else f"stratified, test_fraction={test_fraction}, seed={seed}",
+        "source": f"image folder {root}",
+        "splits": how,
         "mode": mode,
         "size": list(size),
         "bad_files": [{"path": str(p), "problem": why} for p, why in bad],
         "notes": notes,
+        "files": {"train": rel[~is_test].tolist(), "test": rel[is_test].tolist()},
+        **more,
     }
-    return Dataset(
-        name=s.root.name,
-        train=Split(x[~is_test], y[~is_test]),
-        test=Split(x[is_test], y[is_test]),
-        classes=s.classes,
-        info=info,
-    )
+    train, test = Split(x[~is_test], y[~is_test]), Split(x[is_test], y[is_test])
+    return Dataset(name=root.name, train=train, test=test, classes=tuple(classes), info=info)
+
+
+def _load_keras(root: Path, size, mode, test_fraction, seed, progress, cache, rule, crop, exact_test) -> Dataset:
+    """A folder read as ``keras.utils.image_dataset_from_directory`` reads it (:mod:`cnnlab.data.keras_rule`):
+    ``validation_split=test_fraction`` with ``seed``, or the train/ and test/ folders as two directories."""
+    from cnnlab.data.folder_cache import FolderCache
+
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder. Expected root/<class>/<image> or a dataset name.")
+    if size is None:
+        raise InputError(f"resize={rule!r} needs size=(H, W) (CLI: --size H,W), as Keras's image_size.")
+    mode = mode or "rgb"
+    if all((root / s).is_dir() for s in ("train", "test")):
+        (train, train_y, classes), (test, test_y, test_classes) = (
+            keras_rule.index(root / s) for s in ("train", "test")
+        )
+        if classes != test_classes:
+            raise DataError(f"{root}/train has classes {list(classes)} but {root}/test has {list(test_classes)}.")
+        files, labels = train + test, np.array(train_y + test_y, np.int64)
+        is_test, how = np.arange(len(files)) >= len(train), "train/test folders, as two Keras directories"
+    else:
+        files, found, classes = keras_rule.index(root)
+        order, is_test = keras_rule.split(len(files), test_fraction, seed)
+        files, labels = [files[i] for i in order], np.array(found, np.int64)[order]
+        how = f"Keras's: validation_split={test_fraction}, seed={seed} (numpy RandomState shuffle, last part held out)"
+    if len(classes) < 2 or not files:
+        raise DataError(
+            f"{root} has {len(classes)} class folder(s) and {len(files)} file(s) Keras would read. Expected at "
+            f"least two class subfolders holding {', '.join(keras_rule.SUFFIXES)} files."
+        )
+    if exact_test:  # only the test split, as TensorFlow's float32 pixels
+        files, labels, is_test = [files[i] for i in np.flatnonzero(is_test)], labels[is_test], is_test[is_test]
+    decoder = functools.partial(decode_all, rule=rule, crop=crop, exact=exact_test)
+    if cache:
+        made = rule + ("-crop" if crop else "")
+        x, kept, failed = FolderCache(root).decode(files, mode, size, decoder, progress, made)
+    else:
+        x, kept, failed = decoder(files, mode, size, progress)
+    notes = [f"resized by Keras's rule: interpolation={rule!r}, crop_to_aspect_ratio={crop}, no EXIF turn"]
+    more = {"resize": rule, "crop_to_aspect_ratio": crop}
+    files = [files[i] for i in kept]
+    return _dataset(root, classes, x, labels[kept], is_test[kept], files, failed, notes, how, mode, size, **more)
 
 
 @dataclass

@@ -101,15 +101,17 @@ class FolderCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "headers.json", json.dumps({"root": str(self.root), "files": files}))
 
-    def decode(self, paths: list[Path], mode: str, size: tuple[int, int], decode_all, progress=None):
+    def decode(self, paths: list[Path], mode: str, size: tuple[int, int], decode_all, progress=None, rule=None):
         """``decode_all(paths, mode, size, progress)`` for the files the entry does not hold as they are now;
         the rest from the entry. Returns what ``decode_all`` returns, for all ``paths``, and the entry is
-        updated when anything was decoded."""
-        sub = self.dir / f"{mode}-{size[0]}x{size[1]}"
+        updated when anything was decoded. ``rule``: the name of another resize rule than cnnlab's (Keras's
+        "bilinear", say), kept in an entry of its own."""
+        sub = self.dir / (f"{mode}-{size[0]}x{size[1]}" + (f"-{rule}" if rule else ""))
         index = _read(sub / "index.json")
         channels = 1 if mode == "gray" else 3
         rows, pixels = {}, None
-        if isinstance(index, dict) and index.get("rule") == RULE and isinstance(index.get("files"), dict):
+        made_by = f"{RULE}; {rule}" if rule else RULE
+        if isinstance(index, dict) and index.get("rule") == made_by and isinstance(index.get("files"), dict):
             try:
                 pixels = np.load(sub / index["pixels"], mmap_mode="r", allow_pickle=False)
             except Exception:  # noqa: BLE001 - damaged or missing: rebuilt
@@ -144,10 +146,10 @@ class FolderCache:
         kept = np.flatnonzero(ok)
         out = x if len(kept) == len(paths) else x[kept]
         if todo or len(rows) != len(paths):
-            self._save(sub, out, rels, stamps, ok, {str(p): why for p, why in failed}, paths)
+            self._save(sub, out, rels, stamps, ok, {str(p): why for p, why in failed}, paths, made_by)
         return out, kept, sorted(failed, key=lambda b: str(b[0]))
 
-    def _save(self, sub, pixels, rels, stamps, ok, why, paths) -> None:
+    def _save(self, sub, pixels, rels, stamps, ok, why, paths, made_by) -> None:
         sub.mkdir(parents=True, exist_ok=True)
         name = f"pixels-{uuid.uuid4().hex[:12]}.npy"
         with atomic_writer(sub / name) as f:
@@ -159,7 +161,7 @@ class FolderCache:
                 row += 1
             else:
                 files[rel] = [stamps[i], None, why.get(str(paths[i]), "could not be decoded")]
-        index = {"rule": RULE, "root": str(self.root), "pixels": name, "files": files, "written": time.time()}
+        index = {"rule": made_by, "root": str(self.root), "pixels": name, "files": files, "written": time.time()}
         write_text(sub / "index.json", json.dumps(index))
         for old in sub.glob("pixels-*.npy"):
             if old.name != name:

@@ -30,6 +30,8 @@ class Evaluation:
     labels: np.ndarray  # (N,) true class
     predictions: np.ndarray  # (N,) predicted class
     probabilities: np.ndarray  # (N, K)
+    notes: tuple[str, ...] = ()  # how the test images were read (a folder's resize rule, skipped files)
+    files: tuple[str, ...] = ()  # a folder's test files (relative paths), in the order of ``labels``
 
     def per_class(self) -> list[dict]:
         rows = []
@@ -57,7 +59,17 @@ class Evaluation:
             "per_class": self.per_class(),
             "confusion": self.confusion.tolist(),
             "classes": list(self.classes),
+            "notes": list(self.notes),
+            **({"files": self.file_predictions()} if self.files else {}),
         }
+
+    def file_predictions(self) -> list[dict]:
+        """Each test file with its true and predicted class (a folder's evaluation)."""
+        names = self.classes
+        return [
+            {"file": f, "class": names[t], "predicted": names[p]}
+            for f, t, p in zip(self.files, self.labels.tolist(), self.predictions.tolist(), strict=True)
+        ]
 
 
 def evaluate(
@@ -71,10 +83,13 @@ def evaluate(
     optimize: bool = True,
     tta: str | None = None,
 ) -> Evaluation:
-    """Accuracy, loss, confusion and probabilities of ``model`` on uint8 images. ``tta="flip"`` averages the
-    probabilities of each image and its mirror image (test-time augmentation)."""
+    """Accuracy, loss, confusion and probabilities of ``model`` on uint8 images (or float32 pixels 0..255, as
+    Keras's resize gives them, scaled the same way). ``tta="flip"`` averages the probabilities of each image
+    and its mirror image (test-time augmentation)."""
 
     def outputs(images):
+        if images.dtype != np.uint8:  # float NHWC pixels: the model's float input, scaled here, never in place
+            images = torch.from_numpy(np.asarray(images, np.float32) * np.float32(scale)).permute(0, 3, 1, 2)
         return outputs_of(model, images, device, precision, BATCH if optimize else 1000, scale, optimize)
 
     out = outputs(x_u8)
@@ -95,13 +110,26 @@ def evaluate(
     return Evaluation(acc, loss, tuple(classes), confusion, np.asarray(y), pred, probs)
 
 
-def evaluate_run(run, data: str | None = None, precision: str = "auto", tta: str | None = None):
+def evaluate_run(
+    run,
+    data: str | None = None,
+    precision: str = "auto",
+    tta: str | None = None,
+    resize: str | None = None,
+    crop_to_aspect_ratio: bool | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+):
     """Evaluate a :class:`Run` on the test split of its own dataset (or of ``data``), with its preprocessing;
     ``tta="flip"`` adds each test image's mirror (refused for digits, whose mirror images are no digits).
+    A folder is read with the run's resize rule (``resize`` and ``crop_to_aspect_ratio`` override it); a
+    Keras file's rule is Keras's: ``image_dataset_from_directory``'s files, split (``test_fraction`` as its
+    ``validation_split``, ``seed``) and float32 bilinear pixels, and the Evaluation's notes say so.
 
     Returns the Evaluation and the uint8 test images it saw.
     """
     from cnnlab import data as datalib
+    from cnnlab.data.datasets import is_folder
     from cnnlab.errors import InputError
 
     cfg = run.train_config
@@ -109,7 +137,14 @@ def evaluate_run(run, data: str | None = None, precision: str = "auto", tta: str
     if not name:
         raise InputError(f"{run.path} does not say which dataset it was trained on; pass --data NAME|PATH.")
     h, w, c = run.input_shape
-    ds = datalib.load(name, size=(h, w), mode=mode_for(c))
+    keras = run.preprocessing.get("source") == "keras"
+    folder = {}
+    if is_folder(name):
+        crop = cfg.get("crop_to_aspect_ratio", False) if crop_to_aspect_ratio is None else crop_to_aspect_ratio
+        rule = resize or cfg.get("resize") or ("bilinear" if keras else None)
+        folder = {"resize": rule, "crop_to_aspect_ratio": crop, "exact_test": keras, "test_fraction": test_fraction}
+        folder["seed"] = seed
+    ds = datalib.load(name, size=(h, w), mode=mode_for(c), **folder)
     if not run.preprocessing.get("named", True) and len(ds.classes) == len(run.classes):
         run = replace(run, classes=tuple(ds.classes))  # a Keras file without names: the dataset's, by position
     if tuple(ds.classes) != tuple(run.classes):
@@ -121,4 +156,6 @@ def evaluate_run(run, data: str | None = None, precision: str = "auto", tta: str
         refuse_mirror(ds.name, "--tta flip", "Evaluate digits without it.")
     precision = pick_precision(precision)
     ev = evaluate(run.model, ds.test.x, ds.test.y, run.classes, precision=precision, scale=run.scale, tta=tta)
-    return ev, ds.test.x
+    ev = replace(ev, notes=tuple(ds.info.get("notes", ())), files=tuple(ds.info.get("files", {}).get("test", ())))
+    x = ds.test.x
+    return ev, x if x.dtype == np.uint8 else np.clip(np.rint(x), 0, 255).astype(np.uint8)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cnnlab.atomic import write_text
 from cnnlab.compute.device import check_precision
+from cnnlab.data.keras_rule import RESIZE_HELP, check_rule
 from cnnlab.errors import InputError, RunError
 from cnnlab.limits import read_parsed
 from cnnlab.run.files import CONFIG, read_json
@@ -68,6 +69,8 @@ class TrainConfig:
     precision: str = option("auto", "auto (bf16 autocast where the CPU has native bf16, else fp32), bf16 or fp32.")
     size: list[int] | None = option(None, "Resize images to H,W (folders with mixed sizes need it).")
     mode: str | None = option(None, "gray or rgb.")
+    resize: str | None = option(None, RESIZE_HELP + " Default: cnnlab's (EXIF upright, Pillow's bilinear).")
+    crop_to_aspect_ratio: bool = option(False, "With a Keras --resize rule: crop to the size's aspect ratio first.")
     augment: str | None = option(
         None, "Per-batch augmentation: shift=S (pixels), flip, erase=P, rotate=D (degrees), e.g. shift=2,erase=0.5."
     )
@@ -148,6 +151,7 @@ class TrainConfig:
                 isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(n, int) and n >= 1 for n in size),
                 f"size={size!r}. Expected [height, width], two whole numbers >= 1.",
             )
+        check_rule(self.resize)  # a clear error for an unknown rule, before anything runs
         need(
             0 <= self.validation_split < 1,
             f"validation_split={self.validation_split!r}. Expected 0 <= value < 1, e.g. 0.1.",

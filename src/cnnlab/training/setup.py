@@ -88,7 +88,14 @@ def build(plan: Plan, module: torch.nn.Module | None = None, world: World = ALON
     device = distributed.device_for(pick_device(cfg.device), world)
     precision = pick_precision(cfg.precision, device)
     with world.main_first():  # a dataset is fetched once, then read from the cache
-        ds = datalib.load(cfg.data, size=cfg.size, mode=cfg.mode, progress=bars if world.main else None)
+        ds = datalib.load(
+            cfg.data,
+            size=cfg.size,
+            mode=cfg.mode,
+            progress=bars if world.main else None,
+            resize=cfg.resize,
+            crop_to_aspect_ratio=cfg.crop_to_aspect_ratio,
+        )
     augment.check_for(augment.parse(cfg.augment), ds.name)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also sends rank 0's)
     net = module if module is not None else resolve(cfg.model, ds.image_shape, ds.num_classes)
