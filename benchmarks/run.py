@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import (  # noqa: E402
     applications,
     data,
+    folders,
     gpu,
     inspect_speed,
     ops,
@@ -63,6 +64,11 @@ def _recipes(out: Path, only: tuple[str, ...] = (), previous: dict | None = None
     return {"recipes": recipes.merged(before.get("recipes", []), rows), "recipes_raw": raw}
 
 
+def _folders(out: Path) -> dict:
+    rows, raw = folders.run()
+    return {"folders": rows, "folders_raw": raw}
+
+
 def _predict(out: Path) -> dict:
     rows, raw = predict.run()
     return {"predict": rows, "predict_raw": raw}
@@ -77,6 +83,7 @@ SECTIONS = {
     "serve": _serve,
     "ops": lambda out: {"ops": ops.run()},
     "data": lambda out: {"data": data.run()},
+    "folders": _folders,
     "inspect": lambda out: {"inspect": inspect_speed.run()},
     "applications": lambda out: {"applications": applications.run()},
     "residual": lambda out: {"residual": residual.run()},
@@ -87,6 +94,7 @@ SECTIONS = {
 TITLES = [
     ("ops", "TF-exact ops vs plain PyTorch (ratio = cnnlab / PyTorch, lower is better)"),
     ("data", "Loading a dataset (first: fetch + verify + cache; cached: median of 5, verified)"),
+    ("folders", folders.TITLE),
     ("inspect", "Inspecting one 28x28 image through seed-fashion (median)"),
     ("applications", applications.TITLE),
     ("residual", residual.TITLE),

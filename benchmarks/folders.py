@@ -1,0 +1,134 @@
+"""The cats-and-dogs tutorial at Kaggle's size: a generated folder of PHOTOS JPEGs (two classes, 250-500 px a
+side, as Dogs vs. Cats is), read and trained on by cnnlab and by Keras on the same machine in one run.
+
+- cnnlab's first load: ``cnnlab.data.load(folder, size=(100, 100), mode="rgb")`` in a fresh ``CNNLAB_HOME``
+  (parallel decode, JPEG drafted, the cache written); cached: the same call again.
+- Keras's pass: ``image_dataset_from_directory(folder, image_size=(100, 100))`` and one pass over it.
+- One epoch of seed-catdog on the training split: ``cnnlab train --model seed-catdog --size 100,100`` (the
+  epoch's seconds from metrics.jsonl, the folder already cached as a user's second command finds it) against
+  ``model.fit`` of the same model on ``image_dataset_from_directory(validation_split=0.2, subset="training")``.
+
+Each measurement is a process of its own (its peak resident memory read from ``wait4``); cnnlab and Keras
+alternate, quiet and then beside one busy process (benchmarks/process.py). Ratios are cnnlab / Keras.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.process import CNNLAB, busy_process
+from benchmarks.train import PEER_ENV, PEER_PYTHON
+from cnnlab.data.folder_cache import RACY_NS
+
+PEER = Path(__file__).resolve().parent / "peers" / "keras_folder_speed.py"
+PHOTOS = int(os.environ.get("CNNLAB_BENCH_PHOTOS", "25000"))
+TITLE = (
+    f"A {PHOTOS:,}-photo cats-and-dogs folder (JPEG, 250-500 px) at 100x100: cnnlab vs Keras's "
+    "image_dataset_from_directory (ratio = cnnlab / Keras; peak = the process's resident memory)"
+)
+LOAD = (
+    "import json, sys, time; t0 = time.perf_counter(); import cnnlab; t1 = time.perf_counter(); "
+    "ds = cnnlab.data.load(sys.argv[1], size=(100, 100), mode='rgb'); "
+    "print(json.dumps({'s': time.perf_counter() - t1, 'files': len(ds.train) + len(ds.test)}))"
+)
+
+
+def _photos(args) -> None:
+    root, first, count, seed = args
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for i in range(first, first + count):
+        w, h = (int(v) for v in rng.integers(250, 501, 2))
+        coarse = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)  # a smooth photo-like field, then grain
+        im = Image.fromarray(coarse).resize((w, h), Image.BICUBIC)
+        a = np.asarray(im, np.int16) + rng.integers(-12, 13, (h, w, 3), dtype=np.int16)
+        name = ("cats", "dogs")[i % 2]
+        Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(root / name / f"{name[:-1]}.{i}.jpg", quality=90)
+
+
+def make_folder(root: Path, n: int = PHOTOS) -> Path:
+    """``n`` JPEGs under cats/ and dogs/, written by one process a core."""
+    for name in ("cats", "dogs"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    chunk = 500
+    jobs = [(root, i, min(chunk, n - i), i) for i in range(0, n, chunk)]
+    with concurrent.futures.ProcessPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+        list(pool.map(_photos, jobs))
+    return root
+
+
+def _run(cmd: list[str], env: dict) -> tuple[dict, float]:
+    """Run ``cmd`` to the end: the JSON object of its last line and its own peak resident memory (MB), read
+    from ``wait4`` as the process is reaped."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if p.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.read()[-2000:]}")
+        lines = out.read().strip().splitlines()
+    return (json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}), usage.ru_maxrss / 1024
+
+
+def one_round(folder: Path, work: Path, tag: str) -> dict:
+    home = work / f"home-{tag}"
+    env = {**os.environ, "CNNLAB_HOME": str(home), "COLUMNS": "200"}
+    first, first_peak = _run([sys.executable, "-c", LOAD, str(folder)], env)
+    cached, cached_peak = _run([sys.executable, "-c", LOAD, str(folder)], env)
+    keras, keras_peak = _run([str(PEER_PYTHON), str(PEER), "pass", str(folder)], {**PEER_ENV})
+    out = work / f"run-{tag}"
+    argv = ["train", "--data", str(folder), "--model", "seed-catdog", "--size", "100,100", "--epochs", "1"]
+    _, train_peak = _run([CNNLAB, *argv, "--out", str(out)], env)
+    epoch = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["seconds"]
+    fit, fit_peak = _run([str(PEER_PYTHON), str(PEER), "fit", str(folder), "1"], {**PEER_ENV})
+    assert first["files"] == cached["files"] == keras["files"] == PHOTOS, (first, cached, keras)
+    return {
+        "first": (first["s"], first_peak),
+        "cached": (cached["s"], cached_peak),
+        "keras_pass": (keras["pass_s"], keras_peak),
+        "epoch": (epoch, train_peak),
+        "keras_epoch": (fit["epoch_s"][0], fit_peak),
+    }
+
+
+def run() -> tuple[list[dict], dict]:
+    raw = {"photos": PHOTOS, "rounds": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        folder = make_folder(work / "catdog")
+        raw["generate_s"] = round(time.perf_counter() - t0, 1)
+        time.sleep(RACY_NS / 1e9 + 1)  # a user's photos are not seconds old: past the window the cache distrusts
+        raw["rounds"]["quiet"] = one_round(folder, work, "quiet")
+        with busy_process():
+            raw["rounds"]["busy"] = one_round(folder, work, "busy")
+    rows = []
+    pairs = [("first load", "first", "keras_pass"), ("cached load", "cached", "keras_pass")]
+    pairs.append(("seed-catdog epoch", "epoch", "keras_epoch"))
+    for what, ours, theirs in pairs:
+        for machine, r in raw["rounds"].items():
+            (s, peak), (ks, kpeak) = r[ours], r[theirs]
+            rows.append(
+                {
+                    "what": what,
+                    "machine": machine,
+                    "cnnlab_s": round(s, 2),
+                    "keras_s": round(ks, 2),
+                    "ratio": round(s / ks, 3),
+                    "cnnlab_peak_mb": round(peak),
+                    "keras_peak_mb": round(kpeak),
+                }
+            )
+    return rows, raw
