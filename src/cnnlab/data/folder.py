@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data import images, keras_rule
+from cnnlab.data import images, keras_rule, rows
 from cnnlab.data.decoding import decode_all
 from cnnlab.data.types import Dataset, Split
 from cnnlab.errors import DataError, InputError
@@ -174,7 +174,7 @@ def load_folder(
         size = next(iter(sizes))
     paths = [r.path for r in s.records]
     if kept_cache is not None:
-        x, kept, failed = kept_cache.decode(paths, mode, size, decode_all, progress)  # (N, H, W, C)
+        x, kept, failed = kept_cache.decode(paths, mode, size, decode_all, progress, budget=rows.budget())
     else:
         x, kept, failed = decode_all(paths, mode, size, progress)
     y = np.array([s.records[i].label for i in kept], dtype=np.int64)
@@ -202,7 +202,12 @@ def _dataset(root, classes, x, y, is_test, files, bad, notes, how: str, mode, si
         "files": {"train": rel[~is_test].tolist(), "test": rel[is_test].tolist()},
         **more,
     }
-    train, test = Split(x[~is_test], y[~is_test]), Split(x[is_test], y[is_test])
+    if isinstance(x, rows.RowFile):
+        notes.append(
+            f"{x.nbytes / 1e6:,.0f} MB of decoded images is above the memory budget of {rows.budget() / 1e6:,.0f} MB "
+            f"(${rows.BUDGET_ENV}): read from {x.path} a batch at a time"
+        )
+    train, test = Split(rows.part(x, ~is_test), y[~is_test]), Split(rows.part(x, is_test), y[is_test])
     return Dataset(name=root.name, train=train, test=test, classes=tuple(classes), info=info)
 
 
@@ -239,7 +244,7 @@ def _load_keras(root: Path, size, mode, test_fraction, seed, progress, cache, ru
     decoder = functools.partial(decode_all, rule=rule, crop=crop, exact=exact_test)
     if cache:
         made = rule + ("-crop" if crop else "")
-        x, kept, failed = FolderCache(root).decode(files, mode, size, decoder, progress, made)
+        x, kept, failed = FolderCache(root).decode(files, mode, size, decoder, progress, made, rows.budget())
     else:
         x, kept, failed = decoder(files, mode, size, progress)
     notes = [f"resized by Keras's rule: interpolation={rule!r}, crop_to_aspect_ratio={crop}, no EXIF turn"]

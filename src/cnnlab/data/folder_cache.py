@@ -24,6 +24,7 @@ import numpy as np
 
 from cnnlab.atomic import atomic_writer, write_text
 from cnnlab.data.cache import home
+from cnnlab.data.rows import RowFile
 from cnnlab.errors import DataError
 from cnnlab.limits import parse, read_text
 
@@ -101,11 +102,13 @@ class FolderCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "headers.json", json.dumps({"root": str(self.root), "files": files}))
 
-    def decode(self, paths: list[Path], mode: str, size: tuple[int, int], decode_all, progress=None, rule=None):
+    def decode(self, paths, mode, size, decode_all, progress=None, rule=None, budget=None):
         """``decode_all(paths, mode, size, progress)`` for the files the entry does not hold as they are now;
         the rest from the entry. Returns what ``decode_all`` returns, for all ``paths``, and the entry is
         updated when anything was decoded. ``rule``: the name of another resize rule than cnnlab's (Keras's
-        "bilinear", say), kept in an entry of its own."""
+        "bilinear", say), kept in an entry of its own. ``budget``: the bytes of pixels to hold in memory; a
+        folder larger than that is written to the entry a part at a time and returned as a
+        :class:`~cnnlab.data.rows.RowFile` of it, read a batch at a time."""
         sub = self.dir / (f"{mode}-{size[0]}x{size[1]}" + (f"-{rule}" if rule else ""))
         index = _read(sub / "index.json")
         channels = 1 if mode == "gray" else 3
@@ -113,12 +116,14 @@ class FolderCache:
         made_by = f"{RULE}; {rule}" if rule else RULE
         if isinstance(index, dict) and index.get("rule") == made_by and isinstance(index.get("files"), dict):
             try:
-                pixels = np.load(sub / index["pixels"], mmap_mode="r", allow_pickle=False)
+                pixels = RowFile(sub / str(index["pixels"]))
             except Exception:  # noqa: BLE001 - damaged or missing: rebuilt
                 pixels = None
-            if pixels is None or pixels.dtype != np.uint8 or pixels.shape[1:] != (*size, channels):
+            if pixels is not None and (pixels.dtype != np.uint8 or pixels.row_shape != (*size, channels)):
                 pixels = None
-            else:
+            elif pixels is not None and os.path.getsize(pixels.path) < pixels.offset + pixels.nbytes:
+                pixels = None  # cut short
+            if pixels is not None:
                 rows = index["files"]
         rels = [self.rel(p) for p in paths]
         stamps = [self.stamps.get(r) or stamp(p) for r, p in zip(rels, paths, strict=True)]
@@ -130,13 +135,22 @@ class FolderCache:
             and (k[1] is None or (isinstance(k[1], int) and 0 <= k[1] < len(pixels)))
             for k, s in zip(known, stamps, strict=True)
         ]
+        failed = [(paths[i], known[i][2]) for i, f in enumerate(fresh) if f and known[i][1] is None]
+        at = [known[i][1] if f else None for i, f in enumerate(fresh)]  # the entry's row of each file
+        big = budget is not None and len(paths) * int(np.prod(size)) * channels > budget
+        if all(f for f in fresh) and len(rows) == len(paths):  # unchanged: nothing to write
+            kept = np.array([i for i, r in enumerate(at) if r is not None], np.int64)
+            on_disk = pixels.view(np.array([at[i] for i in kept], np.int64))
+            return (on_disk if big else on_disk[:]), kept, sorted(failed, key=lambda b: str(b[0]))
+        if big:
+            how = (mode, size, decode_all, progress, made_by, budget)
+            return self._stream(sub, paths, rels, stamps, at, pixels, failed, *how)
         todo = [i for i, f in enumerate(fresh) if not f]
         x = np.empty((len(paths), *size, channels), np.uint8)
         ok = np.zeros(len(paths), bool)
-        failed = [(paths[i], known[i][2]) for i, f in enumerate(fresh) if f and known[i][1] is None]
-        cached = [i for i, f in enumerate(fresh) if f and known[i][1] is not None]
-        if cached:  # one gather from the memory-mapped pixels
-            x[cached] = pixels[[known[i][1] for i in cached]]
+        cached = [i for i, r in enumerate(at) if r is not None]
+        if cached:  # one gather from the entry's file
+            x[cached] = pixels[[at[i] for i in cached]]
             ok[cached] = True
         if todo:
             new, kept, bad = decode_all([paths[i] for i in todo], mode, size, progress)
@@ -145,20 +159,62 @@ class FolderCache:
             failed += [(p, why) for p, why in bad]
         kept = np.flatnonzero(ok)
         out = x if len(kept) == len(paths) else x[kept]
-        if todo or len(rows) != len(paths):
-            self._save(sub, out, rels, stamps, ok, {str(p): why for p, why in failed}, paths, made_by)
-        return out, kept, sorted(failed, key=lambda b: str(b[0]))
-
-    def _save(self, sub, pixels, rels, stamps, ok, why, paths, made_by) -> None:
         sub.mkdir(parents=True, exist_ok=True)
         name = f"pixels-{uuid.uuid4().hex[:12]}.npy"
         with atomic_writer(sub / name) as f:
-            np.save(f, pixels, allow_pickle=False)
-        files, row = {}, 0
+            np.save(f, out, allow_pickle=False)
+        row = np.cumsum(ok) - 1
+        row = [int(row[i]) if ok[i] else None for i in range(len(paths))]
+        self._index(sub, name, rels, stamps, row, failed, paths, made_by)
+        return out, kept, sorted(failed, key=lambda b: str(b[0]))
+
+    def _stream(self, sub, paths, rels, stamps, at, pixels, failed, mode, size, decode_all, progress, made_by, budget):
+        """:meth:`decode` past the memory budget: the folder's rows written to a new pixels file a part at a
+        time (each at most a quarter of the budget), a file that fails left as a zero row nothing points to."""
+        channels = 1 if mode == "gray" else 3
+        row_bytes = int(np.prod(size)) * channels
+        step = max(1, budget // 4 // row_bytes)
+        known_bad = {str(p) for p, _ in failed}  # unchanged files known not to decode
+        todo = [i for i, r in enumerate(at) if r is None and str(paths[i]) not in known_bad]
+        bar = _OneBar(progress, len(todo)) if progress and todo else None
+        ok = np.zeros(len(paths), bool)
+        sub.mkdir(parents=True, exist_ok=True)
+        name = f"pixels-{uuid.uuid4().hex[:12]}.npy"
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False}
+        header["shape"] = (len(paths), *size, channels)
+        try:
+            with atomic_writer(sub / name) as f:
+                np.lib.format.write_array_header_2_0(f, header)
+                for start in range(0, len(paths), step):
+                    chunk = range(start, min(start + step, len(paths)))
+                    x = np.zeros((len(chunk), *size, channels), np.uint8)
+                    cached = [i for i in chunk if at[i] is not None]
+                    if cached:
+                        x[[i - start for i in cached]] = pixels[[at[i] for i in cached]]
+                        ok[cached] = True
+                    new_ones = [i for i in chunk if at[i] is None and str(paths[i]) not in known_bad]
+                    if new_ones:
+                        new, kept, bad = decode_all([paths[i] for i in new_ones], mode, size, bar)
+                        for j, k in enumerate(kept):
+                            x[new_ones[k] - start], ok[new_ones[k]] = new[j], True
+                        failed += [(p, why) for p, why in bad]
+                    f.write(x.tobytes())
+                    del x
+        finally:
+            if bar is not None:
+                bar.finish()
+        self._index(sub, name, rels, stamps, [i if ok[i] else None for i in range(len(paths))], failed, paths, made_by)
+        kept = np.flatnonzero(ok)
+        return RowFile(sub / name, kept), kept, sorted(failed, key=lambda b: str(b[0]))
+
+    def _index(self, sub, name, rels, stamps, row, failed, paths, made_by) -> None:
+        """index.json of the pixels file ``name`` (``row``: each file's row in it, None for a failed one),
+        written after the file; older pixels files are removed."""
+        why = {str(p): w for p, w in failed}
+        files = {}
         for i, rel in enumerate(rels):
-            if ok[i]:
-                files[rel] = [stamps[i], row, None]
-                row += 1
+            if row[i] is not None:
+                files[rel] = [stamps[i], row[i], None]
             else:
                 files[rel] = [stamps[i], None, why.get(str(paths[i]), "could not be decoded")]
         index = {"rule": made_by, "root": str(self.root), "pixels": name, "files": files, "written": time.time()}
@@ -166,6 +222,35 @@ class FolderCache:
         for old in sub.glob("pixels-*.npy"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+class _OneBar:
+    """One progress bar over the parts :meth:`FolderCache._stream` decodes: a bar factory that hands
+    ``decode_all`` the same bar every time and keeps it open until :meth:`finish`."""
+
+    def __init__(self, progress, n: int):
+        self.bar = progress(f"decoding {n:,} images", unit="files")
+        self.bar.total = n
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    @property
+    def total(self):
+        return self.bar.total
+
+    @total.setter
+    def total(self, _n):  # decode_all sets a part's count; the bar keeps the whole
+        pass
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+
+    def close(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        self.bar.close()
 
 
 def entries() -> list[dict]:

@@ -22,6 +22,7 @@ from cnnlab.compute.modes import evaluating
 from cnnlab.compute.outputs import ends_in_softmax, probabilities
 from cnnlab.compute.tensors import from_numpy, to_input
 from cnnlab.compute.workers import map_batches
+from cnnlab.data.rows import RowFile, part
 
 # Images per forward pass of the fast path: seed-fashion in bf16 on this project's 2-core machine, two workers,
 # did 24.9k images/s at 128 and 22.8k at 256; with one busy process beside it 19.4k at 256 and 18.3k at 64.
@@ -94,14 +95,16 @@ def _outputs(model, x, device, precision: str, batch_size: int, scale: float, op
     if isinstance(x, torch.Tensor) and x.dtype != torch.uint8:
         xs, prepare = x, (lambda b: b.to(device))
     else:
-        xs = x if isinstance(x, torch.Tensor) else from_numpy(x)  # (N, H, W, C) uint8, maybe on the device
+        # (N, H, W, C) uint8, maybe on the device, or a file of rows past the memory budget (read per batch)
+        xs = x if isinstance(x, (torch.Tensor, RowFile)) else from_numpy(x)
 
         def prepare(b):
+            b = from_numpy(b[:]) if isinstance(b, RowFile) else b
             return to_input(b.to(device), scale)  # (n, C, H, W) float32, channels_last
 
     if not len(xs):
         return torch.zeros(0)
-    batches = [xs[i : i + batch_size] for i in range(0, len(xs), batch_size)]
+    batches = [part(xs, slice(i, i + batch_size)) for i in range(0, len(xs), batch_size)]
     forward = fast_copy_cached(model, precision) if optimize and device.type == "cpu" else None
     if forward is not None:
 

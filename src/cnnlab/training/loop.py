@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 from cnnlab.compute.device import autocast, pick_device
 from cnnlab.compute.outputs import log_probabilities
-from cnnlab.compute.tensors import to_input
+from cnnlab.compute.tensors import rows_of, to_input
+from cnnlab.data.rows import part
 from cnnlab.errors import TrainingError
 from cnnlab.run import files as rundir
 from cnnlab.run.evaluate import loss_and_accuracy
@@ -75,7 +76,7 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     for b in range(batches):
         batch = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
         idx, weight = distributed.shard(batch, world), distributed.loss_weight(batch, world)
-        xb = to_input(augment.apply(s.x_fit[idx], aug, draws))  # (n, C, H, W) float, channels_last
+        xb = to_input(augment.apply(rows_of(s.x_fit, idx), aug, draws))  # (n, C, H, W) float, channels_last
         yb = s.y_fit[idx]
         with autocast(device, s.precision):
             output = net(xb)
@@ -154,7 +155,7 @@ def evaluate_held(s: Setup) -> dict:
     evaluates its share of the images and the sums are added over the ranks."""
     name, x, y = s.held
     world = s.world
-    x, y = x[world.rank :: world.size], y[world.rank :: world.size]
+    x, y = part(x, slice(world.rank, None, world.size)), y[world.rank :: world.size]
     out = outputs_of(held_model(s), x, s.device, s.precision)
     loss, acc = loss_and_accuracy(out, y.to(out.device), s.ends_in_softmax)
     counts = torch.tensor([len(y), loss * len(y), acc * len(y)], dtype=torch.float64, device=s.device)
@@ -243,6 +244,9 @@ def _start(s: Setup, plan: Plan, reporter, command_line, module) -> tuple[int, l
 
 def _train(world: World, plan: Plan, module, reporter, command_line, callbacks) -> Run | None:
     s = build(plan, module, world, getattr(reporter, "bars", None))
+    if world.main:  # how the data was read: a folder's skipped files, its images read from disk
+        for note in s.ds.info.get("notes", ()):
+            reporter.message(f"data: {note}")
     start_epoch, rows = _start(s, plan, reporter, command_line, module)
     out = plan.out
     try:

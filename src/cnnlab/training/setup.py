@@ -15,8 +15,9 @@ from cnnlab import data as datalib
 from cnnlab.atomic import make_folder
 from cnnlab.compute.device import pick_device, pick_precision, set_threads
 from cnnlab.compute.outputs import ends_in_softmax
-from cnnlab.compute.tensors import from_numpy
+from cnnlab.compute.tensors import from_numpy, on_device
 from cnnlab.data.images import border_mean, mode_for
+from cnnlab.data.rows import part
 from cnnlab.errors import InputError
 from cnnlab.nn.graph import Model
 from cnnlab.nn.resolve import resolve
@@ -61,7 +62,7 @@ class Setup:
     ds: datalib.Dataset
     net: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    x_fit: torch.Tensor  # uint8 (N, H, W, C), shared with NumPy
+    x_fit: torch.Tensor  # uint8 (N, H, W, C), shared with NumPy; a RowFile past the memory budget
     y_fit: torch.Tensor  # int64 (N,)
     held: tuple[str, torch.Tensor, torch.Tensor]  # ("val" or "test", uint8 images, labels), on the device
     world: World = ALONE  # this process's rank among the training processes
@@ -81,7 +82,8 @@ class Setup:
 
 def build(plan: Plan, module: torch.nn.Module | None = None, world: World = ALONE, bars=None) -> Setup:
     """Threads, device and precision; the dataset and its fit/held-out split, on the device for the whole run
-    (uint8: 47 MB for MNIST's 60,000 images); the model (wrapped for several processes) and its optimizer.
+    (uint8: 47 MB for MNIST's 60,000 images) or, past the memory budget, read from disk a batch at a time
+    (:mod:`cnnlab.data.rows`); the model (wrapped for several processes) and its optimizer.
     ``bars``: a progress-bar factory (as ``cnnlab.data.load`` takes) for rank 0's load."""
     cfg, out = plan.config, plan.out
     set_threads()
@@ -104,7 +106,8 @@ def build(plan: Plan, module: torch.nn.Module | None = None, world: World = ALON
     n_fit = len(ds.train) - n_val
     if n_fit < 1:
         raise InputError(f"validation_split={cfg.validation_split} leaves no training images.")
-    held = ("val", ds.train.x[n_fit:], ds.train.y[n_fit:]) if n_val else ("test", ds.test.x, ds.test.y)
+    x = ds.train.x  # past the memory budget, a file of rows: each split is a view of it, read a batch at a time
+    held = ("val", part(x, slice(n_fit, None)), ds.train.y[n_fit:]) if n_val else ("test", ds.test.x, ds.test.y)
     return Setup(
         cfg,
         out,
@@ -113,9 +116,9 @@ def build(plan: Plan, module: torch.nn.Module | None = None, world: World = ALON
         ds,
         net,
         _optimizer(cfg, net.parameters()),
-        from_numpy(ds.train.x[:n_fit]).to(device),
+        on_device(part(x, slice(0, n_fit)), device),
         from_numpy(ds.train.y[:n_fit]).to(device),
-        (held[0], from_numpy(held[1]).to(device), from_numpy(held[2]).to(device)),
+        (held[0], on_device(held[1], device), from_numpy(held[2]).to(device)),
         world,
         _compiled(distributed.wrap(net, device, world), cfg.compile),
         _averaged(net, cfg.ema),

@@ -1,0 +1,136 @@
+"""Images past memory: a folder's decoded pixels read from their cache file a batch at a time.
+
+A decoded folder larger than the memory budget (``$CNNLAB_MEMORY_BUDGET``: bytes, or with a unit ``800MB``,
+``2GiB``; default half of this machine's memory) is not loaded into one array: its split is a
+:class:`RowFile`, the rows of a ``.npy`` file on disk, read with ``os.preadv`` straight into each batch's own
+array. What is read belongs to the batch and is freed with it, so a pass over the file never holds more than
+a batch of it (a memory map would keep every page it touched in the process's resident memory). Rows are
+indexed as NumPy rows are (an int, a slice, an array of indices or a boolean mask, a tensor of indices) and
+come back as arrays; :meth:`RowFile.view` picks rows without reading them, and :func:`part` does either,
+whichever the images are.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.errors import InputError
+
+BUDGET_ENV = "CNNLAB_MEMORY_BUDGET"
+_OPENING = threading.Lock()  # a RowFile shared by a server's threads opens its file once
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str, what: str = BUDGET_ENV) -> int:
+    """``"800MB"``, ``"2GiB"``, ``"123456"`` -> bytes (at least 1)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = m and m.group(2).lower()
+    if not m or unit not in _UNITS or float(m.group(1)) * _UNITS[unit] < 1:
+        raise InputError(f"{what}={text!r}. Expected a size in bytes, e.g. 800MB, 2GiB or 500000000.")
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+def budget() -> int:
+    """The bytes of decoded images cnnlab keeps in memory: ``$CNNLAB_MEMORY_BUDGET``, else half the RAM."""
+    from cnnlab.limits import physical_memory
+
+    given = os.environ.get(BUDGET_ENV, "").strip()
+    return parse_bytes(given) if given else physical_memory() // 2
+
+
+class RowFile:
+    """Rows of a C-ordered ``.npy`` file (the file's rows ``rows``, in that order), read on demand."""
+
+    def __init__(self, path, rows=None):
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            self.offset = f.tell()
+        if fortran or not shape:
+            raise InputError(f"{self.path} holds a Fortran-ordered or 0-d array. Expected rows in C order.")
+        self.dtype, self.row_shape = np.dtype(dtype), tuple(shape[1:])
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self.rows = np.arange(shape[0], dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+        self._fd, self._pid = None, None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.row_shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.row_shape)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.rows) * self.row_bytes
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        return f"RowFile({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
+
+    def __getstate__(self):  # a process of its own opens the file again
+        return {**self.__dict__, "_fd": None, "_pid": None}
+
+    def _file(self) -> int:
+        """The open file of this process (read with pread, so threads share it), opened once."""
+        if self._fd is None or self._pid != os.getpid():
+            with _OPENING:
+                if self._fd is None or self._pid != os.getpid():
+                    self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        return self._fd
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+    def _pick(self, key) -> np.ndarray:
+        if hasattr(key, "detach"):  # a torch tensor of indices, maybe on a GPU
+            key = key.detach().cpu().numpy()
+        return self.rows[key]
+
+    def view(self, key) -> RowFile:
+        """The rows ``key`` picks, not read."""
+        out = RowFile.__new__(RowFile)
+        out.__dict__.update(self.__getstate__())
+        out.rows = np.atleast_1d(self._pick(key))
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, tuple):
+            return self[key[0]][(slice(None), *key[1:])]
+        picked = self._pick(key)
+        one = np.ndim(picked) == 0
+        picked = np.atleast_1d(picked)
+        out = np.empty((len(picked), *self.row_shape), self.dtype)
+        fd, flat = self._file(), out.reshape(-1).view(np.uint8).reshape(len(picked), self.row_bytes)
+        # one read per run of consecutive rows
+        starts = np.flatnonzero(np.diff(picked, prepend=-2) != 1)
+        for a, b in zip(starts, [*starts[1:], len(picked)][: len(starts)], strict=True):
+            want = memoryview(flat[a:b]).cast("B")
+            at, done = self.offset + int(picked[a]) * self.row_bytes, 0
+            while done < len(want):
+                got = os.preadv(fd, [want[done:]], at + done)
+                if got <= 0:
+                    raise OSError(f"{self.path} ended before row {picked[a]}: the cache file is damaged")
+                done += got
+        return out[0] if one else out
+
+    def __array__(self, dtype=None, copy=None):
+        a = self[:]
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+
+def part(x, key):
+    """``x[key]``: for a :class:`RowFile` the rows picked but not read."""
+    return x.view(key) if isinstance(x, RowFile) else x[key]

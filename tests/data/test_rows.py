@@ -1,0 +1,157 @@
+"""Issue 27, past memory: a folder whose decoded images exceed the memory budget is read from its cache file a
+batch at a time. RowFile reads what NumPy's indexing gives; a folder past its budget loads, trains and
+evaluates to the same numbers as in memory, and the training process holds far less than the folder."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnlab import data
+from cnnlab.data.rows import RowFile, parse_bytes
+from cnnlab.errors import InputError
+
+# cnnlab's CLI in a process that prints its peak resident memory at the end: VmHWM, the high-water mark of this
+# process's own memory (getrusage's ru_maxrss would start at the pytest process's size, kept across fork and exec)
+CNNLAB_PEAK = (
+    "import re, sys\n"
+    "from cnnlab.cli import main\n"
+    "sys.argv = ['cnnlab', *sys.argv[1:]]\n"
+    "try:\n    main()\nexcept SystemExit as e:\n    code = e.code or 0\nelse:\n    code = 0\n"
+    "hwm = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
+    "print('PEAK_KB', hwm)\n"
+    "sys.exit(code)\n"
+)
+
+
+def test_rowfile_reads_what_numpy_indexing_gives(tmp_path):
+    a = np.random.default_rng(0).integers(0, 256, (50, 4, 3, 2), dtype=np.uint8)
+    np.save(tmp_path / "a.npy", a)
+    f = RowFile(tmp_path / "a.npy")
+    assert f.shape == a.shape and f.dtype == a.dtype and len(f) == 50 and f.nbytes == a.nbytes
+    mask = np.arange(50) % 3 == 0
+    keys = [7, -1, slice(None), slice(3, 40, 4), np.array([9, 2, 2, 3, 4, 5, 49]), mask, [], torch.tensor([5, 1])]
+    for key in keys:
+        want = a[key.numpy() if isinstance(key, torch.Tensor) else key]
+        np.testing.assert_array_equal(f[key], want)
+    np.testing.assert_array_equal(f[:, :, ::-1], a[:, :, ::-1])
+    view = f.view(~mask)  # picked, not read
+    assert isinstance(view, RowFile) and len(view) == (~mask).sum()
+    np.testing.assert_array_equal(view[np.array([3, 0, 1])], a[~mask][[3, 0, 1]])
+    np.testing.assert_array_equal(np.asarray(view.view(slice(2, None, 5))), a[~mask][2::5])
+    again = pickle.loads(pickle.dumps(view))  # another process opens the file itself
+    np.testing.assert_array_equal(again[:], a[~mask])
+    (tmp_path / "short.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:-10])
+    with pytest.raises(OSError, match="damaged"):
+        RowFile(tmp_path / "short.npy")[49]
+
+
+def test_memory_budget_sizes():
+    assert parse_bytes("800MB") == 800_000_000
+    assert parse_bytes("2GiB") == 2 * 2**30
+    assert parse_bytes(" 1.5 kb ") == 1500
+    assert parse_bytes("123456") == 123456
+    for bad in ("", "lots", "0", "12 parsecs", "-5MB"):
+        with pytest.raises(InputError, match="CNNLAB_MEMORY_BUDGET"):
+            parse_bytes(bad)
+
+
+def _folder(root: Path, n: int, size=(60, 80)) -> Path:
+    """Two classes of JPEGs, the dogs brighter, one file that is no image."""
+    rng = np.random.default_rng(1)
+    for c in ("cat", "dog"):
+        (root / c).mkdir(parents=True)
+    for i in range(n):
+        label = i % 2
+        base = rng.integers(0, 120, (*size, 3)) + 100 * label
+        Image.fromarray(base.clip(0, 255).astype(np.uint8)).save(root / ("cat", "dog")[label] / f"{i}.jpg")
+    (root / "dog" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    old = os.stat(root / "cat" / "0.jpg").st_mtime - 10  # older than the two "racy" seconds of the cache
+    for p in root.rglob("*.jpg"):
+        os.utime(p, (old, old))
+    return root
+
+
+def test_a_folder_past_its_budget_is_the_same_data_read_from_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+    root = _folder(tmp_path / "pets", 60)
+    memory = data.load(root, size=(20, 30), cache=False)
+    monkeypatch.setenv("CNNLAB_MEMORY_BUDGET", "20kB")  # 59 images of 20x30x3 are 106 kB
+    for _ in range(2):  # decoded to disk part by part, then read from the cache as it is
+        disk = data.load(root, size=(20, 30))
+        for name in ("train", "test"):
+            a, b = memory.split(name), disk.split(name)
+            assert isinstance(b.x, RowFile) and b.x.shape == a.x.shape
+            np.testing.assert_array_equal(b.x[:], a.x)
+            np.testing.assert_array_equal(b.y, a.y)
+        assert any("above the memory budget" in n for n in disk.info["notes"])
+        assert [b["path"] for b in disk.info["bad_files"]] == [str(root / "dog" / "broken.jpg")]
+    monkeypatch.setenv("CNNLAB_MEMORY_BUDGET", "10GB")  # the same entry, now loaded into memory
+    whole = data.load(root, size=(20, 30))
+    assert isinstance(whole.train.x, np.ndarray)
+    np.testing.assert_array_equal(whole.train.x, memory.train.x)
+
+
+def _train(root: Path, out: Path, home: Path, budget: str | None):
+    env = {**os.environ, "CNNLAB_HOME": str(home)}
+    env.pop("CNNLAB_MEMORY_BUDGET", None)
+    if budget:
+        env["CNNLAB_MEMORY_BUDGET"] = budget
+    spec = out.parent / "small.json"  # a model whose activations are small beside the images
+    layers = [{"type": "AveragePooling2D", "pool_size": 10}, {"type": "Flatten"}, {"type": "Dense", "units": 2}]
+    spec.write_text(json.dumps({"input_shape": [100, 100, 3], "layers": layers}))
+    args = ["train", "--data", str(root), "--model", str(spec), "--size", "100,100", "--epochs", "2"]
+    args += ["--augment", "flip", "--batch-size", "64", "--out", str(out), "--device", "cpu", "--precision", "fp32"]
+    proc = subprocess.run(
+        [sys.executable, "-c", CNNLAB_PEAK, *args], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    peak = int(proc.stdout.rsplit("PEAK_KB", 1)[1]) * 1024
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return proc.stdout + proc.stderr, peak, rows
+
+
+def test_training_past_the_budget_reads_batches_from_disk_and_holds_far_less(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    root = _folder(tmp_path / "photos", 3000, size=(120, 150))
+    cache_bytes = 3000 * 100 * 100 * 3  # 90 MB of decoded images
+    log_disk, peak_disk, rows_disk = _train(root, tmp_path / "disk", home, "8MB")  # decodes, part by part
+    log_mem, peak_mem, rows_mem = _train(root, tmp_path / "memory", home, None)  # the same entry, into memory
+    assert "above the memory budget" in log_disk and "above the memory budget" not in log_mem
+    assert "broken.jpg" in log_disk  # the bad file named, and skipped
+    keys = ("loss", "accuracy", "test_loss", "test_accuracy")
+    assert rows_disk and [[r[k] for k in keys] for r in rows_disk] == [[r[k] for k in keys] for r in rows_mem]
+    assert peak_mem - peak_disk > 0.6 * cache_bytes, (peak_mem, peak_disk)
+    from cnnlab.run import load
+    from cnnlab.run.evaluate import evaluate_run
+
+    monkeypatch.setenv("CNNLAB_HOME", str(home))
+    run = load(tmp_path / "disk")
+    monkeypatch.setenv("CNNLAB_MEMORY_BUDGET", "8MB")
+    on_disk, x = evaluate_run(run, str(root), precision="fp32")
+    assert isinstance(x, RowFile)
+    monkeypatch.delenv("CNNLAB_MEMORY_BUDGET")
+    in_memory, _ = evaluate_run(run, str(root), precision="fp32")
+    assert on_disk.accuracy == in_memory.accuracy == rows_disk[-1]["test_accuracy"]
+    np.testing.assert_array_equal(on_disk.predictions, in_memory.predictions)
+
+    import httpx
+
+    from cnnlab.web import create_app
+    from servers import Server
+
+    monkeypatch.setenv("CNNLAB_MEMORY_BUDGET", "8MB")  # the server, too, reads the folder's images from disk
+    test_x = data.load(root, size=(100, 100), cache=False).test.x
+    with Server(create_app(tmp_path)) as url:
+        for i in (0, 17, len(test_x) - 1):
+            got = httpx.get(f"{url}/api/runs/disk/sample/{i}", timeout=60).json()
+            assert got["pixels"] == test_x[i].tolist()
+        served = httpx.get(f"{url}/api/runs/disk/evaluation", timeout=120).json()
+    assert served["accuracy"] == round(in_memory.accuracy, 6) and served["total"] == len(test_x)
