@@ -130,3 +130,11 @@ def runs_root(tmp_path_factory, real_home):
     )
     yield root / "runs"
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def catdog_folder(tmp_path_factory):
+    """A Dogs-vs-Cats-shaped folder of 2,000 JPEGs and the odd files people have (:mod:`catdog`)."""
+    from catdog import make_catdog
+
+    return make_catdog(tmp_path_factory.mktemp("catdog") / "PetImages")

@@ -190,7 +190,8 @@ def load_folder(
 
 def _dataset(root, classes, x, y, is_test, files, bad, notes, how: str, mode, size, **more) -> Dataset:
     if bad:
-        notes.append(f"skipped {len(bad)} file(s): " + "; ".join(f"{p} ({why})" for p, why in bad[:10]))
+        rest = f"; and {len(bad) - 10} more (cnnlab data check {root} lists them all)" if len(bad) > 10 else ""
+        notes.append(f"skipped {len(bad)} file(s): " + "; ".join(_named_once(p, why) for p, why in bad[:10]) + rest)
     rel = np.array([Path(f).relative_to(root).as_posix() for f in files], dtype=object)
     info = {
         "source": f"image folder {root}",
@@ -209,6 +210,12 @@ def _dataset(root, classes, x, y, is_test, files, bad, notes, how: str, mode, si
         )
     train, test = Split(rows.part(x, ~is_test), y[~is_test]), Split(rows.part(x, is_test), y[is_test])
     return Dataset(name=root.name, train=train, test=test, classes=tuple(classes), info=info)
+
+
+def _named_once(path, why: str) -> str:
+    """``path (problem)`` with the path written once: the problem names the file by its name."""
+    why = str(why).removeprefix(f"{path} ").replace(str(path), Path(path).name)
+    return f"{path} ({why})"
 
 
 def _load_keras(root: Path, size, mode, test_fraction, seed, progress, cache, rule, crop, exact_test) -> Dataset:
