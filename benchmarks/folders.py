@@ -8,8 +8,8 @@ side, as Dogs vs. Cats is), read and trained on by cnnlab and by Keras on the sa
   epoch's seconds from metrics.jsonl, the folder already cached as a user's second command finds it) against
   ``model.fit`` of the same model on ``image_dataset_from_directory(validation_split=0.2, subset="training")``.
 
-Each measurement is a process of its own (its peak resident memory read from ``wait4``); cnnlab and Keras
-alternate, quiet and then beside one busy process (benchmarks/process.py). Ratios are cnnlab / Keras.
+Each measurement is a process of its own (its peak resident memory read from ``wait4``, see ``LAUNCH``);
+cnnlab and Keras alternate, quiet and then beside one busy process (benchmarks/process.py). Ratios are cnnlab / Keras.
 """
 
 from __future__ import annotations
@@ -67,19 +67,28 @@ def make_folder(root: Path, n: int = PHOTOS) -> Path:
     return root
 
 
+# Starts the measured command and reports its peak. A process forked from a large one starts with that one's
+# resident size as its own peak (Linux keeps it across fork and exec), so the command is started by this small
+# process, and its peak is what wait4 reports for it here.
+LAUNCH = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(p.pid, 0); "
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss)); sys.exit(os.waitstatus_to_exitcode(status))"
+)
+
+
 def _run(cmd: list[str], env: dict) -> tuple[dict, float]:
     """Run ``cmd`` to the end: the JSON object of its last line and its own peak resident memory (MB), read
-    from ``wait4`` as the process is reaped."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
+    from ``wait4`` as the process is reaped by a small launcher (:data:`LAUNCH`)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, tempfile.TemporaryDirectory() as d:
+        peak = Path(d) / "peak"
+        code = subprocess.run([sys.executable, "-c", LAUNCH, str(peak), *cmd], stdout=out, stderr=err, env=env)
         out.seek(0)
         err.seek(0)
-        if p.returncode:
+        if code.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.read()[-2000:]}")
         lines = out.read().strip().splitlines()
-    return (json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}), usage.ru_maxrss / 1024
+        kb = int(peak.read_text())
+    return (json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}), kb / 1024
 
 
 def one_round(folder: Path, work: Path, tag: str) -> dict:

@@ -120,15 +120,15 @@ def _train(root: Path, out: Path, home: Path, budget: str | None):
 
 def test_training_past_the_budget_reads_batches_from_disk_and_holds_far_less(tmp_path, monkeypatch):
     home = tmp_path / "home"
-    root = _folder(tmp_path / "photos", 3000, size=(120, 150))
-    cache_bytes = 3000 * 100 * 100 * 3  # 90 MB of decoded images
+    root = _folder(tmp_path / "photos", 6000, size=(120, 150))
+    cache_bytes = 6000 * 100 * 100 * 3  # 180 MB of decoded images
     log_disk, peak_disk, rows_disk = _train(root, tmp_path / "disk", home, "8MB")  # decodes, part by part
     log_mem, peak_mem, rows_mem = _train(root, tmp_path / "memory", home, None)  # the same entry, into memory
     assert "above the memory budget" in log_disk and "above the memory budget" not in log_mem
     assert "broken.jpg" in log_disk  # the bad file named, and skipped
     keys = ("loss", "accuracy", "test_loss", "test_accuracy")
     assert rows_disk and [[r[k] for k in keys] for r in rows_disk] == [[r[k] for k in keys] for r in rows_mem]
-    assert peak_mem - peak_disk > 0.6 * cache_bytes, (peak_mem, peak_disk)
+    assert peak_mem - peak_disk > 0.5 * cache_bytes, (peak_mem, peak_disk)
     from cnnlab.run import load
     from cnnlab.run.evaluate import evaluate_run
 

@@ -111,7 +111,7 @@ def check(path: Path = typer.Argument(..., help="An image folder: root/<class>/<
 
     Exits 1 if the folder would not load.
     """
-    report = folder.check_folder(path)
+    report = folder.check_folder(path, progress=download_progress)
     s = report.scan
     table = Table("class", *(["train", "test"] if s.has_splits else ["images"]))
     for i, name in enumerate(s.classes):

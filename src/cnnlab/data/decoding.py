@@ -1,6 +1,7 @@
 """A folder's images decoded in parallel: worker processes (the GIL would serialize Pillow's Python side), each
-taking a slice of the files and sending back uint8 arrays, written into one preallocated (N, H, W, C) array so
-the pixels are held once. A JPEG much larger than the target is decoded at a reduced scale in the DCT domain
+taking a slice of the files and writing them into one preallocated (N, H, W, C) array, so the pixels are held
+once: forked workers write into it directly (it is shared memory; only problems come back), spawned ones send
+their arrays back. A JPEG much larger than the target is decoded at a reduced scale in the DCT domain
 (:func:`cnnlab.data.images.decode` with ``draft``), which is most of the speed on photos.
 
 Workers are forked where the system can (as PyTorch's DataLoader does): a fork re-imports nothing, so a script
@@ -12,6 +13,7 @@ starting workers costs more than it saves.
 from __future__ import annotations
 
 import concurrent.futures
+import mmap
 import multiprocessing
 import os
 from pathlib import Path
@@ -36,14 +38,24 @@ def _decode_one(path: Path, mode: str, size: tuple[int, int], rule: str | None, 
     return a if exact or a.dtype == np.uint8 else np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
-def _decode_chunk(paths: list[str], mode, size, rule=None, crop=False, exact=False) -> list[tuple]:
-    out = []
-    for p in paths:
+def _decode_chunk(paths: list[str], mode, size, rule=None, crop=False, exact=False, into=None) -> list[tuple]:
+    """Each file's (array, None) or (None, problem). ``into``: (token, rows) of an array shared with the
+    parent (:data:`_SHARED`): the pixels are written into those rows and (True, None) comes back instead."""
+    out, target = [], _SHARED[into[0]] if into else None
+    for j, p in enumerate(paths):
         try:
-            out.append((_decode_one(Path(p), mode, size, rule, crop, exact), None))
+            a = _decode_one(Path(p), mode, size, rule, crop, exact)
         except DataError as e:
             out.append((None, str(e)))
+            continue
+        if target is not None:
+            target[into[1][j]] = a
+            a = True
+        out.append((a, None))
     return out
+
+
+_SHARED: dict[int, np.ndarray] = {}  # arrays in shared memory that forked workers write decoded rows into
 
 
 def decode_all(
@@ -63,12 +75,19 @@ def decode_all(
     cnnlab's; its float pixels are rounded to uint8 unless ``exact``, which keeps TensorFlow's float32."""
     n, channels = len(paths), 1 if mode == "gray" else 3
     dtype = np.float32 if exact and rule not in (None, "nearest") else np.uint8
-    x = np.empty((n, *size, channels), dtype)
+    processes = processes or workers()
+    start = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    parallel = n >= PARALLEL_FROM and processes > 1
+    if parallel and start == "fork":  # the workers write into shared memory: no pixels pickled back
+        shape = (n, *size, channels)
+        x = np.frombuffer(mmap.mmap(-1, max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize)), dtype)
+        x = x[: int(np.prod(shape))].reshape(shape)
+    else:
+        x = np.empty((n, *size, channels), dtype)
     ok, bad = np.zeros(n, bool), []
     bar = progress(f"decoding {n:,} images", unit="files") if progress and n else None
     if bar is not None:
         bar.total = n
-    processes = processes or workers()
     chunks = [list(range(i, min(i + CHUNK, n))) for i in range(0, n, CHUNK)]
     how = (mode, size, rule, crop, exact)
 
@@ -77,22 +96,30 @@ def decode_all(
             if a is None:
                 bad.append((paths[i], problem))
             else:
-                x[i], ok[i] = a, True
+                if a is not True:
+                    x[i] = a
+                ok[i] = True
         if bar is not None:
             bar.update(len(chunk))
 
     try:
-        if n < PARALLEL_FROM or processes < 2:
+        if not parallel:
             for chunk in chunks:
                 take(chunk, _decode_chunk([str(paths[i]) for i in chunk], *how))
         else:
-            start = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            token = id(x)
+            _SHARED[token] = x
+            shared = start == "fork"
             context = multiprocessing.get_context(start)
             with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
-                jobs = {pool.submit(_decode_chunk, [str(paths[i]) for i in c], *how): c for c in chunks}
+                jobs = {
+                    pool.submit(_decode_chunk, [str(paths[i]) for i in c], *how, (token, c) if shared else None): c
+                    for c in chunks
+                }
                 for job in concurrent.futures.as_completed(jobs):
                     take(jobs[job], job.result())
     finally:
+        _SHARED.pop(id(x), None)
         if bar is not None:
             bar.close()
     kept = np.flatnonzero(ok)

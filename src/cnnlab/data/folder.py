@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from cnnlab.data import images, keras_rule, rows
 from cnnlab.data.decoding import decode_all
+from cnnlab.data.folder_cache import relative_name
 from cnnlab.data.types import Dataset, Split
 from cnnlab.errors import DataError, InputError
 
@@ -85,9 +87,20 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def scan(root, cache=None) -> FolderScan:
+def _files_below(folder: Path) -> list[Path]:
+    """The files under ``folder`` whose names do not start with a dot, in ``sorted(folder.rglob("*"))``'s
+    order (by path components; links to folders are not followed), from one ``os.scandir`` walk."""
+    found = []
+    for top, _dirs, names in os.walk(folder):
+        parts = tuple(Path(top).relative_to(folder).parts)
+        found += [(*parts, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(top, n))]
+    return [folder.joinpath(*parts) for parts in sorted(found)]
+
+
+def scan(root, cache=None, known=None) -> FolderScan:
     """Read every file's header; record what is usable and what is not (and why). ``cache``: a
-    :class:`~cnnlab.data.folder_cache.FolderCache` that knows the headers of unchanged files."""
+    :class:`~cnnlab.data.folder_cache.FolderCache` that knows the headers of unchanged files. ``known``: the
+    (mode, size) every image will be converted to: no header is read (decoding finds the files that fail)."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root} is not a folder. Expected root/<class>/<image> or a dataset name.")
@@ -99,9 +112,12 @@ def scan(root, cache=None) -> FolderScan:
     for split, folder in layout:
         for class_dir in _class_dirs(folder):
             label = names.index(class_dir.name)
-            for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            for path in _files_below(class_dir):
                 if path.suffix.lower() not in images.IMAGE_SUFFIXES:
                     result.bad.append((path, f"not an image file ({path.suffix or 'no extension'})"))
+                    continue
+                if known is not None:
+                    result.records.append(Record(path, label, split, *known))
                     continue
                 try:
                     pil_mode, size = cache.header(path, images.open_header) if cache else images.open_header(path)
@@ -151,7 +167,7 @@ def load_folder(
         how = (rule, crop_to_aspect_ratio, exact_test)
         return _load_keras(Path(root), size, mode, test_fraction, seed, progress, cache and not exact_test, *how)
     kept_cache = FolderCache(root) if cache and Path(root).is_dir() else None
-    s = scan(root, kept_cache)
+    s = scan(root, kept_cache, (mode, size) if mode and size else None)
     if kept_cache is not None:
         kept_cache.save_headers([r.path for r in s.records] + [p for p, _ in s.bad])
     problems = s.problems()
@@ -172,27 +188,40 @@ def load_folder(
                 "Expected one size; pass size=(H, W) (CLI: --size H,W) to resize them all."
             )
         size = next(iter(sizes))
-    paths = [r.path for r in s.records]
+    # decoded in the order the splits take (train first, each in the folder's order), so that the splits are
+    # views of the decoded array, not copies of it
+    labels = np.array([r.label for r in s.records], dtype=np.int64)
+    if s.has_splits:
+        split_of = lambda keep: np.array([s.records[i].split == "test" for i in keep], bool)  # noqa: E731
+    else:
+        split_of = lambda keep: stratified_split(labels[keep], test_fraction, seed)  # noqa: E731
+    order = np.argsort(split_of(np.arange(len(labels))), kind="stable")
+    paths = [s.records[i].path for i in order]
     if kept_cache is not None:
         x, kept, failed = kept_cache.decode(paths, mode, size, decode_all, progress, budget=rows.budget())
     else:
         x, kept, failed = decode_all(paths, mode, size, progress)
-    y = np.array([s.records[i].label for i in kept], dtype=np.int64)
-    splits = [s.records[i].split for i in kept]
-    if s.has_splits:
-        is_test = np.array([sp == "test" for sp in splits], bool)
-    else:
-        is_test = stratified_split(y, test_fraction, seed)
+    src = order[kept]  # the record of each decoded row
+    if failed:  # a class whose every file failed to decode is no class (its headers were not read first)
+        problems = FolderScan(s.root, s.classes, s.has_splits, [s.records[i] for i in np.sort(src)]).problems()
+        if problems:
+            raise DataError(" ".join(problems))
+    by_record = np.argsort(src)
+    is_test = np.empty(len(src), bool)
+    is_test[by_record] = split_of(src[by_record])  # the split of the files that decoded, in the folder's order
+    rows_wanted = np.lexsort((src, is_test))
+    if not np.array_equal(rows_wanted, np.arange(len(src))):  # a failed file moved the split: reordered once
+        x, src, is_test = rows.part(x, rows_wanted), src[rows_wanted], is_test[rows_wanted]
     how = "train/test folders" if s.has_splits else f"stratified, test_fraction={test_fraction}, seed={seed}"
-    files = [paths[i] for i in kept]
-    return _dataset(s.root, s.classes, x, y, is_test, files, list(s.bad) + failed, notes, how, mode, size)
+    files = [s.records[i].path for i in src]
+    return _dataset(s.root, s.classes, x, labels[src], is_test, files, list(s.bad) + failed, notes, how, mode, size)
 
 
 def _dataset(root, classes, x, y, is_test, files, bad, notes, how: str, mode, size, **more) -> Dataset:
     if bad:
         rest = f"; and {len(bad) - 10} more (cnnlab data check {root} lists them all)" if len(bad) > 10 else ""
         notes.append(f"skipped {len(bad)} file(s): " + "; ".join(_named_once(p, why) for p, why in bad[:10]) + rest)
-    rel = np.array([Path(f).relative_to(root).as_posix() for f in files], dtype=object)
+    rel = np.array([relative_name(f, root) for f in files], dtype=object)
     info = {
         "source": f"image folder {root}",
         "splits": how,
@@ -208,7 +237,11 @@ def _dataset(root, classes, x, y, is_test, files, bad, notes, how: str, mode, si
             f"{x.nbytes / 1e6:,.0f} MB of decoded images is above the memory budget of {rows.budget() / 1e6:,.0f} MB "
             f"(${rows.BUDGET_ENV}): read from {x.path} a batch at a time"
         )
-    train, test = Split(rows.part(x, ~is_test), y[~is_test]), Split(rows.part(x, is_test), y[is_test])
+    cut = len(is_test) - int(is_test.sum())
+    if not is_test[:cut].any():  # the test split last: both splits are views
+        train, test = Split(rows.part(x, slice(0, cut)), y[:cut]), Split(rows.part(x, slice(cut, None)), y[cut:])
+    else:
+        train, test = Split(rows.part(x, ~is_test), y[~is_test]), Split(rows.part(x, is_test), y[is_test])
     return Dataset(name=root.name, train=train, test=test, classes=tuple(classes), info=info)
 
 
@@ -275,18 +308,14 @@ class FolderReport:
         return not self.problems
 
 
-def check_folder(root) -> FolderReport:
-    """Decode every image once and report everything a person should fix before training."""
+def check_folder(root, progress=None) -> FolderReport:
+    """Decode every image once and report everything a person should fix before training. ``progress``: a
+    bar factory, as for :func:`load_folder`."""
     s = scan(root)
-    bad = list(s.bad)
-    good = []
-    for r in s.records:
-        try:
-            images.decode(r.path, r.mode, None)
-            good.append(r)
-        except DataError as e:
-            bad.append((r.path, str(e)))
-    s.records = good
+    # every image decoded to its last byte, in parallel; a JPEG at a reduced scale (its data is read whole)
+    _, kept, failed = decode_all([r.path for r in s.records], "rgb", (8, 8), progress)
+    bad = list(s.bad) + failed
+    s.records = [s.records[i] for i in kept]
     warnings = []
     counts = [c for c in s.counts() if c]
     if counts and max(counts) > 1.5 * min(counts):

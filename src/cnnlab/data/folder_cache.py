@@ -60,6 +60,15 @@ def _read(path: Path):
         return None
 
 
+def relative_name(path, root) -> str:
+    """``path`` inside ``root`` as a POSIX string: ``Path.relative_to`` without its parsing (a string cut for
+    the files a folder walk found under ``root``; anything else goes through pathlib)."""
+    text, prefix = str(path), str(root).rstrip(os.sep) + os.sep
+    if text.startswith(prefix) and os.sep + ".." + os.sep not in text:
+        return text[len(prefix) :].replace(os.sep, "/")
+    return Path(path).relative_to(root).as_posix()
+
+
 class FolderCache:
     """The cache entry of one image folder."""
 
@@ -73,7 +82,7 @@ class FolderCache:
         self.changed = False
 
     def rel(self, path: Path) -> str:
-        return Path(path).relative_to(self.given).as_posix()
+        return relative_name(path, self.given)
 
     def header(self, path: Path, read) -> tuple[str, tuple[int, int]]:
         """``read(path)`` -> (PIL mode, (H, W)), or the DataError it raised; from the cache when the file is
