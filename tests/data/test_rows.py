@@ -48,6 +48,10 @@ def test_rowfile_reads_what_numpy_indexing_gives(tmp_path):
     np.testing.assert_array_equal(np.asarray(view.view(slice(2, None, 5))), a[~mask][2::5])
     again = pickle.loads(pickle.dumps(view))  # another process opens the file itself
     np.testing.assert_array_equal(again[:], a[~mask])
+    kept = f.view([4, 2])
+    (tmp_path / "a.npy").unlink()  # as a newer cache entry removes the old pixels: what is open still reads
+    np.testing.assert_array_equal(kept[:], a[[4, 2]])
+    np.save(tmp_path / "a.npy", a)
     (tmp_path / "short.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:-10])
     with pytest.raises(OSError, match="damaged"):
         RowFile(tmp_path / "short.npy")[49]
@@ -155,3 +159,37 @@ def test_training_past_the_budget_reads_batches_from_disk_and_holds_far_less(tmp
             assert got["pixels"] == test_x[i].tolist()
         served = httpx.get(f"{url}/api/runs/disk/evaluation", timeout=120).json()
     assert served["accuracy"] == round(in_memory.accuracy, 6) and served["total"] == len(test_x)
+
+
+def test_past_the_budget_nproc_and_resume_give_the_numbers_of_memory(tmp_path):
+    """--nproc 2 shards the batches of a folder read from disk as it shards them in memory, and a run resumed
+    past the budget ends where an uninterrupted run in memory ends."""
+    root, home = _folder(tmp_path / "photos", 600, size=(120, 150)), tmp_path / "home"  # 18 MB at 100x100
+    spec = tmp_path / "small.json"
+    layers = [{"type": "AveragePooling2D", "pool_size": 10}, {"type": "Flatten"}, {"type": "Dense", "units": 2}]
+    spec.write_text(json.dumps({"input_shape": [100, 100, 3], "layers": layers}))
+    common = ["--data", root, "--model", spec, "--size", "100,100", "--augment", "flip", "--batch-size", "32"]
+    common += ["--device", "cpu", "--precision", "fp32"]
+
+    def train(*args, budget=None):
+        env = {**os.environ, "CNNLAB_HOME": str(home)}
+        env.pop("CNNLAB_MEMORY_BUDGET", None)
+        env |= {"CNNLAB_MEMORY_BUDGET": budget} if budget else {}
+        cmd = [str(Path(sys.executable).parent / "cnnlab"), "train", *map(str, args)]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    def metrics(run):
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [[r[k] for k in ("loss", "accuracy", "test_loss", "test_accuracy")] for r in rows]
+
+    assert "above the memory budget" in train(
+        *common, "--epochs", "2", "--nproc", "2", "--out", tmp_path / "a", budget="4MB"
+    )
+    train(*common, "--epochs", "2", "--nproc", "2", "--out", tmp_path / "b")
+    assert metrics(tmp_path / "a") == metrics(tmp_path / "b") and len(metrics(tmp_path / "a")) == 2
+    train(*common, "--epochs", "1", "--out", tmp_path / "c", budget="4MB")
+    assert "above the memory budget" in train("--resume", tmp_path / "c", "--epochs", "2", budget="4MB")
+    train(*common, "--epochs", "2", "--out", tmp_path / "d")
+    assert metrics(tmp_path / "c") == metrics(tmp_path / "d")

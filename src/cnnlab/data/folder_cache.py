@@ -154,20 +154,24 @@ class FolderCache:
         if big:
             how = (mode, size, decode_all, progress, made_by, budget)
             return self._stream(sub, paths, rels, stamps, at, pixels, failed, *how)
-        todo = [i for i, f in enumerate(fresh) if not f]
-        x = np.empty((len(paths), *size, channels), np.uint8)
+        todo = np.array([i for i, f in enumerate(fresh) if not f], np.int64)
         ok = np.zeros(len(paths), bool)
-        cached = [i for i, r in enumerate(at) if r is not None]
-        if cached:  # one gather from the entry's file
-            x[cached] = pixels[[at[i] for i in cached]]
-            ok[cached] = True
-        if todo:
-            new, kept, bad = decode_all([paths[i] for i in todo], mode, size, progress)
-            for j, k in enumerate(kept):
-                x[todo[k]], ok[todo[k]] = new[j], True
-            failed += [(p, why) for p, why in bad]
-        kept = np.flatnonzero(ok)
-        out = x if len(kept) == len(paths) else x[kept]
+        if len(todo) == len(paths):  # nothing cached: decode_all's array is the result, not copied
+            out, kept, bad = decode_all(paths, mode, size, progress)
+            ok[kept] = True
+            failed += list(bad)
+        else:
+            x = np.empty((len(paths), *size, channels), np.uint8)
+            cached = [i for i, r in enumerate(at) if r is not None]
+            if cached:  # one gather from the entry's file
+                x[cached] = pixels[[at[i] for i in cached]]
+                ok[cached] = True
+            if len(todo):
+                new, kept, bad = decode_all([paths[i] for i in todo], mode, size, progress)
+                x[todo[kept]], ok[todo[kept]] = new, True
+                failed += list(bad)
+            kept = np.flatnonzero(ok)
+            out = x if len(kept) == len(paths) else x[kept]
         sub.mkdir(parents=True, exist_ok=True)
         name = f"pixels-{uuid.uuid4().hex[:12]}.npy"
         with atomic_writer(sub / name) as f:

@@ -12,6 +12,7 @@ whichever the images are.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -22,7 +23,7 @@ import numpy as np
 from cnnlab.errors import InputError
 
 BUDGET_ENV = "CNNLAB_MEMORY_BUDGET"
-_OPENING = threading.Lock()  # a RowFile shared by a server's threads opens its file once
+_OPENING = threading.Lock()  # an unpickled RowFile shared by threads opens its file once
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -44,6 +45,17 @@ def budget() -> int:
     return parse_bytes(given) if given else physical_memory() // 2
 
 
+class _Open:
+    """An open file, closed when the last RowFile reading it is gone."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __del__(self):
+        with contextlib.suppress(OSError, AttributeError, TypeError):
+            os.close(self.fd)
+
+
 class RowFile:
     """Rows of a C-ordered ``.npy`` file (the file's rows ``rows``, in that order), read on demand."""
 
@@ -59,7 +71,7 @@ class RowFile:
         self.dtype, self.row_shape = np.dtype(dtype), tuple(shape[1:])
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
         self.rows = np.arange(shape[0], dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
-        self._fd, self._pid = None, None
+        self._open = _Open(self.path)  # open from the start: a newer cache entry may remove the file later
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -80,19 +92,15 @@ class RowFile:
         return f"RowFile({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
 
     def __getstate__(self):  # a process of its own opens the file again
-        return {**self.__dict__, "_fd": None, "_pid": None}
+        return {**self.__dict__, "_open": None}
 
     def _file(self) -> int:
-        """The open file of this process (read with pread, so threads share it), opened once."""
-        if self._fd is None or self._pid != os.getpid():
+        """The open file (read with pread, so threads and forked processes share it)."""
+        if self._open is None:
             with _OPENING:
-                if self._fd is None or self._pid != os.getpid():
-                    self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
-        return self._fd
-
-    def __del__(self):
-        if getattr(self, "_fd", None) is not None and self._pid == os.getpid():
-            os.close(self._fd)
+                if self._open is None:
+                    self._open = _Open(self.path)
+        return self._open.fd
 
     def _pick(self, key) -> np.ndarray:
         if hasattr(key, "detach"):  # a torch tensor of indices, maybe on a GPU
@@ -102,7 +110,7 @@ class RowFile:
     def view(self, key) -> RowFile:
         """The rows ``key`` picks, not read."""
         out = RowFile.__new__(RowFile)
-        out.__dict__.update(self.__getstate__())
+        out.__dict__.update(self.__dict__)  # the same open file
         out.rows = np.atleast_1d(self._pick(key))
         return out
 
