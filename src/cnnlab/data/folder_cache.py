@@ -126,12 +126,10 @@ class FolderCache:
         if isinstance(index, dict) and index.get("rule") == made_by and isinstance(index.get("files"), dict):
             try:
                 pixels = RowFile(sub / str(index["pixels"]))
-            except Exception:  # noqa: BLE001 - damaged or missing: rebuilt
+            except Exception:  # noqa: BLE001 - damaged, cut short or missing: rebuilt
                 pixels = None
             if pixels is not None and (pixels.dtype != np.uint8 or pixels.row_shape != (*size, channels)):
                 pixels = None
-            elif pixels is not None and os.path.getsize(pixels.path) < pixels.offset + pixels.nbytes:
-                pixels = None  # cut short
             if pixels is not None:
                 rows = index["files"]
         rels = [self.rel(p) for p in paths]
@@ -147,31 +145,22 @@ class FolderCache:
         failed = [(paths[i], known[i][2]) for i, f in enumerate(fresh) if f and known[i][1] is None]
         at = [known[i][1] if f else None for i, f in enumerate(fresh)]  # the entry's row of each file
         big = budget is not None and len(paths) * int(np.prod(size)) * channels > budget
-        if all(f for f in fresh) and len(rows) == len(paths):  # unchanged: nothing to write
+        if all(fresh) and len(rows) == len(paths):  # unchanged: nothing to write
             kept = np.array([i for i, r in enumerate(at) if r is not None], np.int64)
             on_disk = pixels.view(np.array([at[i] for i in kept], np.int64))
             return (on_disk if big else on_disk[:]), kept, sorted(failed, key=lambda b: str(b[0]))
+        load = (at, fresh, pixels, paths, mode, size, decode_all)  # what _assemble reads rows with
         if big:
-            how = (mode, size, decode_all, progress, made_by, budget)
-            return self._stream(sub, paths, rels, stamps, at, pixels, failed, *how)
-        todo = np.array([i for i, f in enumerate(fresh) if not f], np.int64)
-        ok = np.zeros(len(paths), bool)
-        if len(todo) == len(paths):  # nothing cached: decode_all's array is the result, not copied
+            return self._stream(sub, rels, stamps, failed, load, progress, made_by, budget)
+        if not any(fresh):  # nothing cached: decode_all's array is the result, not copied
             out, kept, bad = decode_all(paths, mode, size, progress)
+            ok = np.zeros(len(paths), bool)
             ok[kept] = True
-            failed += list(bad)
         else:
-            x = np.empty((len(paths), *size, channels), np.uint8)
-            cached = [i for i, r in enumerate(at) if r is not None]
-            if cached:  # one gather from the entry's file
-                x[cached] = pixels[[at[i] for i in cached]]
-                ok[cached] = True
-            if len(todo):
-                new, kept, bad = decode_all([paths[i] for i in todo], mode, size, progress)
-                x[todo[kept]], ok[todo[kept]] = new, True
-                failed += list(bad)
+            x, ok, bad = _assemble(range(len(paths)), *load, progress)
             kept = np.flatnonzero(ok)
             out = x if len(kept) == len(paths) else x[kept]
+        failed += list(bad)
         sub.mkdir(parents=True, exist_ok=True)
         name = f"pixels-{uuid.uuid4().hex[:12]}.npy"
         with atomic_writer(sub / name) as f:
@@ -181,37 +170,25 @@ class FolderCache:
         self._index(sub, name, rels, stamps, row, failed, paths, made_by)
         return out, kept, sorted(failed, key=lambda b: str(b[0]))
 
-    def _stream(self, sub, paths, rels, stamps, at, pixels, failed, mode, size, decode_all, progress, made_by, budget):
+    def _stream(self, sub, rels, stamps, failed, load, progress, made_by, budget):
         """:meth:`decode` past the memory budget: the folder's rows written to a new pixels file a part at a
         time (each at most a quarter of the budget), a file that fails left as a zero row nothing points to."""
-        channels = 1 if mode == "gray" else 3
-        row_bytes = int(np.prod(size)) * channels
-        step = max(1, budget // 4 // row_bytes)
-        known_bad = {str(p) for p, _ in failed}  # unchanged files known not to decode
-        todo = [i for i, r in enumerate(at) if r is None and str(paths[i]) not in known_bad]
-        bar = _OneBar(progress, len(todo)) if progress and todo else None
+        _, fresh, _, paths, mode, size, _ = load
+        shape = (len(paths), *size, 1 if mode == "gray" else 3)
+        step = max(1, budget // 4 // int(np.prod(shape[1:])))
+        changed = fresh.count(False)
+        bar = _OneBar(progress, changed) if progress and changed else None
         ok = np.zeros(len(paths), bool)
-        sub.mkdir(parents=True, exist_ok=True)
         name = f"pixels-{uuid.uuid4().hex[:12]}.npy"
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False}
-        header["shape"] = (len(paths), *size, channels)
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
         try:
             with atomic_writer(sub / name) as f:
                 np.lib.format.write_array_header_2_0(f, header)
                 for start in range(0, len(paths), step):
-                    chunk = range(start, min(start + step, len(paths)))
-                    x = np.zeros((len(chunk), *size, channels), np.uint8)
-                    cached = [i for i in chunk if at[i] is not None]
-                    if cached:
-                        x[[i - start for i in cached]] = pixels[[at[i] for i in cached]]
-                        ok[cached] = True
-                    new_ones = [i for i in chunk if at[i] is None and str(paths[i]) not in known_bad]
-                    if new_ones:
-                        new, kept, bad = decode_all([paths[i] for i in new_ones], mode, size, bar)
-                        for j, k in enumerate(kept):
-                            x[new_ones[k] - start], ok[new_ones[k]] = new[j], True
-                        failed += [(p, why) for p, why in bad]
-                    f.write(x.tobytes())
+                    rows = range(start, min(start + step, len(paths)))
+                    x, ok[rows.start : rows.stop], bad = _assemble(rows, *load, bar)
+                    failed += list(bad)
+                    f.write(memoryview(x))
                     del x
         finally:
             if bar is not None:
@@ -235,6 +212,22 @@ class FolderCache:
         for old in sub.glob("pixels-*.npy"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+def _assemble(idx, at, fresh, pixels, paths, mode, size, decode_all, progress):
+    """Rows ``idx`` of a load: the files the entry holds as they are now read from it (``at``: each file's row
+    there, ``pixels``: its RowFile), the changed ones (not ``fresh``) decoded. Returns the uint8 rows (a file
+    that failed is a zero row), which of them hold an image, and [(path, problem)] of the failed."""
+    x = np.zeros((len(idx), *size, 1 if mode == "gray" else 3), np.uint8)
+    ok = np.zeros(len(idx), bool)
+    cached = np.array([j for j, i in enumerate(idx) if at[i] is not None], np.int64)
+    if len(cached):  # one read of the entry's file
+        x[cached], ok[cached] = pixels[[at[idx[j]] for j in cached]], True
+    todo, bad = np.array([j for j, i in enumerate(idx) if not fresh[i]], np.int64), []
+    if len(todo):
+        new, kept, bad = decode_all([paths[idx[j]] for j in todo], mode, size, progress)
+        x[todo[kept]], ok[todo[kept]] = new, True
+    return x, ok, bad
 
 
 class _OneBar:

@@ -72,6 +72,8 @@ class RowFile:
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
         self.rows = np.arange(shape[0], dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
         self._open = _Open(self.path)  # open from the start: a newer cache entry may remove the file later
+        if os.fstat(self._open.fd).st_size < self.offset + shape[0] * self.row_bytes:
+            raise OSError(f"{self.path} is shorter than its header says: the cache file is damaged")
 
     @property
     def shape(self) -> tuple[int, ...]:
