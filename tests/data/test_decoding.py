@@ -66,11 +66,39 @@ def test_the_draft_of_a_large_jpeg_is_nearly_the_full_decode_resized(tmp_path):
     drafted = images.decode(path, "rgb", (60, 80), draft=True)
     assert drafted.shape == full.shape == (60, 80, 3)
     assert np.abs(drafted.astype(int) - full).mean() < 2.0  # of 255 levels
-    small = tmp_path / "small.jpg"  # under twice the target: decoded whole, exactly as without draft
-    Image.fromarray(photo(100, 120, 4)).save(small)
+    middle = tmp_path / "middle.jpg"  # under twice the target: libjpeg-turbo's 6/8 scale (75x90), still close
+    Image.fromarray(photo(100, 120, 4)).save(middle, quality=92)
+    with Image.open(middle) as im:
+        full = np.asarray(im.convert("RGB").resize((80, 60), Image.Resampling.BILINEAR))
+    assert np.abs(images.decode(middle, "rgb", (60, 80), draft=True).astype(int) - full).mean() < 2.0
+    small = tmp_path / "small.jpg"  # no larger than the target: decoded whole, exactly as without draft
+    Image.fromarray(photo(50, 70, 4)).save(small)
     np.testing.assert_array_equal(
         images.decode(small, "rgb", (60, 80), draft=True), images.decode(small, "rgb", (60, 80))
     )
+
+
+def test_a_jpeg_with_or_without_exif_or_in_cmyk_is_scaled_alike(tmp_path):
+    """A JPEG saying nothing of its orientation skips Pillow's header pass; one with an EXIF block (here
+    upright) goes through Pillow: the same pixels come out. A CMYK one is drafted by Pillow, still close."""
+    pixels = photo(480, 640, 6)
+    plain, tagged, cmyk = tmp_path / "plain.jpg", tmp_path / "tagged.jpg", tmp_path / "cmyk.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    Image.fromarray(pixels).save(plain, quality=92)
+    Image.fromarray(pixels).save(tagged, quality=92, exif=exif)
+    Image.fromarray(pixels).convert("CMYK").save(cmyk, quality=92)
+    assert plain.read_bytes() != tagged.read_bytes()
+    a, b = (images.decode(p, "rgb", (90, 120), draft=True) for p in (plain, tagged))
+    np.testing.assert_array_equal(a, b)
+    gray = images.decode(plain, "gray", (90, 120), draft=True)
+    assert gray.shape == (90, 120, 1)
+    with Image.open(plain) as im:
+        full = np.asarray(im.convert("L").resize((120, 90), Image.Resampling.BILINEAR))
+    assert np.abs(gray[:, :, 0].astype(int) - full).mean() < 2.0
+    with Image.open(cmyk) as im:
+        full = np.asarray(im.convert("RGB").resize((120, 90), Image.Resampling.BILINEAR))
+    assert np.abs(images.decode(cmyk, "rgb", (90, 120), draft=True).astype(int) - full).mean() < 2.0
 
 
 def test_the_draft_keeps_an_exif_rotated_photo_upright(tmp_path):

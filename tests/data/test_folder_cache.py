@@ -3,6 +3,7 @@ removed file is read again (and only it), a damaged entry is rebuilt, and ``cnnl
 clears the entries."""
 
 import json
+import mmap
 import os
 
 import numpy as np
@@ -60,6 +61,20 @@ def test_a_cached_load_is_the_fresh_decode_and_decodes_nothing(pets, monkeypatch
         np.testing.assert_array_equal(ds.test.y, fresh.test.y)
         assert [b["path"] for b in ds.info["bad_files"]] == [b["path"] for b in fresh.info["bad_files"]]
     assert len(calls) == 1 and len(calls[0]) == 12  # the broken file fails at the header, once, and is remembered
+
+
+def test_a_cached_load_maps_its_entry_and_a_write_to_it_stays_in_the_process(pets):
+    first = data.load(pets, size=(16, 16))
+    second = data.load(pets, size=(16, 16))
+    base = second.train.x
+    while isinstance(base, np.ndarray | memoryview):
+        base = base.base if isinstance(base, np.ndarray) else base.obj
+    assert isinstance(base, mmap.mmap)  # the cache file mapped: nothing was read to load it
+    np.testing.assert_array_equal(second.test.x, first.test.x)
+    second.train.x[:] = 255  # copy-on-write: neither the entry nor a later load sees it
+    third = data.load(pets, size=(16, 16))
+    np.testing.assert_array_equal(third.train.x, first.train.x)
+    assert third.train.x.min() < 255
 
 
 def test_only_a_changed_or_added_file_is_decoded_again_and_a_removed_one_is_gone(pets, monkeypatch):

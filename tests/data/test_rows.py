@@ -57,6 +57,19 @@ def test_rowfile_reads_what_numpy_indexing_gives(tmp_path):
         RowFile(tmp_path / "short.npy")[49]
 
 
+def test_rowfile_maps_a_run_of_rows_copy_on_write(tmp_path):
+    a = np.random.default_rng(1).integers(0, 256, (40, 3, 5, 3), dtype=np.uint8)
+    np.save(tmp_path / "a.npy", a)
+    f = RowFile(tmp_path / "a.npy")
+    np.testing.assert_array_equal(f.mapped(), a)
+    run = f.view(slice(7, 33)).mapped()  # not at a page boundary in the file
+    np.testing.assert_array_equal(run, a[7:33])
+    assert f.view([3, 5, 4]).mapped() is None and f.view([]).mapped() is None  # not one run in order: read
+    run[:] = 0  # stays in this process
+    np.testing.assert_array_equal(RowFile(tmp_path / "a.npy")[:], a)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), a)
+
+
 def test_memory_budget_sizes():
     assert parse_bytes("800MB") == 800_000_000
     assert parse_bytes("2GiB") == 2 * 2**30

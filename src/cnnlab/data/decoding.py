@@ -1,7 +1,7 @@
 """A folder's images decoded in parallel: worker processes (the GIL would serialize Pillow's Python side), each
 taking a slice of the files and writing them into one preallocated (N, H, W, C) array, so the pixels are held
 once: forked workers write into it directly (it is shared memory; only problems come back), spawned ones send
-their arrays back. A JPEG much larger than the target is decoded at a reduced scale in the DCT domain
+their arrays back. A JPEG larger than the target is decoded at a reduced scale in the DCT domain
 (:func:`cnnlab.data.images.decode` with ``draft``), which is most of the speed on photos.
 
 Workers are forked where the system can (as PyTorch's DataLoader does): a fork re-imports nothing, so a script

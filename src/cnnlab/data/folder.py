@@ -13,23 +13,24 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from cnnlab.data import images, keras_rule, rows
 from cnnlab.data.decoding import decode_all
-from cnnlab.data.folder_cache import relative_name
+from cnnlab.data.folder_cache import relative_names, stamp_of
 from cnnlab.data.types import Dataset, Split
 from cnnlab.errors import DataError, InputError
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):  # a tuple: a folder of 100,000 photos makes 100,000 of them
     path: Path
     label: int
     split: str | None  # "train" / "test" when the folder has splits
     mode: str  # "gray" / "rgb"
     size: tuple[int, int]  # (H, W)
+    name: str  # the path inside the folder, POSIX (as the cache and a run's file lists name it)
 
 
 @dataclass
@@ -87,14 +88,32 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _files_below(folder: Path) -> list[Path]:
-    """The files under ``folder`` whose names do not start with a dot, in ``sorted(folder.rglob("*"))``'s
-    order (by path components; links to folders are not followed), from one ``os.scandir`` walk."""
+def _files_below(folder: Path) -> list[tuple[tuple[str, ...], os.stat_result]]:
+    """(the path inside ``folder`` as its parts, the file's stat) of each file under it whose name does not
+    start with a dot, in ``sorted(folder.rglob("*"))``'s order (by path components), from one ``os.scandir``
+    walk that stats each file once and follows no link to a folder; an unreadable folder is passed over."""
     found = []
-    for top, _dirs, names in os.walk(folder):
-        parts = tuple(Path(top).relative_to(folder).parts)
-        found += [(*parts, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(top, n))]
-    return [folder.joinpath(*parts) for parts in sorted(found)]
+
+    def walk(top: str, parts: tuple[str, ...]) -> None:
+        try:
+            with os.scandir(top) as entries:
+                listed = list(entries)
+        except OSError:
+            return
+        for e in listed:
+            if e.name.startswith("."):
+                continue
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    walk(e.path, (*parts, e.name))
+                elif e.is_file():
+                    found.append(((*parts, e.name), e.stat()))
+            except OSError:  # gone, or a link to nowhere, between the listing and the look
+                continue
+
+    walk(str(folder), ())
+    found.sort(key=lambda f: f[0])
+    return found
 
 
 def scan(root, cache=None, known=None) -> FolderScan:
@@ -112,19 +131,25 @@ def scan(root, cache=None, known=None) -> FolderScan:
     for split, folder in layout:
         for class_dir in _class_dirs(folder):
             label = names.index(class_dir.name)
-            for path in _files_below(class_dir):
-                if path.suffix.lower() not in images.IMAGE_SUFFIXES:
-                    result.bad.append((path, f"not an image file ({path.suffix or 'no extension'})"))
+            inside = f"{split}/{class_dir.name}/" if split else f"{class_dir.name}/"
+            for parts, st in _files_below(class_dir):
+                path = class_dir / parts[0] if len(parts) == 1 else class_dir.joinpath(*parts)
+                name = inside + "/".join(parts)
+                if cache is not None:  # the walk's stat is the file's stamp: not taken again
+                    cache.stamps[name] = stamp_of(st)
+                suffix = os.path.splitext(parts[-1])[1]
+                if suffix.lower() not in images.IMAGE_SUFFIXES:
+                    result.bad.append((path, f"not an image file ({suffix or 'no extension'})"))
                     continue
                 if known is not None:
-                    result.records.append(Record(path, label, split, *known))
+                    result.records.append(Record(path, label, split, *known, name))
                     continue
                 try:
                     pil_mode, size = cache.header(path, images.open_header) if cache else images.open_header(path)
                 except DataError as e:
                     result.bad.append((path, str(e)))
                     continue
-                result.records.append(Record(path, label, split, images.mode_of(pil_mode), size))
+                result.records.append(Record(path, label, split, images.mode_of(pil_mode), size, name))
     return result
 
 
@@ -169,7 +194,7 @@ def load_folder(
     kept_cache = FolderCache(root) if cache and Path(root).is_dir() else None
     s = scan(root, kept_cache, (mode, size) if mode and size else None)
     if kept_cache is not None:
-        kept_cache.save_headers([r.path for r in s.records] + [p for p, _ in s.bad])
+        kept_cache.save_headers()
     problems = s.problems()
     if problems:
         raise DataError(" ".join(problems))
@@ -198,7 +223,8 @@ def load_folder(
     order = np.argsort(split_of(np.arange(len(labels))), kind="stable")
     paths = [s.records[i].path for i in order]
     if kept_cache is not None:
-        x, kept, failed = kept_cache.decode(paths, mode, size, decode_all, progress, budget=rows.budget())
+        named = [s.records[i].name for i in order]
+        x, kept, failed = kept_cache.decode(paths, mode, size, decode_all, progress, budget=rows.budget(), names=named)
     else:
         x, kept, failed = decode_all(paths, mode, size, progress)
     src = order[kept]  # the record of each decoded row
@@ -213,15 +239,16 @@ def load_folder(
     if not np.array_equal(rows_wanted, np.arange(len(src))):  # a failed file moved the split: reordered once
         x, src, is_test = rows.part(x, rows_wanted), src[rows_wanted], is_test[rows_wanted]
     how = "train/test folders" if s.has_splits else f"stratified, test_fraction={test_fraction}, seed={seed}"
-    files = [s.records[i].path for i in src]
+    files = [s.records[i].name for i in src]
     return _dataset(s.root, s.classes, x, labels[src], is_test, files, list(s.bad) + failed, notes, how, mode, size)
 
 
 def _dataset(root, classes, x, y, is_test, files, bad, notes, how: str, mode, size, **more) -> Dataset:
+    """``files``: each row's path inside ``root``, POSIX."""
     if bad:
         rest = f"; and {len(bad) - 10} more (cnnlab data check {root} lists them all)" if len(bad) > 10 else ""
         notes.append(f"skipped {len(bad)} file(s): " + "; ".join(_named_once(p, why) for p, why in bad[:10]) + rest)
-    rel = np.array([relative_name(f, root) for f in files], dtype=object)
+    rel = np.array(files, dtype=object)
     info = {
         "source": f"image folder {root}",
         "splits": how,
@@ -289,7 +316,7 @@ def _load_keras(root: Path, size, mode, test_fraction, seed, progress, cache, ru
         x, kept, failed = decoder(files, mode, size, progress)
     notes = [f"resized by Keras's rule: interpolation={rule!r}, crop_to_aspect_ratio={crop}, no EXIF turn"]
     more = {"resize": rule, "crop_to_aspect_ratio": crop}
-    files = [files[i] for i in kept]
+    files = relative_names([files[i] for i in kept], root)
     return _dataset(root, classes, x, labels[kept], is_test[kept], files, failed, notes, how, mode, size, **more)
 
 

@@ -26,9 +26,9 @@ from cnnlab.atomic import atomic_writer, write_text
 from cnnlab.data.cache import home
 from cnnlab.data.rows import RowFile
 from cnnlab.errors import DataError
-from cnnlab.limits import parse, read_text
+from cnnlab.limits import read_text
 
-RULE = "cnnlab/1: EXIF upright, over white, Pillow bilinear, JPEG drafted"
+RULE = "cnnlab/2: EXIF upright, over white, Pillow bilinear, JPEG scaled by libjpeg-turbo"
 
 
 def folders_dir() -> Path:
@@ -42,7 +42,11 @@ def stamp(path: Path) -> list[int]:
     """What says a file is unchanged: its size and modification time. A file modified in the last two seconds
     gets a stamp nothing matches (as git treats "racy" files), so a rewrite within the clock's resolution is
     never mistaken for the cached one."""
-    st = os.stat(path)
+    return stamp_of(os.stat(path))
+
+
+def stamp_of(st: os.stat_result) -> list[int]:
+    """:func:`stamp` from a file's stat."""
     if time.time_ns() - st.st_mtime_ns < RACY_NS:
         return [-1, -1]
     return [st.st_size, st.st_mtime_ns]
@@ -53,9 +57,10 @@ def _same(saved, now) -> bool:
 
 
 def _read(path: Path):
-    """A JSON file of the cache, or None when it is missing or damaged (the cache is then rebuilt)."""
+    """A JSON file of the cache, or None when it is missing or damaged (the cache is then rebuilt): read up to
+    cnnlab's limit on text files, its nesting left to ``json`` (too deep is a RecursionError, a miss)."""
     try:
-        return parse(read_text(path), str(path)) if path.is_file() else None
+        return json.loads(read_text(path)) if path.is_file() else None
     except Exception:  # noqa: BLE001 - a damaged cache file is only a cache miss
         return None
 
@@ -67,6 +72,17 @@ def relative_name(path, root) -> str:
     if text.startswith(prefix) and os.sep + ".." + os.sep not in text:
         return text[len(prefix) :].replace(os.sep, "/")
     return Path(path).relative_to(root).as_posix()
+
+
+def relative_names(paths, root) -> list[str]:
+    """:func:`relative_name` of each of ``paths``."""
+    prefix, inside = str(root).rstrip(os.sep) + os.sep, os.sep + ".." + os.sep
+    out = []
+    for path in paths:
+        text = str(path)
+        fast = text.startswith(prefix) and inside not in text
+        out.append(text[len(prefix) :].replace(os.sep, "/") if fast else relative_name(path, root))
+    return out
 
 
 class FolderCache:
@@ -88,7 +104,8 @@ class FolderCache:
         """``read(path)`` -> (PIL mode, (H, W)), or the DataError it raised; from the cache when the file is
         unchanged."""
         rel = self.rel(path)
-        now = self.stamps[rel] = stamp(path)
+        now = self.stamps.get(rel) or stamp(path)
+        self.stamps[rel] = now
         known = self.headers.get(rel)
         if isinstance(known, list) and len(known) == 3 and _same(known[0], now):
             if known[1] == "bad":
@@ -102,22 +119,24 @@ class FolderCache:
         self.headers[rel], self.changed = [now, mode, list(size)], True
         return mode, tuple(size)
 
-    def save_headers(self, paths: list[Path]) -> None:
-        """Keep the headers of ``paths`` (the folder's files now), when any was read or has gone."""
-        wanted = {self.rel(p) for p in paths}
+    def save_headers(self) -> None:
+        """Keep the headers of the files stamped this load (the folder's files now), when any was read or has
+        gone."""
+        wanted = self.stamps
         files = {k: v for k, v in self.headers.items() if k in wanted}
         if not self.changed and len(files) == len(self.headers):
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         write_text(self.dir / "headers.json", json.dumps({"root": str(self.root), "files": files}))
 
-    def decode(self, paths, mode, size, decode_all, progress=None, rule=None, budget=None):
+    def decode(self, paths, mode, size, decode_all, progress=None, rule=None, budget=None, names=None):
         """``decode_all(paths, mode, size, progress)`` for the files the entry does not hold as they are now;
         the rest from the entry. Returns what ``decode_all`` returns, for all ``paths``, and the entry is
         updated when anything was decoded. ``rule``: the name of another resize rule than cnnlab's (Keras's
         "bilinear", say), kept in an entry of its own. ``budget``: the bytes of pixels to hold in memory; a
         folder larger than that is written to the entry a part at a time and returned as a
-        :class:`~cnnlab.data.rows.RowFile` of it, read a batch at a time."""
+        :class:`~cnnlab.data.rows.RowFile` of it, read a batch at a time. ``names``: each path inside the
+        folder, when the caller has them."""
         sub = self.dir / (f"{mode}-{size[0]}x{size[1]}" + (f"-{rule}" if rule else ""))
         index = _read(sub / "index.json")
         channels = 1 if mode == "gray" else 3
@@ -132,7 +151,7 @@ class FolderCache:
                 pixels = None
             if pixels is not None:
                 rows = index["files"]
-        rels = [self.rel(p) for p in paths]
+        rels = names if names is not None else relative_names(paths, self.given)
         stamps = [self.stamps.get(r) or stamp(p) for r, p in zip(rels, paths, strict=True)]
         known = [rows.get(r) for r in rels]
         fresh = [
@@ -148,7 +167,10 @@ class FolderCache:
         if all(fresh) and len(rows) == len(paths):  # unchanged: nothing to write
             kept = np.array([i for i, r in enumerate(at) if r is not None], np.int64)
             on_disk = pixels.view(np.array([at[i] for i in kept], np.int64))
-            return (on_disk if big else on_disk[:]), kept, sorted(failed, key=lambda b: str(b[0]))
+            if not big:  # mapped when its rows are the file's, in order (as this entry wrote them), else read
+                mapped = on_disk.mapped()
+                on_disk = on_disk[:] if mapped is None else mapped
+            return on_disk, kept, sorted(failed, key=lambda b: str(b[0]))
         load = (at, fresh, pixels, paths, mode, size, decode_all)  # what _assemble reads rows with
         if big:
             return self._stream(sub, rels, stamps, failed, load, progress, made_by, budget)

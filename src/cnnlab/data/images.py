@@ -101,6 +101,8 @@ HIGH_DEPTH = {"I": "32-bit", "I;16": "16-bit", "I;16B": "16-bit", "I;16L": "16-b
 
 
 def _orientation(im: Image.Image) -> int:
+    if im.format == "JPEG" and "exif" not in im.info and "xmp" not in im.info:  # nothing says it is turned
+        return 1
     try:
         return int(im.getexif().get(EXIF_ORIENTATION, 1))
     except (TypeError, ValueError, SyntaxError, OSError):  # a damaged EXIF block: taken as upright
@@ -120,18 +122,71 @@ def decode(
 ) -> np.ndarray:
     """Decode fully and convert to ``mode`` (default: the file's own, gray or rgb) and ``size`` (H, W) -> uint8
     (H, W, C); the file is opened once. What was done to it besides (see :func:`to_array`) goes to ``notes``.
-    ``draft``: a JPEG at least twice the size asked for is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain,
-    to no less than the size asked for, and then resized (on average within 2 of 255 levels of the full decode)."""
+    ``draft``: a gray or colour JPEG larger than the size asked for is decoded by libjpeg-turbo at the smallest
+    of its scales (M/8, M = 1..8) that is no less than that size, in the DCT domain, and then resized (on
+    average within 2 of 255 levels of the full decode); a CMYK one at 1/2, 1/4 or 1/8 scale by Pillow."""
+    if draft and size is not None:
+        a = _plain_jpeg(path, mode, size, notes)
+        if a is not None:
+            return a
     with _open(path) as im:
         try:
+            orientation = _orientation(im)
             if draft and size is not None and im.format == "JPEG":
-                turned = _orientation(im) in (5, 6, 7, 8)  # the file's own width and height, before turning
+                turned = orientation in (5, 6, 7, 8)  # the file's own width and height, before turning
                 h, w = (size[1], size[0]) if turned else size
-                im.draft(im.mode, (w, h))
+                if im.mode in ("L", "RGB"):
+                    im = _scaled_jpeg(path, im.mode, h, w)
+                else:
+                    im.draft(im.mode, (w, h))
             im.load()
-            return to_array(im, mode or mode_of(im.mode), size, notes, path.name)
+            return to_array(im, mode or mode_of(im.mode), size, notes, path.name, orientation)
         except (OSError, ValueError, SyntaxError) as e:
             raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
+
+
+def _scaled_jpeg(path: Path, pil_mode: str, h: int, w: int, data: bytes | None = None) -> Image.Image:
+    """A gray ("L") or colour JPEG (its bytes ``data``, else read) decoded at the smallest of libjpeg-turbo's
+    scales that is at least h x w (the file's whole size when it is smaller); a damaged file is a ValueError."""
+    import simplejpeg
+
+    gray, data = pil_mode == "L", path.read_bytes() if data is None else data
+    a = simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB", min_height=h, min_width=w)
+    return Image.fromarray(a[:, :, 0] if gray else a)
+
+
+JPEG_START = b"\xff\xd8\xff"
+PLAIN_JPEG_BYTES = 16 * 2**20  # a larger JPEG is opened by Pillow, which reads it a part at a time
+_TURNED = (b"Exif\x00\x00", b"tiff:Orientation")  # where a JPEG may say it is turned (EXIF, or XMP)
+
+
+def _plain_jpeg(path: Path, mode, size, notes) -> np.ndarray | None:
+    """:func:`decode` of a gray or colour JPEG that says nothing of its orientation, without Pillow's header
+    pass (its markers read in Python): libjpeg-turbo reads the header, checks the pixel limit and decodes it
+    scaled. None for anything else (another format, CMYK, EXIF or XMP, a file over ``PLAIN_JPEG_BYTES`` or a
+    header libjpeg-turbo cannot read): :func:`decode` then opens it with Pillow as every other file."""
+    import simplejpeg
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(JPEG_START)) != JPEG_START:
+                return None
+            data = JPEG_START + f.read(PLAIN_JPEG_BYTES)
+    except OSError:
+        return None
+    if len(data) > PLAIN_JPEG_BYTES or any(t in data for t in _TURNED):
+        return None
+    try:
+        height, width, space, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if space not in ("Gray", "YCbCr") or width * height > MAX_PIXELS:
+        return None
+    try:
+        im = _scaled_jpeg(path, "L" if space == "Gray" else "RGB", *size, data=data)
+    except ValueError as e:
+        raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
+    return to_array(im, mode or mode_of(im.mode), size, notes, path.name, 1)
 
 
 def _to_8bit(im: Image.Image, notes: list, name: str) -> Image.Image:
@@ -155,16 +210,27 @@ def _to_8bit(im: Image.Image, notes: list, name: str) -> Image.Image:
     return Image.fromarray(np.clip(np.round(out), 0, 255).astype(np.uint8), "L")
 
 
-def to_array(im: Image.Image, mode: str, size: tuple[int, int] | None, notes=None, name: str = "the image"):
-    """A Pillow image as uint8 (H, W, C) in ``mode`` and ``size``: turned upright as its EXIF orientation
-    says, 16-bit/32-bit/float values scaled to 8 bits (:func:`_to_8bit`), transparency over white.
-    ``notes`` (a list), when given, receives a line for each change a user would want to know about."""
-    from PIL import ImageOps
+# how to turn an image upright for each EXIF orientation (TIFF/EXIF 2.3, tag 0x0112)
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
+
+def to_array(im: Image.Image, mode: str, size, notes=None, name: str = "the image", orientation: int | None = None):
+    """A Pillow image as uint8 (H, W, C) in ``mode`` and ``size``: turned upright as its EXIF orientation
+    (or ``orientation``, the file's when ``im`` was decoded apart from it) says, 16-bit/32-bit/float values
+    scaled to 8 bits (:func:`_to_8bit`), transparency over white. ``notes`` (a list), when given, receives
+    a line for each change a user would want to know about."""
     notes = notes if notes is not None else []
-    orientation = _orientation(im)
-    if orientation != 1:
-        im = ImageOps.exif_transpose(im)
+    orientation = _orientation(im) if orientation is None else orientation
+    if orientation in _UPRIGHT:
+        im = im.transpose(_UPRIGHT[orientation])
         notes.append(f"{name} turned upright, as its EXIF orientation ({orientation}) says")
     if im.mode in HIGH_DEPTH:
         im = _to_8bit(im, notes, name)
@@ -173,7 +239,8 @@ def to_array(im: Image.Image, mode: str, size: tuple[int, int] | None, notes=Non
         im = im.convert("RGBA")
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, im)
-    im = im.convert("L" if mode == "gray" else "RGB")
+    target = "L" if mode == "gray" else "RGB"
+    im = im if im.mode == target else im.convert(target)
     if size is not None and (im.height, im.width) != size:
         im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     a = np.asarray(im, dtype=np.uint8)

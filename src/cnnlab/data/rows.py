@@ -8,11 +8,18 @@ a batch of it (a memory map would keep every page it touched in the process's re
 indexed as NumPy rows are (an int, a slice, an array of indices or a boolean mask, a tensor of indices) and
 come back as arrays; :meth:`RowFile.view` picks rows without reading them, and :func:`part` does either,
 whichever the images are.
+
+A folder within the budget is :meth:`RowFile.mapped` instead: its cache file mapped copy-on-write, so a cached
+load reads nothing until a row is used, its pages are the system's file cache (shared by every process on the
+same folder), and a write to the array stays in the process. cnnlab never rewrites a pixels file in place (a
+new entry is a new file, the old one unlinked), so a mapping stays whole; a file cut short behind cnnlab's back
+while mapped is the one thing that would crash a reader.
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import re
 import threading
@@ -115,6 +122,18 @@ class RowFile:
         out.__dict__.update(self.__dict__)  # the same open file
         out.rows = np.atleast_1d(self._pick(key))
         return out
+
+    def mapped(self) -> np.ndarray | None:
+        """The rows as an array mapped from the file copy-on-write (nothing read until a row is used; writes
+        stay in this process), when they are one run of consecutive rows in order; else None."""
+        r = self.rows
+        if len(r) == 0 or int(r[-1]) - int(r[0]) != len(r) - 1 or np.any(np.diff(r) != 1):
+            return None
+        start = self.offset + int(r[0]) * self.row_bytes
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        m = mmap.mmap(self._file(), start - base + len(r) * self.row_bytes, access=mmap.ACCESS_COPY, offset=base)
+        count = len(r) * (self.row_bytes // self.dtype.itemsize)
+        return np.frombuffer(m, self.dtype, count, start - base).reshape(self.shape)
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, tuple):
