@@ -6,7 +6,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 # lower layers never import higher ones (errors, atomic, ranks and limits are shared by all)
-LEVEL = {"errors": 0, "atomic": 0, "ranks": 0, "limits": 0, "arith": 1, "data": 1, "compute": 2, "nn": 2}
+LEVEL = {"errors": 0, "atomic": 0, "ranks": 0, "limits": 0, "shown": 0, "arith": 1, "data": 1, "compute": 2, "nn": 2}
 LEVEL |= {"run": 3, "training": 4, "inspect": 5, "viz": 6, "report": 7, "web": 8, "cli": 8}
 
 

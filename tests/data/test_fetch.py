@@ -40,6 +40,8 @@ def test_download_verify_cache_then_hit(home, tiny, server):
     stored = cache.write(spec, payloads, source)
     np.testing.assert_array_equal(stored["train_x"], arrays["train_x"])
     got, info = cache.read(spec)
+    # a first load's arrays are as writable as a cached load's (torch.from_numpy warns on read-only ones)
+    assert all(a.flags.writeable for a in stored.values()) and all(a.flags.writeable for a in got.values())
     assert info["source"] == source
     np.testing.assert_array_equal(got["test_y"], arrays["test_y"])
     assert _leftovers(home) == []

@@ -129,7 +129,7 @@ def test_label_smoothing_is_the_cross_entropy_against_smoothed_targets():
 
 
 class StopAt(SilentReporter):
-    def start_epoch(self, epoch, epochs, batches):
+    def start_epoch(self, epoch, epochs, batches, images=None):
         self.current = epoch
 
     def update(self, done, loss, acc):

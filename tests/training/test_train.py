@@ -67,7 +67,7 @@ class StopAt(SilentReporter):
     def __init__(self, epoch):
         self.epoch = epoch
 
-    def start_epoch(self, epoch, epochs, batches):
+    def start_epoch(self, epoch, epochs, batches, images=None):
         self.current = epoch
 
     def update(self, done, loss, acc):

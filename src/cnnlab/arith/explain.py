@@ -16,6 +16,7 @@ import numpy as np
 from cnnlab.arith import reference
 from cnnlab.arith.padding import AxisPadding, axes_for, pair
 from cnnlab.errors import CnnlabError, InputError
+from cnnlab.shown import Shown, Table
 
 OPS = ("conv2d", "max_pool2d", "avg_pool2d")
 
@@ -94,9 +95,11 @@ class CellTrace:
         }
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """A convolution or pooling with everything needed to explain it."""
+@dataclass(frozen=True, repr=False)
+class Explanation(Shown):
+    """A convolution or pooling with everything needed to explain it. Printed: the shapes, the padding on
+    each side with TensorFlow's formulas, and the output of image 0; in a notebook the same with the padded
+    input, the window of one output cell and that cell (:meth:`plot`)."""
 
     op: str  # one of OPS
     input: np.ndarray  # (N, H, W, C) float64
@@ -179,6 +182,27 @@ class Explanation:
 
     def pytorch(self) -> dict[str, str]:
         return {ax.axis: ax.torch_note(self.op) for ax in self.axes}
+
+    _figure = "cnnlab.viz.arith:draw_explanation"
+
+    def table(self) -> Table:
+        p = self.padding
+        what = "kernel" if self.op == "conv2d" else "pool"
+        lines = [
+            f"strides {self.strides}, padding {self.axes[0].padding.upper()}: "
+            f"top {p['top']}, bottom {p['bottom']}, left {p['left']}, right {p['right']}",
+            *(f"{axis}: {formula}" for axis, formula in self.formulas().items()),
+        ]
+        _, ho, wo, channels = self.output.shape
+        if ho * wo <= 256 and channels <= 4:  # small enough to read: every value
+            for o in range(channels):
+                lines.append(f"output of image 0, channel {o}:")
+                lines += ["  " + " ".join(fmt(v).rjust(6) for v in row) for row in self.output[0, :, :, o]]
+        else:
+            lines.append(f"output values {fmt(self.output.min())}..{fmt(self.output.max())} (.output, NHWC)")
+        lines += [f"note: {n}" for n in self.notes]
+        title = f"{self.op}: input {self.input_shape}, {what} {self.kernel_shape} -> output {self.output_shape}"
+        return Table(title, lines=tuple(lines))
 
     def to_dict(self, trace: bool = False) -> dict:
         d = {

@@ -65,13 +65,9 @@ def summary(
     if json_out:
         print(json.dumps(s.to_dict()))
         return
-    columns = ["Layer (type)", "Output Shape", "Param #", "formula", "mult-adds"] + (
-        ["Connected to"] if s.graph else []
-    )
-    table = Table(*columns, title=f'Model: "{s.name}"')
+    table = Table(*s.header(), title=f'Model: "{s.name}"')
     for r in s.rows:
-        cells = [f"{r.name} ({r.kind})", r.output_shape, f"{r.params:,}", r.formula, f"{r.macs:,}"]
-        table.add_row(*cells, *([r.connected] if s.graph else []))
+        table.add_row(*s.cells(r))
     print_table(console, table)
     for line in s.closing_lines():
         console.print(line)

@@ -83,7 +83,7 @@ class RichReporter:
     def message(self, text: str) -> None:
         self.console.print(text, soft_wrap=True)
 
-    def start_epoch(self, epoch: int, epochs: int, batches: int) -> None:
+    def start_epoch(self, epoch: int, epochs: int, batches: int, images: int | None = None) -> None:
         self.progress = Progress(
             TextColumn(f"epoch {epoch}/{epochs}"),
             BarColumn(),

@@ -92,7 +92,8 @@ def write(spec: DatasetSpec, payloads: dict[str, bytes], source: str) -> dict[st
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return arrays
+    # arrays of their own, writable as a cached load's are (the parsed ones are views of the read-only bytes)
+    return {key: np.array(a) for key, a in arrays.items()}
 
 
 def peek(name: str) -> dict | None:

@@ -18,10 +18,14 @@ from cnnlab.compute.modes import evaluating
 from cnnlab.compute.outputs import class_score, ends_in_softmax, probabilities
 from cnnlab.errors import InputError
 from cnnlab.inspect.capture import forward_capturing, model_and_input, named_layers, select
+from cnnlab.shown import Shown, Table
 
 
-@dataclass(frozen=True)
-class Attribution:
+@dataclass(frozen=True, repr=False)
+class Attribution(Shown):
+    """Printed: the method, the class explained with its probability, the layer and why; in a notebook the
+    image, the heat map and both overlaid (:meth:`plot`)."""
+
     method: str
     heatmap: np.ndarray  # (H, W) in [0, 1]
     target: int  # the class explained
@@ -30,6 +34,22 @@ class Attribution:
     layer: str | None = None  # Grad-CAM's layer
     reason: str = ""  # why that layer, or how the map was made
     notes: tuple[str, ...] = field(default=())
+    image: np.ndarray | None = None  # the image explained (H, W, C), as it was given
+
+    @property
+    def _figure(self) -> str:
+        return "cnnlab.viz.layers:attribution_figure" if self.image is not None else ""
+
+    def table(self) -> Table:
+        p = float(self.probabilities[self.target])
+        top = np.argsort(self.probabilities)[::-1][:3]
+        lines = (f"why: {self.reason}",) if self.reason else ()
+        lines += (f"heat map {self.heatmap.shape[0]}x{self.heatmap.shape[1]}, scaled to [0, 1]",)
+        lines += tuple(f"note: {n}" for n in self.notes)
+        rows = tuple((str(int(k)), f"{float(self.probabilities[k]):.4f}") for k in top)
+        where = f" on {self.layer}" if self.layer else ""
+        title = f"{self.method}{where}: explaining class {self.target} '{self.target_name}' (p = {p:.4f})"
+        return Table(title, ("top class", "probability"), rows, frozenset({1}), lines)
 
 
 def _normalize(h: torch.Tensor) -> np.ndarray:
@@ -213,6 +233,7 @@ def explain(model_or_run, image, method: str = "gradcam", target: int | None = N
             raise InputError(f"target={target} is not a class index. Expected 0..{probs.numel() - 1}.")
         heat, info = METHODS[method](model, x, target, **options)
     name = classes[target] if classes else str(target)
+    shown = np.asarray(image) if isinstance(image, np.ndarray) and image.ndim == 3 else None
     return Attribution(
-        method, _normalize(heat), target, name, probs.numpy(), info.get("layer"), info["reason"], tuple(notes)
+        method, _normalize(heat), target, name, probs.numpy(), info.get("layer"), info["reason"], tuple(notes), shown
     )

@@ -18,6 +18,7 @@ from torch import nn
 from cnnlab.compute.modes import evaluating, modes_restored
 from cnnlab.errors import InputError
 from cnnlab.nn.graph import Model
+from cnnlab.shown import Shown, Table
 
 
 def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -158,10 +159,33 @@ def model_and_input(model_or_run, images) -> tuple[nn.Module, torch.Tensor, tupl
     return model, torch.from_numpy(a).permute(0, 3, 1, 2), None, []  # (N, C, H, W), channels_last memory
 
 
-def feature_maps(model_or_run, images, layers=None) -> dict[str, np.ndarray]:
+class FeatureMaps(dict, Shown):
+    """``{layer: (N, H, W, C) or (N, units)}``, a dict of NumPy arrays. Printed: a row per layer (its shape
+    and range); in a notebook the same with each layer's maps of image 0 as a grid with its colour bar
+    (:meth:`plot` draws one layer: ``layer=``, ``image=``)."""
+
+    _figure = "cnnlab.viz.layers:feature_maps_figure"
+
+    def table(self) -> Table:
+        rows = tuple(
+            (name, str(tuple(a.shape)), f"{float(a.min()):.4g}", f"{float(a.max()):.4g}") for name, a in self.items()
+        )
+        return Table(f"Feature maps of {len(self)} layers", ("layer", "shape", "min", "max"), rows, frozenset({2, 3}))
+
+    def _repr_html_(self) -> str:
+        from cnnlab.shown import picture
+
+        grids = "".join(picture(self.plot(layer=name), f"feature maps of {name}") for name in self)
+        return f'<div class="cnnlab-shown">{self.table().html()}{grids}</div>'
+
+    def __repr__(self) -> str:
+        return Shown.__repr__(self)
+
+
+def feature_maps(model_or_run, images, layers=None) -> FeatureMaps:
     """``{layer: (N, H, W, C) or (N, units)}`` for every named layer (or those asked for), in order."""
     model, x, _, _ = model_and_input(model_or_run, images)
     chosen = select(model, layers)
     with evaluating(model), torch.inference_mode():
         _, outputs = forward_capturing(model, x, [name for name, _ in chosen])
-    return {name: to_numpy_nhwc(outputs[name]) for name, _ in chosen if name in outputs}
+    return FeatureMaps({name: to_numpy_nhwc(outputs[name]) for name, _ in chosen if name in outputs})

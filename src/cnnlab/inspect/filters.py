@@ -9,13 +9,27 @@ import torch
 
 from cnnlab.errors import InputError
 from cnnlab.inspect.capture import conv_layers, kernels_of, select
+from cnnlab.shown import Shown, Table
 
 
-@dataclass(frozen=True)
-class Filters:
+@dataclass(frozen=True, repr=False)
+class Filters(Shown):
+    """Printed: the layer, its kernels' shape and range; in a notebook each filter as an image (:meth:`plot`)."""
+
     layer: str
     kernels: np.ndarray  # (kh, kw, in, out), HWIO as in tf.nn.conv2d
     normalized: np.ndarray  # the same, min-max scaled to [0, 1] over the whole layer
+
+    _figure = "cnnlab.viz.layers:filter_figure"
+
+    def table(self) -> Table:
+        kh, kw, cin, cout = self.kernels.shape
+        k = self.kernels
+        lines = (
+            f"weights {k.min():.4g}..{k.max():.4g}, mean {k.mean():.4g}; shown min-max scaled over the layer",
+            "kernels: HWIO, as tf.nn.conv2d; .images(): one image a filter, (out, kh, kw, in)",
+        )
+        return Table(f"{self.layer}: {cout} filters of {kh}x{kw}x{cin}", lines=lines)
 
     def images(self, mode: str = "auto") -> np.ndarray:
         """Filters as images, NHWC as every image cnnlab returns: (out, kh, kw, in), one image a filter with its

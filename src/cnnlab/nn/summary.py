@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from cnnlab.nn.graph import Model
+from cnnlab.shown import Shown, Table
 
 
 @dataclass(frozen=True)
@@ -18,14 +19,37 @@ class Row:
     connected: str = ""  # Keras's "Connected to" of a graph: conv1[0][0], ... ("" in a chain)
 
 
-@dataclass(frozen=True)
-class Summary:
+@dataclass(frozen=True, repr=False)
+class Summary(Shown):
+    """Keras's ``model.summary()``: printed, Keras's table (with each count's formula and the multiply-adds);
+    in a notebook the same table, a nested model's layers folded under its row, and a chart of where the
+    parameters and the multiply-adds are (:meth:`plot`)."""
+
     name: str
     input_shape: tuple[int, ...]
     rows: tuple[Row, ...]
     trainable: int
     non_trainable: int
     graph: bool = False  # a branching (functional) model: the rows say what each layer is connected to
+    inside: tuple = ()  # (row index, Summary) of each nested model whose rows are not among ``rows``
+
+    _figure = "cnnlab.viz.models:summary_figure"
+
+    def header(self) -> list[str]:
+        """The table's columns, wherever it is shown (the terminal, a notebook, the report, the web page)."""
+        return ["Layer (type)", "Output Shape", "Param #", "formula", "mult-adds"] + (
+            ["Connected to"] if self.graph else []
+        )
+
+    def cells(self, r: Row) -> list[str]:
+        cells = [f"{r.name} ({r.kind})", r.output_shape, f"{r.params:,}", r.formula, f"{r.macs:,}"]
+        return cells + ([r.connected] if self.graph else [])
+
+    def table(self) -> Table:
+        inside = {i: s.table() for i, s in self.inside}
+        lines = (*self.closing_lines(), f"Multiply-adds per image: {self.macs:,}")
+        rows = tuple(tuple(self.cells(r)) for r in self.rows)
+        return Table(f'Model: "{self.name}"', tuple(self.header()), rows, frozenset({2, 4}), lines, inside)
 
     @property
     def total(self) -> int:
@@ -92,7 +116,12 @@ def summarize(model: Model, expand_nested: bool = False) -> Summary:
     rows = _rows(model, "", expand_nested)
     trainable, non_trainable = model.count_params()
     graph = not isinstance(model, Sequential)
-    return Summary(model.name, model.input_shape, tuple(rows), trainable, non_trainable, graph)
+    inside = (
+        ()
+        if expand_nested
+        else tuple((i, summarize(layer)) for i, layer in enumerate(model.layers) if isinstance(layer, Model))
+    )
+    return Summary(model.name, model.input_shape, tuple(rows), trainable, non_trainable, graph, inside)
 
 
 def _rows(model: Model, prefix: str, expand_nested: bool) -> list[Row]:

@@ -63,12 +63,7 @@ def _summary_section(run) -> str:
     from cnnlab.nn.graph import graph_view
 
     s = summarize(run.model)
-    header = ["Layer (type)", "Output Shape", "Param #", "formula", "mult-adds"] + (["Connected to"] if s.graph else [])
-    rows = [
-        [f"{r.name} ({r.kind})", r.output_shape, f"{r.params:,}", r.formula, f"{r.macs:,}"]
-        + ([r.connected] if s.graph else [])
-        for r in s.rows
-    ]
+    header, rows = s.header(), [s.cells(r) for r in s.rows]
     closing = "<br>".join(html.escape(line) for line in s.closing_lines())
     graph = f"<h3>Graph</h3>{_graph_html(graph_view(run.model)['nodes'])}" if s.graph else ""
     return _table(header, rows, left=2) + f"<p>{closing}<br>Multiply-adds per image: {s.macs:,}</p>" + graph

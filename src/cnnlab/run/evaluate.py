@@ -13,6 +13,7 @@ from cnnlab.compute.outputs import ends_in_softmax, log_probabilities, probabili
 from cnnlab.data.images import mode_for
 from cnnlab.data.registry import refuse_mirror
 from cnnlab.run.inference import BATCH, outputs_of
+from cnnlab.shown import Shown, Table
 
 
 def loss_and_accuracy(output: torch.Tensor, y: torch.Tensor, softmaxed: bool = False) -> tuple[float, float]:
@@ -21,8 +22,11 @@ def loss_and_accuracy(output: torch.Tensor, y: torch.Tensor, softmaxed: bool = F
     return loss, acc
 
 
-@dataclass(frozen=True)
-class Evaluation:
+@dataclass(frozen=True, repr=False)
+class Evaluation(Shown):
+    """Printed: the accuracy and loss and a row per class (precision, recall, F1, support); in a notebook the
+    same with the confusion matrix (:meth:`plot`)."""
+
     accuracy: float
     loss: float
     classes: tuple[str, ...]
@@ -32,6 +36,18 @@ class Evaluation:
     probabilities: np.ndarray  # (N, K)
     notes: tuple[str, ...] = ()  # how the test images were read (a folder's resize rule, skipped files)
     files: tuple[str, ...] = ()  # a folder's test files (relative paths), in the order of ``labels``
+
+    _figure = "cnnlab.viz.train:evaluation_figure"
+
+    def table(self) -> Table:
+        n = len(self.labels)
+        rows = tuple(
+            (r["class"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", f"{r['support']:,}")
+            for r in self.per_class()
+        )
+        title = f"Evaluation on {n:,} images: accuracy {self.accuracy:.4f}, loss {self.loss:.4f}"
+        header = ("class", "precision", "recall", "f1", "support")
+        return Table(title, header, rows, frozenset({1, 2, 3, 4}), self.notes)
 
     def per_class(self) -> list[dict]:
         rows = []

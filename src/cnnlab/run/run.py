@@ -28,6 +28,7 @@ from cnnlab.run.files import (
     read_metrics,
 )
 from cnnlab.run.inference import BATCH, probabilities_of
+from cnnlab.shown import Shown, Table
 
 
 def _checked_meta(meta: dict, path: Path) -> tuple[tuple[str, ...], dict]:
@@ -78,9 +79,11 @@ def _check_outputs(model: torch.nn.Module, classes: tuple[str, ...], prep: dict,
         )
 
 
-@dataclass
-class Run:
-    """A trained model with its class names and preprocessing, loaded from a run directory."""
+@dataclass(repr=False)
+class Run(Shown):
+    """A trained model with its class names and preprocessing, loaded from a run directory. Printed: the
+    model, the dataset, a row per epoch (its losses and accuracies) and the classes; in a notebook the same
+    with the training curves (:meth:`plot`)."""
 
     path: Path
     model: torch.nn.Module
@@ -94,6 +97,32 @@ class Run:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.preprocessing["input_shape"])
+
+    @property
+    def _figure(self) -> str:
+        return "cnnlab.viz.train:run_figure" if self.metrics else ""
+
+    def table(self) -> Table:
+        cfg = self.train_config
+        name = getattr(self.model, "name", type(self.model).__name__)
+        params = sum(p.numel() for p in self.model.parameters())
+        where = f" on {cfg['data']}" if cfg.get("data") else ""
+        h, w, c = self.input_shape
+        title = f"Run {self.path}: {name} ({params:,} parameters, input {h}x{w}x{c}){where}"
+        held = "val" if self.metrics and "val_loss" in self.metrics[0] else "test"
+        keys = ("loss", "accuracy", f"{held}_loss", f"{held}_accuracy")
+        rows = tuple(
+            (
+                str(r["epoch"]),
+                *(f"{r[k]:.4f}" if isinstance(r.get(k), int | float) else "" for k in keys),
+                f"{r['seconds']:.1f}" if isinstance(r.get("seconds"), int | float) else "",
+            )
+            for r in self.metrics
+        )
+        shown = ", ".join(self.classes[:10]) + (f", ... ({len(self.classes)} in all)" if len(self.classes) > 10 else "")
+        lines = (f"classes: {shown}",) if rows else (f"classes: {shown}", "no epochs recorded (a model file)")
+        header = ("epoch", *keys, "seconds") if rows else ()
+        return Table(title, header, rows, frozenset(range(1, 6)), lines)
 
     @classmethod
     def load(

@@ -33,7 +33,7 @@ from cnnlab.training import augment, distributed
 from cnnlab.training.checkpoint import checkpoint, restore
 from cnnlab.training.distributed import World
 from cnnlab.training.plan import Plan, make_plan
-from cnnlab.training.progress import LineReporter, SilentReporter
+from cnnlab.training.progress import SilentReporter, default_reporter
 from cnnlab.training.setup import Setup, build, held_model, write_header
 
 
@@ -69,7 +69,7 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     aug = augment.parse(cfg.augment)
     draws = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch + 7_000_003 * (world.rank + 1))
     net.train()
-    reporter.start_epoch(epoch, cfg.epochs, batches)
+    reporter.start_epoch(epoch, cfg.epochs, batches, s.n_fit)
     t0 = time.perf_counter()
     lr = cfg.lr
     every = max(1, batches // STEP_POINTS)  # about STEP_POINTS points an epoch, so one epoch has a curve too
@@ -174,6 +174,7 @@ def train(
     command_line: list[str] | None = None,
     callbacks=(),
     plan: Plan | None = None,
+    live: bool = False,
     **options,
 ) -> Run | None:
     """Train and return the :class:`Run`. Options are :class:`TrainConfig`'s fields, e.g.
@@ -181,9 +182,10 @@ def train(
     ``module`` may be any ``nn.Module`` mapping NCHW float images to logits, used instead of
     ``model`` (its run then needs it again to load). ``resume`` is a run directory to continue.
     ``reporter`` receives the progress (default: one plain line per epoch, or nothing if not
-    ``verbose``), and its ``bars``, when it has them, draw a long load (an image folder's decoding); each
-    of ``callbacks`` is called as ``callback(run_dir, rows)`` after every epoch's
-    checkpoint (``cnnlab train`` passes the one that draws curves.png). ``plan`` is a :class:`Plan` made
+    ``verbose``; in a Jupyter notebook one output updated in place, with a bar within each epoch and,
+    with ``live``, the curves redrawn after every epoch), and its ``bars``, when it has them, draw a long
+    load (an image folder's decoding); each of ``callbacks`` is called as ``callback(run_dir, rows)`` after
+    every epoch's checkpoint (``cnnlab train`` passes the one that draws curves.png). ``plan`` is a :class:`Plan` made
     already (by :func:`make_plan`), instead of ``resume`` and ``options``.
 
     In a process that a launcher started as one of several (``cnnlab train --nproc N``, ``torchrun``), it
@@ -193,7 +195,7 @@ def train(
     device = plan.config.device if plan is not None else options.get("device") or "auto"
     world = distributed.join(pick_device(device))
     if world.main:
-        reporter = reporter or (LineReporter() if verbose else SilentReporter())
+        reporter = reporter or default_reporter(verbose, live)
     else:
         reporter = SilentReporter()  # rank 0 reports for all
     try:

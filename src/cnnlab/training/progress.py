@@ -7,6 +7,7 @@ A reporter has ``message(text)``, ``start_epoch(epoch, epochs, batches)``, ``upd
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 
@@ -18,6 +19,23 @@ def epoch_line(row: dict) -> str:
         f"{held}_loss {row[f'{held}_loss']:.4f}  {held}_acc {row[f'{held}_accuracy']:.4f}  "
         f"{row['seconds']:.1f}s ({row['images_per_s']:,.0f} img/s)  lr {row['lr']:.2g}"
     )
+
+
+def in_notebook() -> bool:
+    """Running in a Jupyter kernel (IPython with a kernel behind it), not a terminal's Python or IPython."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def default_reporter(verbose: bool = True, live: bool = False):
+    """Nothing unless ``verbose``; in a notebook cnnlab.viz's reporter (found by name: training draws
+    nothing itself), else a line per epoch."""
+    if not verbose:
+        return SilentReporter()
+    if in_notebook():
+        return importlib.import_module("cnnlab.viz.notebook").NotebookReporter(live)
+    return LineReporter()
 
 
 class SilentReporter:

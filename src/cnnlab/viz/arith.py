@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from cnnlab.arith.explain import Explanation, fmt
-from cnnlab.viz.style import plt, save
+from cnnlab.viz.style import finish, subplots
 
 
 def default_cell(ex: Explanation) -> tuple[int, int]:
@@ -53,7 +53,7 @@ def _grid(ax, values, mask=None, highlight=None, cmap="Blues", title="", origin=
     ax.set_title(title, fontsize=10)
 
 
-def draw_explanation(ex: Explanation, path, cell=None, channel: int = 0, n: int = 0):
+def draw_explanation(ex: Explanation, path=None, cell=None, channel: int = 0, n: int = 0):
     """Three panels: the padded input (padding hatched) with the window of ``cell`` outlined,
     the kernel (or the pooling window), and the output with ``cell`` outlined."""
     cell = default_cell(ex) if cell is None else cell
@@ -61,7 +61,7 @@ def draw_explanation(ex: Explanation, path, cell=None, channel: int = 0, n: int 
     values, mask = ex.padded(n)
     top, left = ex.padding["top"], ex.padding["left"]
     in_channel = channel if ex.kernel is None else 0  # pooling maps channel c to channel c
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         1,
         3,
         figsize=(12, 4.4),
@@ -112,4 +112,4 @@ def draw_explanation(ex: Explanation, path, cell=None, channel: int = 0, n: int 
         y=1.02 + 0.04 * trace.count("\n"),
         va="bottom",
     )
-    return save(fig, path)
+    return finish(fig, path)

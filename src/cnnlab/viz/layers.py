@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 
-from cnnlab.viz.style import plt, save
+from cnnlab.viz.style import finish, subplots
 
 
 def _gray(ax, img, cmap="viridis", vmin=None, vmax=None):
@@ -37,16 +37,16 @@ def feature_maps(name: str, maps: np.ndarray, path, channels: int = 8, cols: int
     Maps that hold negative values (before a ReLU) use a diverging scale around 0; a colour bar says how
     to read the colours."""
     if maps.ndim == 1 and classes is not None and len(classes) == len(maps):
-        fig, ax = plt.subplots(figsize=(7, 0.9 + 0.28 * len(maps)))
+        fig, ax = subplots(figsize=(7, 0.9 + 0.28 * len(maps)))
         ax.barh(range(len(maps)), maps, color=["#b2182b" if v >= 0 else "#2166ac" for v in maps])
         ax.set_yticks(range(len(maps)), [str(c) for c in classes], fontsize=8)
         ax.invert_yaxis()
         ax.axvline(0, color="#555", lw=0.8)
         ax.set_title(f"{name}: one score per class (the softmax turns them into probabilities)", fontsize=10)
-        return save(fig, path)
+        return finish(fig, path)
     if maps.ndim == 1:
         shown = min(len(maps), 256)
-        fig, ax = plt.subplots(figsize=(10, 1.6))
+        fig, ax = subplots(figsize=(10, 1.6))
         im = ax.imshow(maps[None, :shown], cmap="viridis", aspect="auto", interpolation="nearest")
         ax.set_yticks([])
         ax.set_xlabel("unit", fontsize=8)
@@ -54,12 +54,12 @@ def feature_maps(name: str, maps: np.ndarray, path, channels: int = 8, cols: int
         ax.set_title(
             feature_map_title(name, maps.shape, shown) + f"; values {maps.min():.3g}..{maps.max():.3g}", fontsize=10
         )
-        return save(fig, path)
+        return finish(fig, path)
     shown = min(channels, maps.shape[2])
     cols = min(cols, shown)
     rows = math.ceil(shown / cols)
     diverging = bool(maps.min() < 0)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols + 0.8, 1.55 * rows + 0.6), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.45 * cols + 0.8, 1.55 * rows + 0.6), squeeze=False)
     im = None
     for i, ax in enumerate(axes.flat):
         if i < shown:
@@ -80,7 +80,7 @@ def feature_maps(name: str, maps: np.ndarray, path, channels: int = 8, cols: int
     bar.set_ticklabels(["-max |value|", "0", "+max |value|"] if diverging else ["its min", "its max"], fontsize=6)
     bar.set_label("each map scaled to its own range", fontsize=6)
     fig.suptitle(feature_map_title(name, maps.shape, shown), fontsize=10)
-    return save(fig, path)
+    return finish(fig, path)
 
 
 def filter_figure(f, limit: int = 32):
@@ -92,7 +92,7 @@ def filter_figure(f, limit: int = 32):
     rgb = cin == 3  # from the kernels, never from the array's last axis (a 3x3x1 kernel also ends in 3)
     cols = min(8, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.3 * rows + 0.5), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.2 * cols, 1.3 * rows + 0.5), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.axis("off")
@@ -116,12 +116,12 @@ def filter_figure(f, limit: int = 32):
 
 def filter_grid(f, path, limit: int = 32):
     """:func:`filter_figure` written to ``path`` (PNG)."""
-    return save(filter_figure(f, limit), path)
+    return finish(filter_figure(f, limit), path)
 
 
 def heatmap_overlay(image: np.ndarray, a, path):
     """The image, the heat map and both overlaid, titled with the method, the class and the layer."""
-    fig, axes = plt.subplots(1, 3, figsize=(6.6, 2.8))  # 726 px at 110 dpi: shown at its own size in the report
+    fig, axes = subplots(1, 3, figsize=(6.6, 2.8))  # 726 px at 110 dpi: shown at its own size in the report
     _show_image(axes[0], image)
     axes[0].set_title("input", fontsize=9)
     _gray(axes[1], a.heatmap, cmap="jet", vmin=0, vmax=1)
@@ -134,23 +134,40 @@ def heatmap_overlay(image: np.ndarray, a, path):
     # shrank with it wherever the image is shown at a fixed width (the report's cards: ~4 px text)
     fig.suptitle(textwrap.fill(f"explaining '{a.target_name}' (p = {p:.2f}); {a.reason}", 100), fontsize=9)
     fig.tight_layout()
-    return save(fig, path)
+    return finish(fig, path)
+
+
+def attribution_figure(a, path=None):
+    """:func:`heatmap_overlay` of an :class:`~cnnlab.inspect.Attribution` on the image it explains."""
+    return heatmap_overlay(a.image, a, path)
+
+
+def feature_maps_figure(maps, path=None, layer: str | None = None, image: int = 0, channels: int = 8):
+    """:func:`feature_maps` of one layer (default: the first) of what ``cnnlab.inspect.feature_maps`` gave,
+    for image ``image``."""
+    name = next(iter(maps)) if layer is None else layer
+    return feature_maps(name, maps[name][image], path, channels)
+
+
+def random_filters_figure(rf, path=None):
+    """:func:`random_filters` on the image the :class:`~cnnlab.inspect.RandomFilters` ran over."""
+    return random_filters(rf, rf.image, path)
 
 
 def maximized(m, path):
-    fig, ax = plt.subplots(figsize=(3.6, 3.9))
+    fig, ax = subplots(figsize=(3.6, 3.9))
     _show_image(ax, m.image)
     title = f"{m.layer} channel {m.channel}\nmean activation {m.start_activation:.3g} -> {m.activation:.3g}"
     if m.note:  # a dead channel: say so rather than let a flat image pass for a pattern
         title = f"{m.layer} channel {m.channel}: dead\n" + textwrap.fill(m.note, 44)
     ax.set_title(title, fontsize=9)
-    return save(fig, path)
+    return finish(fig, path)
 
 
 def random_filters(rf, image: np.ndarray, path):
     """Rows: the random kernels, their 3x3 stride-2 SAME maps, and those maps after 2x2 pooling."""
     n = rf.kernels.shape[3]
-    fig, axes = plt.subplots(3, n + 1, figsize=(1.7 * (n + 1), 5.6), squeeze=False)
+    fig, axes = subplots(3, n + 1, figsize=(1.7 * (n + 1), 5.6), squeeze=False)
     _show_image(axes[0, 0], image)
     axes[0, 0].set_title(f"input {image.shape[0]}x{image.shape[1]}", fontsize=8)
     for ax, what, maps in ((axes[1, 0], "conv 3x3 s2 SAME", rf.conv), (axes[2, 0], "max pool 2x2 s2", rf.pooled)):
@@ -164,4 +181,4 @@ def random_filters(rf, image: np.ndarray, path):
         _gray(axes[2, i + 1], rf.pooled[:, :, i])
     fig.suptitle(f"{n} random 3x3 filters on one image", fontsize=10)
     fig.tight_layout()
-    return save(fig, path)
+    return finish(fig, path)

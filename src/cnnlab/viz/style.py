@@ -1,26 +1,44 @@
-"""Shared matplotlib setup: a non-interactive backend and atomic PNG saving."""
+"""Shared matplotlib setup: figures made without pyplot, saved atomically as PNG.
+
+A figure is a ``matplotlib.figure.Figure`` of its own (:func:`subplots`), never pyplot's: cnnlab draws from
+threads (the server) and inside notebooks, and pyplot's global state (its list of open figures, its backend)
+would be shared by them; a notebook's ``%matplotlib`` backend and its own plots are left as they are.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
+from cnnlab.atomic import atomic_writer
 
-from cnnlab.atomic import atomic_writer  # noqa: E402
+
+def subplots(rows: int = 1, cols: int = 1, figsize=None, **options):
+    """``plt.subplots`` without pyplot: (figure, axes)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, **options)
 
 
 def save(fig, path, dpi: int = 110):
-    """Save ``fig`` as PNG and close it: atomically to a path, or into a binary buffer (for inlining in HTML)."""
-    try:
-        if hasattr(path, "write"):
-            fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight")
-            return path
-        path = Path(path)
-        with atomic_writer(path, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+    """Save ``fig`` as PNG: atomically to a path, or into a binary buffer (for inlining in HTML)."""
+    if hasattr(path, "write"):
+        fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight")
         return path
-    finally:
-        plt.close(fig)
+    path = Path(path)
+    with atomic_writer(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def finish(fig, path, dpi: int = 110):
+    """A drawing's end: ``fig`` itself when no ``path`` is given (``.plot()``), else saved there."""
+    return fig if path is None else save(fig, path, dpi)
+
+
+def png(fig, dpi: int = 80) -> bytes:
+    """``fig`` as PNG bytes, at a notebook's size."""
+    buf = io.BytesIO()
+    save(fig, buf, dpi)
+    return buf.getvalue()

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.viz.style import plt, save
+from cnnlab.viz.style import finish, subplots
 
 
 def curves(rows: list[dict], path, steps: list[dict] | None = None, runs: dict | None = None):
     """Loss and accuracy per epoch, for training and the held-out split (validation or test); with ``steps``
     (steps.jsonl) the training loss and accuracy every few steps too, so even one epoch draws a curve.
     ``runs`` ({name: rows}) draws several runs' held-out curves on the same axes, to compare them."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (a, b) = subplots(1, 2, figsize=(10, 3.8))
     for name, run_rows in (runs or {"": rows}).items():
         epochs = [r["epoch"] for r in run_rows]
         held = "val" if "val_loss" in run_rows[0] else "test"
@@ -35,7 +35,7 @@ def curves(rows: list[dict], path, steps: list[dict] | None = None, runs: dict |
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return save(fig, path)
+    return finish(fig, path)
 
 
 def curves_callback(run_dir, rows: list[dict]):
@@ -47,7 +47,7 @@ def curves_callback(run_dir, rows: list[dict]):
 
 def confusion(matrix: np.ndarray, classes, path, title: str = "confusion matrix (rows: true, columns: predicted)"):
     k = len(classes)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * k, 0.8 + 0.6 * k))
+    fig, ax = subplots(figsize=(1.0 + 0.62 * k, 0.8 + 0.6 * k))
     ax.imshow(matrix, cmap="Blues")
     vmax = matrix.max() if matrix.size else 1
     for i in range(k):
@@ -60,7 +60,18 @@ def confusion(matrix: np.ndarray, classes, path, title: str = "confusion matrix 
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return save(fig, path)
+    return finish(fig, path)
+
+
+def evaluation_figure(ev, path=None):
+    """The confusion matrix of an :class:`~cnnlab.run.evaluate.Evaluation`, titled with its accuracy."""
+    title = f"accuracy {ev.accuracy:.4f} on {len(ev.labels):,} images (rows: true, columns: predicted)"
+    return confusion(ev.confusion, ev.classes, path, title)
+
+
+def run_figure(run, path=None):
+    """A :class:`~cnnlab.run.run.Run`'s curves: its epochs, and its steps where it kept them."""
+    return curves(run.metrics, path, run.steps or None)
 
 
 def misclassified(x: np.ndarray, true: np.ndarray, pred: np.ndarray, probs: np.ndarray, classes, path, limit: int = 32):
@@ -69,7 +80,7 @@ def misclassified(x: np.ndarray, true: np.ndarray, pred: np.ndarray, probs: np.n
     n = max(len(wrong), 1)
     cols = min(8, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows + 0.4), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows + 0.4), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong, strict=False):
@@ -78,12 +89,12 @@ def misclassified(x: np.ndarray, true: np.ndarray, pred: np.ndarray, probs: np.n
         ax.set_title(f"{classes[true[i]]} -> {classes[pred[i]]}\n({probs[i, pred[i]]:.2f})", fontsize=7)
     fig.suptitle(f"misclassified: {len(np.flatnonzero(true != pred))} of {len(true)} (first {len(wrong)})")
     fig.tight_layout()
-    return save(fig, path)
+    return finish(fig, path)
 
 
 def probability_bars(probs: np.ndarray, classes, path, title: str = ""):
     """The tutorials' bar chart of class probabilities, top class highlighted."""
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(classes)), 3.2))
+    fig, ax = subplots(figsize=(max(5, 0.6 * len(classes)), 3.2))
     top = int(np.argmax(probs))
     colors = ["#1f77b4"] * len(classes)
     colors[top] = "#d62728"
@@ -93,4 +104,4 @@ def probability_bars(probs: np.ndarray, classes, path, title: str = ""):
     ax.set_ylabel("probability")
     ax.set_title(title or f"predicted: {classes[top]} ({probs[top]:.1%})", fontsize=10)
     fig.tight_layout()
-    return save(fig, path)
+    return finish(fig, path)
