@@ -109,7 +109,9 @@ def patch_run(tmp_path_factory):
     return train_patch_model(tmp_path_factory.mktemp("patch"), "quadrant", "flatten", epochs=6)
 
 
-@pytest.mark.parametrize("method,margin", [("gradcam", 2), ("occlusion", 0)])
+@pytest.mark.parametrize(
+    "method,margin", [("gradcam", 2), ("gradcam++", 2), ("layercam", 2), ("integrated_gradients", 1), ("occlusion", 0)]
+)
 def test_maps_peak_inside_the_patch(patch_run, method, margin):
     run, ds, test_boxes = patch_run
     assert run.metrics[-1]["test_accuracy"] > 0.9
@@ -123,7 +125,9 @@ def test_model_randomization(patch_run):
     torch.manual_seed(123)
     random_model = cnnlab.nn.from_spec(run.model.spec())  # same architecture, fresh weights
     random_run = cnnlab.Run(run.path, random_model.eval(), run.classes, run.preprocessing)
-    for method in ("saliency", "gradcam"):
+    # Grad-CAM++ (its channel weights on a Flatten head, rho 0.90) and Integrated Gradients from black
+    # (|x * gradient|, rho 0.62) stay close to the image whatever the weights: they fail this check here
+    for method in ("saliency", "gradcam", "layercam"):
         rhos = [
             rank_correlation(explain(run, x, method).heatmap, explain(random_run, x, method).heatmap)
             for x in ds.test.x[:20]

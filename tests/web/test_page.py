@@ -113,4 +113,7 @@ def test_overlay_toggle_and_no_console_errors(page):
     page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('Saliency')")
     page.locator("input[value=gradcam]").check()
     page.wait_for_function("document.querySelector('#overlay-reason').textContent.startsWith('Grad-CAM')")
+    for value, words in (("gradcam++", "Grad-CAM++"), ("layercam", "LayerCAM"), ("integrated_gradients", "Integrated")):
+        page.locator(f'input[value="{value}"]').check()
+        page.wait_for_function(f"document.querySelector('#overlay-reason').textContent.startsWith('{words}')")
     assert page.errors == []

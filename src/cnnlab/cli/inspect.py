@@ -30,7 +30,11 @@ def inspect(
     image: str = typer.Option(..., "--image", help="An image file, or dataset:split:index like mnist:test:3."),
     layers: str | None = typer.Option(None, "--layers", help="Comma-separated layer names (default: all)."),
     channels: int = typer.Option(8, "--channels", help="Feature maps shown per layer."),
-    method: list[str] = typer.Option(["gradcam"], "--method", help="saliency, smoothgrad, gradcam or occlusion."),
+    method: list[str] = typer.Option(
+        ["gradcam"],
+        "--method",
+        help="saliency, smoothgrad, gradcam, gradcam++, layercam, integrated_gradients or occlusion.",
+    ),
     maximize: list[str] = typer.Option([], "--maximize", help="layer:channel to visualize by gradient ascent."),
     random_filters: int | None = typer.Option(None, "--random-filters", help="Run N random 3x3 filters instead."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random filters."),

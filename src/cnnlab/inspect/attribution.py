@@ -1,4 +1,5 @@
-"""Which pixels decided a prediction: saliency, SmoothGrad, Grad-CAM and occlusion, in one registry.
+"""Which pixels decided a prediction: saliency, SmoothGrad, Grad-CAM, Grad-CAM++, LayerCAM, Integrated
+Gradients and occlusion, in one registry.
 
 Each method returns an :class:`Attribution`: a heat map at input resolution (H, W),
 scaled to [0, 1], and the class it explains (the predicted one unless ``target`` is given).
@@ -35,6 +36,7 @@ class Attribution(Shown):
     reason: str = ""  # why that layer, or how the map was made
     notes: tuple[str, ...] = field(default=())
     image: np.ndarray | None = None  # the image explained (H, W, C), as it was given
+    values: np.ndarray | None = None  # signed attributions (H, W, C) where the method has them (Integrated Gradients)
 
     @property
     def _figure(self) -> str:
@@ -167,6 +169,136 @@ def gradcam(model, x, target: int, layer: str | None = None, variant: str = "aut
     return cam[0, 0], {"layer": layer, "reason": reason}
 
 
+def _cam_inputs(model, x, target: int, layer: str):
+    """A layer's maps and the gradient of the class score with respect to them: (maps, gradient), (1, C, h, w)."""
+    x = x.detach().clone().requires_grad_(True)
+    y, out = forward_capturing(model, x, [name for name, _ in select(model, layer)], keep_graph=True)
+    a = out[layer]
+    if a.dim() != 4:
+        raise InputError(
+            f"Layer '{layer}' outputs a vector {tuple(a.shape[1:])}, not a spatial map; a CAM needs one. "
+            "Pick a Conv2D or pooling layer, or use method='occlusion'."
+        )
+    (grad,) = torch.autograd.grad(y[:, target].sum(), a)
+    return a.detach(), grad
+
+
+def _to_input(cam: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A (1, 1, h, w) map bilinearly resized to the input's height and width: (H, W)."""
+    return F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)[0, 0]
+
+
+def gradcam_plus_plus(model, x, target: int, layer: str | None = None, **_):
+    """Grad-CAM++ (Chattopadhay et al., 2018): each channel weighted by its positive gradients, each position's
+    share set by alpha = g^2 / (2 g^2 + sum(A) g^3) (the paper's closed form for an exponential score), so
+    several objects of a class all count, not only the strongest."""
+    layer, reason = gradcam_layer(model, x) if layer is None else (select(model, layer)[0][0], "chosen by the caller")
+    a, g = _cam_inputs(model, x, target, layer)
+    denom = 2 * g**2 + a.sum(dim=(2, 3), keepdim=True) * g**3
+    alpha = torch.where(denom != 0, g**2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(g))
+    weights = (alpha * F.relu(g)).sum(dim=(2, 3), keepdim=True)
+    cam = F.relu((weights * a).sum(dim=1, keepdim=True))
+    return _to_input(cam, x), {"layer": layer, "reason": f"{reason}; Grad-CAM++ weights (positive gradients)"}
+
+
+def layercam(model, x, target: int, layers=None, **_):
+    """LayerCAM (Jiang et al., 2021): at every position, the maps weighted by their own positive gradient; the
+    maps of several layers (default: the last three with a spatial map on every path), each scaled to [0, 1] at
+    the input's size, averaged, so that a late layer's where and an early layer's detail combine."""
+    from cnnlab.nn.graph import Model
+
+    if layers is None:
+        named = named_layers(model)
+        on_every_path = set(model.chokepoints()) if isinstance(model, Model) else {n for n, _ in named}
+        with torch.no_grad():
+            _, out = forward_capturing(model, x, [n for n, _ in named if n in on_every_path])
+        layers = [n for n, _ in named if n in out and out[n].dim() == 4 and out[n].shape[-1] * out[n].shape[-2] > 1]
+        layers = layers[-3:]
+        if not layers:
+            gradcam_layer(model, x)  # raises its error: no spatial map
+    elif isinstance(layers, str):
+        layers = [name for name, _ in select(model, layers)]
+    total = torch.zeros(x.shape[2:])
+    for layer in layers:
+        a, g = _cam_inputs(model, x, target, layer)
+        cam = _to_input(F.relu((F.relu(g) * a).sum(dim=1, keepdim=True)), x)
+        total += (cam / cam.max()) if cam.max() > 0 else cam
+    named_list = ", ".join(f"'{n}'" for n in layers)
+    return total / len(layers), {
+        "layer": layers[-1],
+        "reason": f"LayerCAM of {named_list}, each scaled to [0, 1], averaged",
+    }
+
+
+BASELINES = ("black", "blurred", "mean")
+
+
+def _baseline(x: torch.Tensor, baseline, model_or_run) -> tuple[torch.Tensor, str]:
+    """The input Integrated Gradients starts from, in the model's input scale: black (all zeros), the image
+    blurred (a Gaussian of a tenth of its size, nothing of its edges left), the training set's mean image
+    (a run's dataset), or an image given as an array (H, W, C) of pixels 0..255."""
+    if isinstance(baseline, np.ndarray):
+        b = torch.from_numpy(np.asarray(baseline, np.float32)).permute(2, 0, 1)[None] / 255
+        if b.shape != x.shape:
+            raise InputError(f"baseline has shape {tuple(baseline.shape)}; expected the image's {tuple(x.shape[2:])}.")
+        return b * _scale_of(model_or_run) * 255, "the given image"
+    if baseline == "black":
+        return torch.zeros_like(x), "black"
+    if baseline == "blurred":
+        sigma = max(x.shape[2], x.shape[3]) / 10
+        r = int(3 * sigma)
+        t = torch.arange(-r, r + 1, dtype=x.dtype)
+        k = torch.exp(-(t**2) / (2 * sigma**2))
+        k = k / k.sum()
+        c = x.shape[1]
+        padded = F.pad(x, (r, r, r, r), mode="replicate")
+        b = F.conv2d(padded, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+        b = F.conv2d(b, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+        return b, f"the image blurred (Gaussian, sigma {sigma:.1f} px)"
+    if baseline == "mean":
+        train = getattr(model_or_run, "train_config", {}).get("data")
+        if not train:
+            raise InputError("baseline='mean' needs a Run (its dataset's mean image); pass baseline=array instead.")
+        from cnnlab import data as datalib
+
+        h, w, c = model_or_run.input_shape
+        ds = datalib.load(train, size=(h, w), mode="gray" if c == 1 else "rgb")
+        mean = np.asarray(ds.train.x[:10_000], np.float64).mean(0)
+        return torch.from_numpy(mean.astype(np.float32)).permute(2, 0, 1)[None] * _scale_of(model_or_run), (
+            f"the mean image of {train}'s training split"
+        )
+    raise InputError(f"Unknown baseline {baseline!r}. Expected one of: {', '.join(BASELINES)}, or an image array.")
+
+
+def _scale_of(model_or_run) -> float:
+    return float(getattr(model_or_run, "scale", 1 / 255))
+
+
+def integrated_gradients(model, x, target: int, baseline="black", steps: int = 64, model_or_run=None, **_):
+    """Integrated Gradients (Sundararajan et al., 2017): (x - baseline) times the gradient of the class score
+    averaged along the straight path from the baseline to x (the trapezoid rule over ``steps`` intervals).
+    Complete: the attributions sum to score(x) - score(baseline), which the reason reports with its error."""
+    b, what = _baseline(x, baseline, model_or_run)
+    alphas = torch.linspace(0, 1, steps + 1, dtype=x.dtype).view(-1, 1, 1, 1)
+    grads = []
+    for i in range(0, steps + 1, 32):
+        path = (b + alphas[i : i + 32] * (x - b)).requires_grad_(True)
+        (g,) = torch.autograd.grad(_score(model, path, target).sum(), path)
+        grads.append(g)
+    g = torch.cat(grads)
+    mean_grad = (g[:-1] + g[1:]).sum(0, keepdim=True) / (2 * steps)  # the trapezoid rule
+    values = ((x - b) * mean_grad)[0]  # (C, H, W), signed
+    with torch.no_grad():
+        gap = float(_score(model, x, target)[0] - _score(model, b, target)[0])
+    total = float(values.sum())
+    error = abs(total - gap)
+    reason = (
+        f"from {what} in {steps} steps; the attributions sum to {total:.4g}, the score moved {gap:.4g} "
+        f"(completeness error {error:.2g})"
+    )
+    return values.abs().sum(0), {"reason": reason, "values": values.permute(1, 2, 0).numpy()}
+
+
 def _log_score(model, x, target: int) -> torch.Tensor:
     """The class's logit (log-probability for a model that ends in softmax): unlike the probability it
     still moves when the model is very sure, so occluding evidence shows."""
@@ -204,6 +336,9 @@ METHODS: dict[str, Callable] = {
     "saliency": saliency,
     "smoothgrad": smoothgrad,
     "gradcam": gradcam,
+    "gradcam++": gradcam_plus_plus,
+    "layercam": layercam,
+    "integrated_gradients": integrated_gradients,
     "occlusion": occlusion,
 }
 
@@ -231,9 +366,19 @@ def explain(model_or_run, image, method: str = "gradcam", target: int | None = N
             target = int(probs.argmax())
         if not 0 <= target < probs.numel():
             raise InputError(f"target={target} is not a class index. Expected 0..{probs.numel() - 1}.")
-        heat, info = METHODS[method](model, x, target, **options)
+        more = {"model_or_run": model_or_run} if method == "integrated_gradients" else {}
+        heat, info = METHODS[method](model, x, target, **options, **more)
     name = classes[target] if classes else str(target)
     shown = np.asarray(image) if isinstance(image, np.ndarray) and image.ndim == 3 else None
     return Attribution(
-        method, _normalize(heat), target, name, probs.numpy(), info.get("layer"), info["reason"], tuple(notes), shown
+        method,
+        _normalize(heat),
+        target,
+        name,
+        probs.numpy(),
+        info.get("layer"),
+        info["reason"],
+        tuple(notes),
+        shown,
+        info.get("values"),
     )

@@ -131,14 +131,17 @@ export async function drawOverlay(gen) {
   const method = state.overlay, target = $("#target").value;
   const key = `${method}:${target}`;
   try {
-    const query = `method=${method}${target === "" ? "" : `&target=${target}`}`;
+    const query = `method=${encodeURIComponent(method)}${target === "" ? "" : `&target=${target}`}`;
     const e = state.heat[key] || await api(`${runPath(state.run)}/explain?${query}`, requestFor(img));
     if (gen !== state.gen || method !== state.overlay || target !== $("#target").value) return;
     state.heat[key] = e;
     const h = e.heatmap.length, w = e.heatmap[0].length;
     // transparent where the heat is low, so the input stays visible under it
     paint(canvas, e.heatmap.flat().map((v) => v * 255), h, w, { stops: JET, alpha: (v) => Math.round(40 + 180 * v / 255) * (v > 20), scale: 196 / w });
-    const words = { gradcam: "Grad-CAM", saliency: "Saliency", smoothgrad: "SmoothGrad", occlusion: "Occlusion" }[e.method] || e.method;
+    const words = {
+      gradcam: "Grad-CAM", saliency: "Saliency", smoothgrad: "SmoothGrad", occlusion: "Occlusion",
+      "gradcam++": "Grad-CAM++", layercam: "LayerCAM", integrated_gradients: "Integrated Gradients",
+    }[e.method] || e.method;
     $("#overlay-reason").textContent = `${words} for '${e.class}' (p = ${e.probability.toFixed(2)}): ${e.reason}`;
   } catch (err) { if (gen === state.gen) showError(err.message); }
 }
