@@ -27,7 +27,7 @@ def _maximize_specs(values: list[str]) -> list[tuple[str, int]]:
 @app.command()
 def inspect(
     run_dir: Path | None = typer.Argument(None, help="A run directory (not needed with --random-filters)."),
-    image: str = typer.Option(..., "--image", help="An image file, or dataset:split:index like mnist:test:3."),
+    image: str | None = typer.Option(None, "--image", help="An image file, or dataset:split:index like mnist:test:3."),
     layers: str | None = typer.Option(None, "--layers", help="Comma-separated layer names (default: all)."),
     channels: int = typer.Option(8, "--channels", help="Feature maps shown per layer."),
     method: list[str] = typer.Option(
@@ -39,6 +39,7 @@ def inspect(
     random_filters: int | None = typer.Option(None, "--random-filters", help="Run N random 3x3 filters instead."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random filters."),
     out: Path = typer.Option(Path("inspect-out"), "--out", "-o", help="Folder for the PNGs and index.json."),
+    dead: bool = typer.Option(False, "--dead", help="Name the dead channels of every ReLU layer on the test set."),
     allow_nonfinite: bool = ALLOW_NONFINITE,
 ) -> None:
     """Feature maps of every layer, first-layer filters, probabilities and heat maps for one image.
@@ -48,6 +49,19 @@ def inspect(
     from cnnlab.inspect import inspect_image, load_image
     from cnnlab.viz.inspect_folder import write_inspection, write_random_filters
 
+    if dead:
+        if run_dir is None:
+            raise InputError("--dead needs a run directory: cnnlab inspect RUN --dead.")
+        from cnnlab.inspect import dead_units
+        from cnnlab.run.run import load
+        from cnnlab.viz.style import save
+
+        found = dead_units(load(run_dir, allow_nonfinite=allow_nonfinite))
+        print(found.table().text())
+        console.print(f"{save(found.plot(), out / 'dead.png')}  [dim]dead channels and zero outputs per layer[/]")
+        return
+    if image is None:
+        raise InputError("Give --image FILE or --image dataset:split:index (or --dead for the whole test set).")
     if random_filters is not None:
         from cnnlab.inspect import random_filters as compute_random_filters
 

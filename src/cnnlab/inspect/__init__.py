@@ -4,12 +4,14 @@ from cnnlab.inspect.attribution import METHODS, Attribution, explain
 from cnnlab.inspect.capture import capturing, conv_before, conv_layers, evaluating, feature_maps, named_layers
 from cnnlab.inspect.experiments import RandomFilters, random_filters
 from cnnlab.inspect.filters import Filters, filters
+from cnnlab.inspect.health import DeadUnits, dead_units
 from cnnlab.inspect.image import Inspection, inspect_image, load_image
 from cnnlab.inspect.maximize import Maximized, maximize
 
 __all__ = [
     "METHODS",
     "Attribution",
+    "DeadUnits",
     "Filters",
     "Inspection",
     "Maximized",
@@ -17,6 +19,7 @@ __all__ = [
     "capturing",
     "conv_before",
     "conv_layers",
+    "dead_units",
     "evaluating",
     "explain",
     "feature_maps",

@@ -154,6 +154,27 @@ def random_filters_figure(rf, path=None):
     return random_filters(rf, rf.image, path)
 
 
+def dead_units_figure(d, path=None):
+    """A bar per ReLU layer of :class:`~cnnlab.inspect.health.DeadUnits`: the share of its channels that never
+    fired (red when all did not) beside the share of its outputs that are 0."""
+    names = [h.layer for h in d.layers]
+    fig, ax = subplots(figsize=(7, 0.9 + 0.35 * len(names)))
+    dead = [len(h.dead) / h.channels if h.channels else 0 for h in d.layers]
+    ys = np.arange(len(names))
+    ax.barh(ys - 0.2, dead, 0.4, color=["#b2182b" if v == 1 else "#ef8a62" for v in dead], label="dead channels")
+    ax.barh(ys + 0.2, [h.zero_fraction for h in d.layers], 0.4, color="#67a9cf", label="outputs that are 0")
+    ax.set_yticks(ys, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(
+        f"dead units over {d.images:,} images" + (f": {', '.join(d.dead_layers)} dead" if d.dead_layers else ""),
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return finish(fig, path)
+
+
 def maximized(m, path):
     fig, ax = subplots(figsize=(3.6, 3.9))
     _show_image(ax, m.image)

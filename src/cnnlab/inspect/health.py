@@ -1,0 +1,103 @@
+"""Dead units: the channels after a ReLU that never fire (give 0 for every image of a set), layer by layer.
+
+A channel is dead when no image makes it positive anywhere; a layer is dead when all its channels are. The
+zero fraction (how many of a layer's outputs are 0) says how close the rest come. Only layers whose output is
+a ReLU's are counted: elsewhere 0 is a value like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cnnlab.errors import InputError
+from cnnlab.inspect.capture import feature_maps, named_layers
+from cnnlab.shown import Shown, Table
+
+BATCH = 256
+
+
+def relu_layers(model) -> list[str]:
+    """The named layers whose output is a ReLU's (a layer with activation="relu"/"relu6", a ReLU layer)."""
+    return [
+        name
+        for name, m in named_layers(model)
+        if getattr(m, "activation", None) in ("relu", "relu6") or isinstance(m, torch.nn.ReLU | torch.nn.ReLU6)
+    ]
+
+
+@dataclass(frozen=True)
+class LayerHealth:
+    layer: str
+    channels: int
+    dead: tuple[int, ...]  # the channels that never fired
+    zero_fraction: float  # of all the layer's outputs over all the images
+
+
+@dataclass(frozen=True, repr=False)
+class DeadUnits(Shown):
+    """Printed: a row per ReLU layer with its dead channels and zero fraction, the dead layers named first; in
+    a notebook the same with a bar per layer (:meth:`plot`)."""
+
+    images: int
+    layers: tuple[LayerHealth, ...]
+
+    _figure = "cnnlab.viz.layers:dead_units_figure"
+
+    @property
+    def dead_layers(self) -> list[str]:
+        return [h.layer for h in self.layers if h.channels and len(h.dead) == h.channels]
+
+    def table(self) -> Table:
+        rows = tuple(
+            (
+                h.layer,
+                f"{h.channels:,}",
+                f"{len(h.dead):,}",
+                f"{h.zero_fraction:.1%}",
+                ", ".join(map(str, h.dead[:12])) + (", ..." if len(h.dead) > 12 else ""),
+            )
+            for h in self.layers
+        )
+        dead = self.dead_layers
+        verdict = f"dead layers: {', '.join(dead)}" if dead else "no layer is dead"
+        title = f"Dead units over {self.images:,} images: {verdict}"
+        return Table(title, ("layer", "channels", "dead", "zeros", "dead channels"), rows, frozenset({1, 2, 3}))
+
+
+def dead_units(model_or_run, images=None, limit: int = 2000) -> DeadUnits:
+    """The dead channels of every ReLU layer over ``images`` (uint8 NHWC), by default the first ``limit`` test
+    images of a run's own dataset."""
+    from cnnlab.run.run import Run
+
+    if images is None:
+        if not isinstance(model_or_run, Run) or not model_or_run.train_config.get("data"):
+            raise InputError("dead_units() needs images, or a run that says which dataset it was trained on.")
+        from cnnlab import data as datalib
+        from cnnlab.data.images import mode_for
+
+        h, w, c = model_or_run.input_shape
+        ds = datalib.load(model_or_run.train_config["data"], size=(h, w), mode=mode_for(c))
+        images = ds.test.x[:limit]
+    model = model_or_run.model if isinstance(model_or_run, Run) else model_or_run
+    names = relu_layers(model)
+    if not names:
+        raise InputError("The model has no ReLU layer: no unit of it can be dead in this sense.")
+    fired: dict[str, np.ndarray] = {}
+    zeros: dict[str, int] = dict.fromkeys(names, 0)
+    sizes: dict[str, int] = dict.fromkeys(names, 0)
+    for i in range(0, len(images), BATCH):
+        maps = feature_maps(model_or_run, images[i : i + BATCH], layers=names)
+        for name, a in maps.items():  # (N, H, W, C) or (N, units): the channel is the last axis
+            per_channel = (a > 0).reshape(-1, a.shape[-1]).any(axis=0)
+            fired[name] = per_channel if name not in fired else fired[name] | per_channel
+            zeros[name] += int((a == 0).sum())
+            sizes[name] += a.size
+    layers = tuple(
+        LayerHealth(n, len(fired[n]), tuple(int(k) for k in np.flatnonzero(~fired[n])), zeros[n] / max(sizes[n], 1))
+        for n in names
+        if n in fired
+    )
+    return DeadUnits(len(images), layers)

@@ -1,0 +1,70 @@
+"""Issue 29, Deliver 2 (in part): dead units. On a trained run no layer is dead; on the same model with one
+layer's bias pushed far below zero that layer is named, by the library and by ``cnnlab inspect --dead``. The
+counts equal a NumPy computation over the same activations."""
+
+import copy
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import cnnlab
+from cnnlab.cli import app
+from cnnlab.inspect import dead_units, feature_maps
+from cnnlab.run.files import WEIGHTS, save_weights
+
+
+@pytest.fixture(scope="module")
+def digits(digits_run):
+    path, home = digits_run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNNLAB_HOME", str(home))
+        yield cnnlab.Run.load(path), cnnlab.data.load("digits")
+
+
+def killed(run, layer: str):
+    """The run's model with ``layer``'s bias at -1000: its ReLU gives 0 for every image."""
+    model = copy.deepcopy(run.model)
+    with torch.no_grad():
+        dict(model.named_modules())[f"body.{[n for n, _ in model.walk()].index(layer)}"].bias.fill_(-1000.0)
+    return dataclasses.replace(run, model=model)
+
+
+def test_a_trained_run_has_no_dead_layer_and_the_counts_are_numpys(digits, monkeypatch, digits_run):
+    monkeypatch.setenv("CNNLAB_HOME", str(digits_run[1]))
+    run, ds = digits
+    found = dead_units(run)  # the run's own test set
+    assert found.images == len(ds.test) and found.dead_layers == []
+    assert [h.layer for h in found.layers] == ["conv1", "conv2", "dense1"]  # the layers that end in a ReLU
+    maps = feature_maps(run, ds.test.x, layers=["conv1", "conv2", "dense1"])
+    for h in found.layers:
+        a = maps[h.layer]
+        never = np.flatnonzero(a.reshape(-1, a.shape[-1]).max(axis=0) <= 0)
+        assert h.dead == tuple(never) and h.channels == a.shape[-1]
+        assert h.zero_fraction == pytest.approx((a == 0).mean())
+    assert repr(found).splitlines()[0] == f"Dead units over {len(ds.test):,} images: no layer is dead"
+
+
+def test_a_layer_made_to_die_is_named(digits):
+    run, ds = digits
+    found = dead_units(killed(run, "conv2"), ds.test.x[:100])
+    assert found.dead_layers == ["conv2"]
+    conv2 = next(h for h in found.layers if h.layer == "conv2")
+    assert conv2.dead == tuple(range(64)) and conv2.zero_fraction == 1.0
+    assert [ax.get_title() for ax in found.plot().axes][0] == "dead units over 100 images: conv2 dead"
+
+
+def test_cnnlab_inspect_dead_names_the_dead_layer_and_only_it(digits, digits_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_HOME", str(digits_run[1]))
+    run, _ = digits
+    dead_dir = tmp_path / "dead-run"
+    shutil.copytree(run.path, dead_dir)
+    save_weights(dead_dir / WEIGHTS, killed(run, "conv1").model)
+    result = CliRunner().invoke(app, ["inspect", str(dead_dir), "--dead", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "dead layers: conv1" in result.output and (tmp_path / "out" / "dead.png").is_file()
+    healthy = CliRunner().invoke(app, ["inspect", str(run.path), "--dead", "-o", str(tmp_path / "out2")])
+    assert healthy.exit_code == 0 and "no layer is dead" in healthy.output
