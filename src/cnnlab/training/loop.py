@@ -254,11 +254,18 @@ def _train(world: World, plan: Plan, module, reporter, command_line, callbacks) 
             reporter.message(f"data: {note}")
     start_epoch, rows = _start(s, plan, reporter, command_line, module)
     out = plan.out
+    board = None
+    if plan.config.tensorboard and world.main:
+        from cnnlab.training.tensorboard import TensorBoardLog
+
+        board = TensorBoardLog(plan.config.tensorboard)
     try:
         for epoch in range(start_epoch + 1, plan.config.epochs + 1):
             row = fit_epoch(s, epoch, reporter)
             rows.append({**row, **evaluate_held(s)})
             checkpoint(s, epoch, rows)
+            if board is not None:
+                board.epoch(s, rows[-1], held_model(s))
             reporter.end_epoch(rows[-1])
             for callback in callbacks if world.main else ():
                 callback(out, rows)
@@ -273,6 +280,9 @@ def _train(world: World, plan: Plan, module, reporter, command_line, callbacks) 
     except BaseException:
         reporter.stop()
         raise
+    finally:
+        if board is not None:
+            board.close()
     world.barrier()  # every rank is done before any leaves the process group
     if not world.main:
         return None  # the run directory is rank 0's (on another machine, maybe)

@@ -83,6 +83,9 @@ class TrainConfig:
         None, "A named set of options for the dataset (see cnnlab models recipes); options you give win."
     )
     compile: bool = option(False, "Run the training step through torch.compile (for GPUs; slower on most CPUs).")
+    tensorboard: str | None = option(
+        None, "Also write TensorBoard event files to this folder: scalars, weight histograms, test predictions."
+    )
     out: str | None = option(None, "Run directory (default runs/<model>-<data>-<time>).")
 
     def __post_init__(self):
