@@ -24,6 +24,7 @@ from benchmarks import (  # noqa: E402
     recipes,
     residual,
     serve_load,
+    stats,
     train,
     zoo,
 )
@@ -89,6 +90,7 @@ SECTIONS = {
     "residual": lambda out: {"residual": residual.run()},
     "processes": lambda out: {"processes": processes.run()},
     "gpu": lambda out: {"gpu": gpu.run()},
+    "stats": lambda out: {"stats": stats.run()},
 }
 
 TITLES = [
@@ -98,6 +100,7 @@ TITLES = [
     ("inspect", "Inspecting one 28x28 image through seed-fashion (median)"),
     ("applications", applications.TITLE),
     ("residual", residual.TITLE),
+    ("stats", stats.TITLE),
     ("serve", "cnnlab serve under load: 32 clients, 20 s, /predict, loopback"),
     ("page", "The page while drawing (headless chromium, 5 s stroke)"),
     (

@@ -28,6 +28,7 @@ from cnnlab.errors import RunError
 from cnnlab.limits import MAX_WEIGHTS_BYTES, megabytes, parse, read_text, refuse_nonfinite
 
 FORMAT = "cnnlab-run/1"
+STATS = "stats.jsonl"  # training statistics (cnnlab.training.stats)
 CONFIG, METRICS, STEPS, MODEL_JSON, WEIGHTS, STATE, CURVES = (
     "config.json",
     "metrics.jsonl",

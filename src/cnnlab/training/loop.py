@@ -35,6 +35,7 @@ from cnnlab.training.distributed import World
 from cnnlab.training.plan import Plan, make_plan
 from cnnlab.training.progress import SilentReporter, default_reporter
 from cnnlab.training.setup import Setup, build, held_model, write_header
+from cnnlab.training.stats import Recorder
 
 
 class TrainingInterrupted(TrainingError):
@@ -69,6 +70,8 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     aug = augment.parse(cfg.augment)
     draws = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch + 7_000_003 * (world.rank + 1))
     net.train()
+    watch = Recorder(s.net, s.stats, hooks=not cfg.compile) if cfg.stats == "on" and world.main else None
+    watch_every = Recorder.every(batches)
     reporter.start_epoch(epoch, cfg.epochs, batches, s.n_fit)
     t0 = time.perf_counter()
     lr = cfg.lr
@@ -81,7 +84,8 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
         idx, weight = distributed.shard(batch, world), distributed.loss_weight(batch, world)
         xb = to_input(augment.apply(rows_of(s.x_fit, idx), aug, draws))  # (n, C, H, W) float, channels_last
         yb = s.y_fit[idx]
-        with autocast(device, s.precision):
+        watched = watch is not None and (b + 1) % watch_every == 0
+        with watch.watching() if watched else contextlib.nullcontext(), autocast(device, s.precision):
             output = net(xb)
         loss = loss_of(output.float(), yb, s.ends_in_softmax, cfg.label_smoothing)
         optimizer = s.optimizer
@@ -90,7 +94,10 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
         lr = cfg.lr_at((epoch - 1) * batches + b, cfg.epochs * batches)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        before = watch.after_backward() if watched else None
         optimizer.step()
+        if watched:
+            watch.after_step(before, epoch, (epoch - 1) * batches + b + 1)
         if s.ema is not None:
             s.ema.update_parameters(s.net)
         with torch.no_grad():
@@ -106,6 +113,8 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
             _stop_if_not_finite(s, first_bad, epoch)
             seen, loss_sum, correct = sums.tolist()
             reporter.update(b + 1, loss_sum / seen, correct / seen)
+    if watch is not None:
+        watch.end_epoch(epoch)
     seen, loss_sum, correct = world.sum(sums).tolist()
     seconds = time.perf_counter() - t0
     return {

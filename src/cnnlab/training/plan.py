@@ -83,6 +83,11 @@ class TrainConfig:
         None, "A named set of options for the dataset (see cnnlab models recipes); options you give win."
     )
     compile: bool = option(False, "Run the training step through torch.compile (for GPUs; slower on most CPUs).")
+    stats: str = option(
+        "on",
+        "on: watch every layer about 20 times an epoch (activations, dead units, weights, gradients, "
+        "updates) into stats.jsonl; off.",
+    )
     tensorboard: str | None = option(
         None, "Also write TensorBoard event files to this folder: scalars, weight histograms, test predictions."
     )
@@ -119,6 +124,7 @@ class TrainConfig:
             f"batch_size={self.batch_size!r}. Expected a whole number >= 1, e.g. 64.",
         )
         need(self.lr > 0, f"lr={self.lr!r}. Expected a positive learning rate, e.g. 1e-3.")
+        need(self.stats in ("on", "off"), f"stats={self.stats!r}. Expected on or off.")
         need(
             self.lr_schedule in LR_SCHEDULES,
             f"Unknown lr_schedule {self.lr_schedule!r}. Expected one of: {', '.join(LR_SCHEDULES)}.",

@@ -70,6 +70,7 @@ class Setup:
     ema: torch.nn.Module | None = None  # AveragedModel: the moving average of net's weights (--ema)
     run_id: str | None = None  # config.json's: the checkpoint names it, so another run's is refused
     steps: list[dict] = field(default_factory=list)  # the loss every few steps, written with each checkpoint
+    stats: list[dict] = field(default_factory=list)  # stats.jsonl's lines (--stats on), written with it too
 
     @property
     def n_fit(self) -> int:
