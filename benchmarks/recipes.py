@@ -142,11 +142,11 @@ def _row(recipe: str, data: str, done: list[dict], budget: float) -> dict:
 def plot(results: dict, path: Path) -> None:
     """Test accuracy against training time, one panel per dataset: the recipes (mean and range of the seeds),
     the zoo's rows where results.json has them, and the Keras tutorial model's curve. Up and left is better."""
-    from cnnlab.viz.style import plt, save
+    from cnnlab.viz.style import save, subplots
 
     rows, raw = results["recipes"], results.get("recipes_raw", {})
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in rows)]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.8 * len(datasets), 4.8), squeeze=False)
+    fig, axes = subplots(1, len(datasets), figsize=(5.8 * len(datasets), 4.8), squeeze=False)
     for ax, data in zip(axes[0], datasets, strict=True):
         for z in (z for z in results.get("zoo") or [] if z["dataset"] == data):
             ax.scatter(z["train_s"], z["test_accuracy"], s=18, color="0.6", zorder=2,

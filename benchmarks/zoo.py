@@ -72,9 +72,9 @@ def run(figure: Path | None = None) -> list[dict]:
 
 def plot(rows: list[dict], path: Path) -> None:
     """Test accuracy against training time: up and to the left is better per second."""
-    from cnnlab.viz.style import plt, save
+    from cnnlab.viz.style import save, subplots
 
-    fig, axes = plt.subplots(1, len(DATASETS), figsize=(11, 4.6))
+    fig, axes = subplots(1, len(DATASETS), figsize=(11, 4.6))
     colors = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     markers = {("constant", 2): "o", ("cosine", 2): "s", ("cosine", 1): "D"}
     for ax, data in zip(axes, DATASETS, strict=True):
