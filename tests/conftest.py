@@ -112,6 +112,17 @@ def digits_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def digits_loaded(digits_run):
+    """The digits run loaded, and the digits dataset: (Run, Dataset)."""
+    import cnnlab
+
+    path, home = digits_run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNNLAB_HOME", str(home))
+        yield cnnlab.Run.load(path), cnnlab.data.load("digits")
+
+
+@pytest.fixture(scope="session")
 def runs_root(tmp_path_factory, real_home):
     """A folder of runs: a real MNIST model (one epoch) under runs/mnist."""
     import cnnlab

@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import cnnlab
 from cnnlab.errors import InputError
 from cnnlab.inspect import explain
 from cnnlab.nn import Conv2D, Dense, Flatten, Input, MaxPooling2D, Sequential
@@ -29,18 +28,10 @@ def test_integrated_gradients_is_exact_on_a_linear_model():
     assert "completeness error" in a.reason
 
 
-@pytest.fixture(scope="module")
-def digits(digits_run):
-    path, home = digits_run
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CNNLAB_HOME", str(home))
-        yield cnnlab.Run.load(path), cnnlab.data.load("digits")
-
-
 @pytest.mark.parametrize("baseline", ["black", "blurred", "mean"])
-def test_integrated_gradients_sum_to_the_change_of_the_score(digits, baseline, monkeypatch, digits_run):
+def test_integrated_gradients_sum_to_the_change_of_the_score(digits_loaded, baseline, monkeypatch, digits_run):
     monkeypatch.setenv("CNNLAB_HOME", str(digits_run[1]))
-    run, ds = digits
+    run, ds = digits_loaded
     model = run.model.eval()
     for image in ds.test.x[:4]:
         a = explain(run, image, "integrated_gradients", baseline=baseline)
@@ -57,8 +48,8 @@ def test_integrated_gradients_sum_to_the_change_of_the_score(digits, baseline, m
             assert gap == pytest.approx(fx - fb, rel=1e-3, abs=1e-4)
 
 
-def test_a_baseline_of_the_wrong_shape_or_kind_is_refused(digits):
-    run, ds = digits
+def test_a_baseline_of_the_wrong_shape_or_kind_is_refused(digits_loaded):
+    run, ds = digits_loaded
     with pytest.raises(InputError, match="baseline has shape"):
         explain(run, ds.test.x[0], "integrated_gradients", baseline=np.zeros((4, 4, 1)))
     with pytest.raises(InputError, match="Unknown baseline 'grey'"):

@@ -11,18 +11,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import cnnlab
 from cnnlab.cli import app
 from cnnlab.inspect import dead_units, feature_maps
 from cnnlab.run.files import WEIGHTS, save_weights
-
-
-@pytest.fixture(scope="module")
-def digits(digits_run):
-    path, home = digits_run
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CNNLAB_HOME", str(home))
-        yield cnnlab.Run.load(path), cnnlab.data.load("digits")
 
 
 def killed(run, layer: str):
@@ -33,9 +24,9 @@ def killed(run, layer: str):
     return dataclasses.replace(run, model=model)
 
 
-def test_a_trained_run_has_no_dead_layer_and_the_counts_are_numpys(digits, monkeypatch, digits_run):
+def test_a_trained_run_has_no_dead_layer_and_the_counts_are_numpys(digits_loaded, monkeypatch, digits_run):
     monkeypatch.setenv("CNNLAB_HOME", str(digits_run[1]))
-    run, ds = digits
+    run, ds = digits_loaded
     found = dead_units(run)  # the run's own test set
     assert found.images == len(ds.test) and found.dead_layers == []
     assert [h.layer for h in found.layers] == ["conv1", "conv2", "dense1"]  # the layers that end in a ReLU
@@ -48,8 +39,8 @@ def test_a_trained_run_has_no_dead_layer_and_the_counts_are_numpys(digits, monke
     assert repr(found).splitlines()[0] == f"Dead units over {len(ds.test):,} images: no layer is dead"
 
 
-def test_a_layer_made_to_die_is_named(digits):
-    run, ds = digits
+def test_a_layer_made_to_die_is_named(digits_loaded):
+    run, ds = digits_loaded
     found = dead_units(killed(run, "conv2"), ds.test.x[:100])
     assert found.dead_layers == ["conv2"]
     conv2 = next(h for h in found.layers if h.layer == "conv2")
@@ -57,9 +48,9 @@ def test_a_layer_made_to_die_is_named(digits):
     assert [ax.get_title() for ax in found.plot().axes][0] == "dead units over 100 images: conv2 dead"
 
 
-def test_cnnlab_inspect_dead_names_the_dead_layer_and_only_it(digits, digits_run, tmp_path, monkeypatch):
+def test_cnnlab_inspect_dead_names_the_dead_layer_and_only_it(digits_loaded, digits_run, tmp_path, monkeypatch):
     monkeypatch.setenv("CNNLAB_HOME", str(digits_run[1]))
-    run, _ = digits
+    run, _ = digits_loaded
     dead_dir = tmp_path / "dead-run"
     shutil.copytree(run.path, dead_dir)
     save_weights(dead_dir / WEIGHTS, killed(run, "conv1").model)

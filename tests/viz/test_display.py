@@ -44,18 +44,13 @@ def body_rows(html: str) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def run(digits_run, tmp_path_factory):
-    path, home = digits_run
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CNNLAB_HOME", str(home))
-        yield cnnlab.Run.load(path)
+def run(digits_loaded):
+    return digits_loaded[0]
 
 
 @pytest.fixture(scope="module")
-def digits(digits_run):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CNNLAB_HOME", str(digits_run[1]))
-        return cnnlab.data.load("digits")
+def digits(digits_loaded):
+    return digits_loaded[1]
 
 
 def test_a_summary_prints_keras_table_and_a_notebook_gets_it_as_html_with_nested_models_folded():
