@@ -67,6 +67,21 @@ class DeadUnits(Shown):
         return Table(title, ("layer", "channels", "dead", "zeros", "dead channels"), rows, frozenset({1, 2, 3}))
 
 
+def died_in_training(lines: list[dict]) -> dict[str, int]:
+    """From a run's stats.jsonl lines: {layer: its channels} of each layer whose every channel never fired in
+    the watched steps of the last recorded epoch."""
+    epochs = [r for r in lines if r.get("kind") == "epoch" and isinstance(r.get("never_fired"), dict)]
+    if not epochs:
+        return {}
+    last = epochs[-1]
+    channels = last.get("channels", {})
+    return {
+        name: channels[name]
+        for name, never in last["never_fired"].items()
+        if isinstance(channels.get(name), int) and channels[name] > 0 and len(never) == channels[name]
+    }
+
+
 def dead_units(model_or_run, images=None, limit: int = 2000) -> DeadUnits:
     """The dead channels of every ReLU layer over ``images`` (uint8 NHWC), by default the first ``limit`` test
     images of a run's own dataset."""

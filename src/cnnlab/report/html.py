@@ -117,6 +117,27 @@ def _arithmetic_section(run) -> str:
     return "<p>This model has no Conv2D layer.</p>"
 
 
+def _health_section(run) -> str:
+    """Training health from the run's stats.jsonl: the zeros after each ReLU and the gradient norms over the
+    steps, and the layers that died (every channel silent in the last epoch); "" for a run without it."""
+    from cnnlab.inspect.health import died_in_training
+    from cnnlab.run.files import STATS, read_metrics
+    from cnnlab.viz.train import health_figure
+
+    path = run.file(STATS)
+    lines = read_metrics(path) if path is not None else []
+    if not any(r.get("kind") == "step" for r in lines):
+        return ""
+    died = died_in_training(lines)
+    verdict = (
+        "Dead layers: " + ", ".join(f"{html.escape(n)} (all {c} channels never fired)" for n, c in died.items())
+        if died
+        else "No layer died: every layer that ends in a ReLU had channels that fired in the last epoch."
+    )
+    figure = _png(health_figure, lines, alt="zeros after each ReLU and gradient norms over the training steps")
+    return f"<h2>Training health</h2><p>{verdict}</p>{figure}"
+
+
 def _mistakes_section(run, ev, x_test, limit: int) -> str:
     """The first misclassified test images, each with its Grad-CAM and what it was taken for."""
     from cnnlab import inspect
@@ -208,6 +229,7 @@ def build_report(run, out, data: str | None = None, feature_images: int = 2, mis
                 left=0,
             )
         )
+    parts.append(_health_section(run))
     per_class = [
         [r["class"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
         for r in ev.per_class()

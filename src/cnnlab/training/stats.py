@@ -124,5 +124,6 @@ class Recorder:
 
     def end_epoch(self, epoch: int) -> None:
         never = {name: torch.nonzero(~f).flatten().tolist() for name, f in self.fired.items()}
-        self.records.append({"kind": "epoch", "epoch": epoch, "never_fired": never})
+        channels = {name: len(f) for name, f in self.fired.items()}
+        self.records.append({"kind": "epoch", "epoch": epoch, "never_fired": never, "channels": channels})
         self.fired = {}

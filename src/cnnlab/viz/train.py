@@ -74,6 +74,36 @@ def run_figure(run, path=None):
     return curves(run.metrics, path, run.steps or None)
 
 
+def health_figure(lines: list[dict], path=None):
+    """A run's stats.jsonl as two panels over the training steps: the share of zeros after each ReLU layer
+    (1.0 is a dead layer), and each weight's gradient norm (log scale: a vanishing or exploding one shows)."""
+    steps = [r for r in lines if r.get("kind") == "step"]
+    fig, (a, b) = subplots(1, 2, figsize=(10, 3.6))
+    x = [r["step"] for r in steps]
+    for name in steps[0]["layers"] if steps else ():
+        if "zeros" in steps[0]["layers"][name]:
+            a.plot(x, [r["layers"].get(name, {}).get("zeros", np.nan) for r in steps], label=name)
+    positive = False
+    for name in steps[0].get("weights", {}) if steps else ():
+        if name.endswith("/weight"):
+            norms = [r.get("weights", {}).get(name, {}).get("grad_norm", np.nan) for r in steps]
+            norms = [g if g > 0 else np.nan for g in norms]  # a dead layer's 0 has no place on a log scale
+            positive = positive or any(g > 0 for g in norms)
+            b.plot(x, norms, label=name[:-7])
+    a.set_ylim(-0.02, 1.02)
+    a.set_title("outputs that are 0, after each ReLU", fontsize=10)
+    if positive:
+        b.set_yscale("log")
+    b.set_title("gradient norm of each layer's weights", fontsize=10)
+    for ax in (a, b):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return finish(fig, path)
+
+
 def misclassified(x: np.ndarray, true: np.ndarray, pred: np.ndarray, probs: np.ndarray, classes, path, limit: int = 32):
     """A gallery of wrong predictions: 'true -> predicted (p)'."""
     wrong = np.flatnonzero(true != pred)[:limit]
