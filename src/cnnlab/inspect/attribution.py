@@ -89,26 +89,34 @@ def smoothgrad(model, x, target: int, samples: int = 24, noise: float = 0.15, se
     }
 
 
-def gradcam_layer(model, x) -> tuple[str, str]:
-    """The last layer with a spatial map before the classifier that every path to the output passes through
-    (in a chain, every layer; in a ResNet, the end of a block, not a convolution inside one), and why."""
+def _spatial_layers(model, x) -> tuple[list[tuple[str, torch.Tensor]], list[str]]:
+    """(name, output) of each layer with a spatial map (H x W > 1) that every path to the output passes through
+    (in a chain, every layer; in a ResNet, the end of a block, not a convolution inside one), in order, and the
+    names of all the layers on every path; an InputError when no layer has a spatial map."""
     from cnnlab.nn.graph import Model
-    from cnnlab.nn.model import Sequential
 
     layers = named_layers(model)
     on_every_path = set(model.chokepoints()) if isinstance(model, Model) else {n for n, _ in layers}
+    names = [n for n, _ in layers if n in on_every_path]
     with torch.no_grad():
-        _, out = forward_capturing(model, x, [n for n, _ in layers if n in on_every_path])
-    spatial = [
-        (n, out[n]) for n, _ in layers if n in out and out[n].dim() == 4 and out[n].shape[-1] * out[n].shape[-2] > 1
-    ]
+        _, out = forward_capturing(model, x, names)
+    spatial = [(n, out[n]) for n in names if n in out and out[n].dim() == 4 and out[n].shape[-1] * out[n].shape[-2] > 1]
     if not spatial:
         raise InputError(
             "Grad-CAM needs a layer with a spatial map (H x W > 1), and this model has none: all its layers "
             "output vectors. Use method='occlusion', which works for any model."
         )
+    return spatial, names
+
+
+def gradcam_layer(model, x) -> tuple[str, str]:
+    """The last layer with a spatial map before the classifier that every path to the output passes through,
+    and why (:func:`_spatial_layers`)."""
+    from cnnlab.nn.graph import Model
+    from cnnlab.nn.model import Sequential
+
+    spatial, names = _spatial_layers(model, x)
     name, t = spatial[-1]
-    names = [n for n, _ in layers if n in on_every_path]
     following = names[names.index(name) + 1] if names.index(name) + 1 < len(names) else "the output"
     h, w, c = t.shape[2], t.shape[3], t.shape[1]
     where = (
@@ -150,33 +158,24 @@ def gradcam(model, x, target: int, layer: str | None = None, variant: str = "aut
         variant = "elementwise" if _flattened_after(model, layer) else "mean"
         if variant == "elementwise":
             reason += "; a Flatten follows, so each position is weighted by its own gradient (HiResCAM form)"
-    x = x.detach().clone().requires_grad_(True)  # a frozen base's maps need a graph back to something
-    y, out = forward_capturing(model, x, [name for name, _ in select(model, layer)], keep_graph=True)
-    score = y[:, target].sum()
-    a = out[layer]
-    if a.dim() != 4:
-        raise InputError(
-            f"Layer '{layer}' outputs a vector {tuple(a.shape[1:])}, not a spatial map; Grad-CAM needs one. "
-            "Pick a Conv2D or pooling layer, or use method='occlusion'."
-        )
-    (grad,) = torch.autograd.grad(score, a)
+    a, grad = _cam_inputs(model, x, target, layer, "Grad-CAM")
     if variant == "mean":
         weights = grad.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1): how much each map matters
     else:
         weights = grad  # (1, C, h, w): how much each map matters at each position
     cam = F.relu((weights * a).sum(dim=1, keepdim=True))  # (1, 1, h, w)
-    cam = F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)
-    return cam[0, 0], {"layer": layer, "reason": reason}
+    return _to_input(cam, x), {"layer": layer, "reason": reason}
 
 
-def _cam_inputs(model, x, target: int, layer: str):
-    """A layer's maps and the gradient of the class score with respect to them: (maps, gradient), (1, C, h, w)."""
-    x = x.detach().clone().requires_grad_(True)
+def _cam_inputs(model, x, target: int, layer: str, method: str = "a CAM"):
+    """A layer's maps and the gradient of the class score with respect to them: (maps, gradient), (1, C, h, w).
+    ``method`` names what needs the spatial map in the error for a layer that has none."""
+    x = x.detach().clone().requires_grad_(True)  # a frozen base's maps need a graph back to something
     y, out = forward_capturing(model, x, [name for name, _ in select(model, layer)], keep_graph=True)
     a = out[layer]
     if a.dim() != 4:
         raise InputError(
-            f"Layer '{layer}' outputs a vector {tuple(a.shape[1:])}, not a spatial map; a CAM needs one. "
+            f"Layer '{layer}' outputs a vector {tuple(a.shape[1:])}, not a spatial map; {method} needs one. "
             "Pick a Conv2D or pooling layer, or use method='occlusion'."
         )
     (grad,) = torch.autograd.grad(y[:, target].sum(), a)
@@ -205,17 +204,8 @@ def layercam(model, x, target: int, layers=None, **_):
     """LayerCAM (Jiang et al., 2021): at every position, the maps weighted by their own positive gradient; the
     maps of several layers (default: the last three with a spatial map on every path), each scaled to [0, 1] at
     the input's size, averaged, so that a late layer's where and an early layer's detail combine."""
-    from cnnlab.nn.graph import Model
-
     if layers is None:
-        named = named_layers(model)
-        on_every_path = set(model.chokepoints()) if isinstance(model, Model) else {n for n, _ in named}
-        with torch.no_grad():
-            _, out = forward_capturing(model, x, [n for n, _ in named if n in on_every_path])
-        layers = [n for n, _ in named if n in out and out[n].dim() == 4 and out[n].shape[-1] * out[n].shape[-2] > 1]
-        layers = layers[-3:]
-        if not layers:
-            gradcam_layer(model, x)  # raises its error: no spatial map
+        layers = [name for name, _ in _spatial_layers(model, x)[0][-3:]]
     elif isinstance(layers, str):
         layers = [name for name, _ in select(model, layers)]
     total = torch.zeros(x.shape[2:])
@@ -260,9 +250,10 @@ def _baseline(x: torch.Tensor, baseline, model_or_run) -> tuple[torch.Tensor, st
         if not train:
             raise InputError("baseline='mean' needs a Run (its dataset's mean image); pass baseline=array instead.")
         from cnnlab import data as datalib
+        from cnnlab.data.images import mode_for
 
         h, w, c = model_or_run.input_shape
-        ds = datalib.load(train, size=(h, w), mode="gray" if c == 1 else "rgb")
+        ds = datalib.load(train, size=(h, w), mode=mode_for(c))
         mean = np.asarray(ds.train.x[:10_000], np.float64).mean(0)
         return torch.from_numpy(mean.astype(np.float32)).permute(2, 0, 1)[None] * _scale_of(model_or_run), (
             f"the mean image of {train}'s training split"

@@ -18,7 +18,7 @@ from torch import nn
 from cnnlab.compute.modes import evaluating, modes_restored
 from cnnlab.errors import InputError
 from cnnlab.nn.graph import Model
-from cnnlab.shown import Shown, Table
+from cnnlab.shown import Shown, Table, picture
 
 
 def named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -173,8 +173,6 @@ class FeatureMaps(dict, Shown):
         return Table(f"Feature maps of {len(self)} layers", ("layer", "shape", "min", "max"), rows, frozenset({2, 3}))
 
     def _repr_html_(self) -> str:
-        from cnnlab.shown import picture
-
         grids = "".join(picture(self.plot(layer=name), f"feature maps of {name}") for name in self)
         return f'<div class="cnnlab-shown">{self.table().html()}{grids}</div>'
 

@@ -10,22 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from cnnlab.errors import InputError
 from cnnlab.inspect.capture import feature_maps, named_layers
+from cnnlab.nn.activations import ends_in_relu
 from cnnlab.shown import Shown, Table
 
 BATCH = 256
 
 
 def relu_layers(model) -> list[str]:
-    """The named layers whose output is a ReLU's (a layer with activation="relu"/"relu6", a ReLU layer)."""
-    return [
-        name
-        for name, m in named_layers(model)
-        if getattr(m, "activation", None) in ("relu", "relu6") or isinstance(m, torch.nn.ReLU | torch.nn.ReLU6)
-    ]
+    """The named layers whose output is a ReLU's (:func:`cnnlab.nn.activations.ends_in_relu`)."""
+    return [name for name, m in named_layers(model) if ends_in_relu(m)]
 
 
 @dataclass(frozen=True)

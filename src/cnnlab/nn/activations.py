@@ -175,3 +175,11 @@ class TwoClasses(Layer):
 
     def config(self):
         return {"of": self.of}
+
+
+def ends_in_relu(module) -> bool:
+    """A layer whose output is a ReLU's: activation="relu"/"relu6" (Conv2D, Dense, Activation, plain ReLU) or
+    torch's ReLU/ReLU6: where a 0 output means the unit did not fire."""
+    return getattr(module, "activation", None) in ("relu", "relu6") or isinstance(
+        module, torch.nn.ReLU | torch.nn.ReLU6
+    )

@@ -20,6 +20,8 @@ import contextlib
 
 import torch
 
+from cnnlab.nn.activations import ends_in_relu
+
 POINTS = 20  # watched steps an epoch, about
 BINS = 20
 
@@ -55,8 +57,7 @@ def _layers(net: torch.nn.Module) -> list[tuple[str, torch.nn.Module, bool]]:
         found = net.walk()
     else:
         found = [(n, m) for n, m in net.named_modules() if n and not any(True for _ in m.children())]
-    relu = lambda m: getattr(m, "activation", None) in ("relu", "relu6") or isinstance(m, torch.nn.ReLU)  # noqa: E731
-    return [(name, m, relu(m)) for name, m in found]
+    return [(name, m, ends_in_relu(m)) for name, m in found]
 
 
 class Recorder:
