@@ -70,6 +70,11 @@ def _folders(out: Path) -> dict:
     return {"folders": rows, "folders_raw": raw}
 
 
+def _stats(out: Path) -> dict:
+    rows, raw = stats.run()
+    return {"stats": rows, "stats_raw": raw}
+
+
 def _predict(out: Path) -> dict:
     rows, raw = predict.run()
     return {"predict": rows, "predict_raw": raw}
@@ -90,7 +95,7 @@ SECTIONS = {
     "residual": lambda out: {"residual": residual.run()},
     "processes": lambda out: {"processes": processes.run()},
     "gpu": lambda out: {"gpu": gpu.run()},
-    "stats": lambda out: {"stats": stats.run()},
+    "stats": _stats,
 }
 
 TITLES = [

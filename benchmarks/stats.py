@@ -24,8 +24,10 @@ def _epochs(work: Path, tag: str, stats: str, data: str, epochs: int) -> list[fl
     return [r["seconds"] for r in rows[1:]]
 
 
-def run(data: str = "fashion-mnist", epochs: int = EPOCHS, rounds: int = ROUNDS) -> list[dict]:
-    out = []
+def run(data: str = "fashion-mnist", epochs: int = EPOCHS, rounds: int = ROUNDS) -> tuple[list[dict], dict]:
+    """(a row a machine, {machine: {"on": epoch seconds, "off": epoch seconds}}): the rows' seconds are the
+    medians rounded, their ratio is of the medians themselves."""
+    out, raw = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for machine in ("quiet", "busy"):
@@ -34,6 +36,7 @@ def run(data: str = "fashion-mnist", epochs: int = EPOCHS, rounds: int = ROUNDS)
                 for r in range(rounds):
                     for stats in ("off", "on") if r % 2 == 0 else ("on", "off"):
                         times[stats] += _epochs(work, f"{machine}{r}", stats, data, epochs)
+            raw[machine] = times
             on, off = statistics.median(times["on"]), statistics.median(times["off"])
             out.append(
                 {
@@ -43,4 +46,4 @@ def run(data: str = "fashion-mnist", epochs: int = EPOCHS, rounds: int = ROUNDS)
                     "ratio": round(on / off, 3),
                 }
             )
-    return out
+    return out, raw
