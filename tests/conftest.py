@@ -112,6 +112,26 @@ def digits_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def dead_digits_run(tmp_path_factory):
+    """seed-fashion trained for 1 epoch on the digits with conv2 made to die (its bias at -1000: every channel
+    silent, no gradient to revive it): (run directory, its CNNLAB_HOME)."""
+    import torch
+
+    import cnnlab
+    from cnnlab.nn import zoo
+
+    root = tmp_path_factory.mktemp("dead-digits-run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNNLAB_HOME", str(root / "home"))
+        torch.manual_seed(0)
+        net = zoo.build("seed-fashion", input_shape=(8, 8, 1), num_classes=10)
+        with torch.no_grad():
+            dict(net.walk())["conv2"].bias.fill_(-1000.0)
+        cnnlab.train(data="digits", module=net, epochs=1, batch_size=32, out=str(root / "run"), verbose=False)
+    return root / "run", root / "home"
+
+
+@pytest.fixture(scope="session")
 def digits_loaded(digits_run):
     """The digits run loaded, and the digits dataset: (Run, Dataset)."""
     import cnnlab

@@ -70,3 +70,16 @@ def test_the_functional_resnet_trains_on_real_fashion_mnist_and_exports_to_keras
     assert checked.returncode == 0 and "resnet.keras: keras.saving.load_model ok" in checked.stdout, checked.stderr[
         -2000:
     ]
+
+
+def test_every_picture_the_readme_shows_is_a_png_in_the_clone():
+    from PIL import Image
+
+    root = Path(__file__).resolve().parent.parent
+    shown = re.findall(r"!\[([^\]]+)\]\(([^)]+)\)", (root / "README.md").read_text())
+    assert len(shown) >= 10
+    for alt, path in shown:
+        assert not path.startswith(("http:", "https:", "/")), path  # the clone's own file, shown offline
+        with Image.open(root / path) as img:
+            assert img.format == "PNG" and min(img.size) >= 200, (path, img.size)
+        assert len(alt) > 20, f"{path}: say what the picture shows"

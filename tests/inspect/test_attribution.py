@@ -200,3 +200,79 @@ def test_a_blank_image_has_nothing_to_explain():
             InputError, match=r"The image is blank \(every value .*\): there is nothing in it to explain"
         ):
             explain(model, np.full((8, 8, 1), value), "gradcam")
+
+
+def edges(model, x, target, **_):
+    """A test-only "explanation" that ignores the model: the image's edges (the gradient magnitude of its
+    pixels). The randomization check must flag it."""
+    g = x.amax(dim=1)[0]
+    dy = torch.zeros_like(g)
+    dx = torch.zeros_like(g)
+    dy[1:-1], dx[:, 1:-1] = (g[2:] - g[:-2]) / 2, (g[:, 2:] - g[:, :-2]) / 2
+    return (dx**2 + dy**2).sqrt(), {"reason": "the image's edges, whatever the model"}
+
+
+def scrambled(model, x, target, **_):
+    """A test-only map of no information: a fixed random ranking of the pixels."""
+    g = torch.Generator().manual_seed(7)
+    return torch.rand(x.shape[2:], generator=g), {"reason": "random"}
+
+
+def test_explanation_checks_flag_the_map_that_ignores_the_weights(patch_run, monkeypatch):
+    from cnnlab.inspect import attribution, check_explanations
+
+    monkeypatch.setitem(attribution.METHODS, "edges", edges)
+    monkeypatch.setitem(attribution.METHODS, "scrambled", scrambled)
+    run, ds, _ = patch_run
+    before = {k: v.clone() for k, v in run.model.state_dict().items()}
+    checks = check_explanations(run, ds.test.x[:12], methods=["gradcam", "occlusion", "edges", "scrambled"])
+    by = {c.method: c for c in checks.checks}
+    assert by["edges"].randomization_rho > 0.99 and by["edges"].flagged
+    assert checks.flagged == ["edges", "scrambled"]  # the scrambled map is as blind to the weights
+    for method in ("gradcam", "occlusion"):  # maps that found the patch beat a random ranking
+        assert by[method].deletion < by["scrambled"].deletion - 0.1, method
+        # the blurred image still shows a blob in the right quadrant, so insertion starts at the top here
+        assert by[method].insertion >= by["scrambled"].insertion - 1e-6, method
+    assert all(torch.equal(v, run.model.state_dict()[k]) for k, v in before.items()), "the run's weights changed"
+    assert "flagged: edges, scrambled" in repr(checks).splitlines()[0]
+    assert [ax.get_title() for ax in checks.plot().axes][:2] == [
+        "deletion: lower area is better",
+        "insertion: higher area is better",
+    ]
+
+
+def test_the_deletion_curve_is_the_probability_with_the_top_pixels_blacked_out(patch_run):
+    """Each point from run.predict on the image with its top-ranked pixels set to 0, ranked from explain()'s
+    heat map; the area by NumPy's trapezoid rule; the insertion curve ends at the image's own probability."""
+    from cnnlab.inspect import check_explanations
+
+    run, ds, _ = patch_run
+    image = ds.test.x[3]
+    a = explain(run, image, "gradcam")
+    order = np.argsort(-a.heatmap.ravel(), kind="stable")
+    steps = 10
+    curve = []
+    for k in range(steps + 1):
+        cut = image.copy().reshape(-1, image.shape[-1])
+        cut[order[: round(k * cut.shape[0] / steps)]] = 0
+        curve.append(run.predict(cut.reshape(image.shape)[None])[0, a.target])
+    (c,) = check_explanations(run, image[None], methods=["gradcam"], steps=steps).checks
+    # one image at a time against a batch of eleven: the logits differ in their last bits, which a softmax this
+    # sure of itself (p from 1 to 1e-9) turns into up to 1% of a small probability
+    np.testing.assert_allclose(c.deletion_curve, curve, rtol=1e-2, atol=1e-5)
+    assert c.deletion == pytest.approx(np.trapezoid(curve, np.linspace(0, 1, steps + 1)), abs=1e-4)
+    assert c.insertion_curve[-1] == pytest.approx(run.predict(image[None])[0, a.target], abs=1e-5)
+
+
+def test_rank_correlation_is_spearmans_with_ties():
+    from cnnlab.inspect.checks import rank_correlation
+
+    def ranks(v):  # from the definition: values below, plus half of the others equal to it
+        return np.array([(v < x).sum() + ((v == x).sum() - 1) / 2 for x in v])
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, 200).astype(float)  # many ties
+    b = a + rng.integers(0, 3, 200)
+    assert rank_correlation(a, b) == pytest.approx(np.corrcoef(ranks(a), ranks(b))[0, 1])
+    assert rank_correlation(a, -a) == pytest.approx(-1.0)
+    assert rank_correlation(a, np.zeros(200)) == 0.0

@@ -4,6 +4,7 @@ counts equal a NumPy computation over the same activations."""
 
 import copy
 import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -59,3 +60,46 @@ def test_cnnlab_inspect_dead_names_the_dead_layer_and_only_it(digits_loaded, dig
     assert "dead layers: conv1" in result.output and (tmp_path / "out" / "dead.png").is_file()
     healthy = CliRunner().invoke(app, ["inspect", str(run.path), "--dead", "-o", str(tmp_path / "out2")])
     assert healthy.exit_code == 0 and "no layer is dead" in healthy.output
+
+
+def test_training_health_reads_the_runs_statistics(digits_run, dead_digits_run, tmp_path):
+    from cnnlab.errors import InputError
+    from cnnlab.inspect.health import training_health
+    from cnnlab.run.run import load
+
+    healthy = training_health(load(digits_run[0]))
+    assert healthy.died == {} and healthy.verdict.startswith("No layer died")
+    layers = list(healthy.steps[-1]["layers"])
+    axes = healthy.plot().axes  # zeros, gradient norms, a heat map a layer, its colour bar
+    assert len(axes) == 2 + len(layers) + 1
+    assert [ax.get_title() for ax in axes[2:-1]] == [f"{n}: activations" for n in layers]
+    rows = healthy.table().rows
+    assert [r[0] for r in rows] == layers
+    assert rows[0][1] == f"{healthy.steps[-1]['layers'][layers[0]]['mean']:.4g}"
+    dead = training_health(load(dead_digits_run[0]))
+    assert dead.died["conv2"] == 64 and "conv1" not in dead.died
+    assert (
+        repr(dead)
+        .splitlines()[0]
+        .endswith("Dead layers: conv2 (all 64 channels never fired), dense1 (all 128 channels never fired)")
+    )
+    bare = tmp_path / "bare"
+    shutil.copytree(digits_run[0], bare)
+    (bare / "stats.jsonl").unlink()
+    with pytest.raises(InputError, match="recorded no training statistics"):
+        training_health(load(bare))
+
+
+def test_cnnlab_inspect_check_explanations_prints_and_saves_the_checks(digits_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_HOME", str(digits_run[1]))
+    out = tmp_path / "out"
+    argv = ["inspect", str(digits_run[0]), "--check-explanations", "--images", "4", "--method", "gradcam"]
+    result = CliRunner().invoke(app, [*argv, "--method", "occlusion", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "explanation-checks.json").read_text())
+    assert saved["images"] == 4 and [m["method"] for m in saved["methods"]] == ["gradcam", "occlusion"]
+    for m in saved["methods"]:  # the printed table is the saved numbers
+        assert f"{m['deletion']:.3f}" in result.output and f"{m['randomization_rho']:.2f}" in result.output
+    assert (out / "explanation-checks.png").stat().st_size > 10_000
+    bad = CliRunner().invoke(app, [*argv, "--images", "0", "-o", str(out)])
+    assert bad.exit_code != 0 and "--images 0" in bad.output

@@ -41,20 +41,10 @@ def test_sections_and_numbers(report):
     assert "No layer died" in page  # from the run's stats.jsonl
 
 
-def test_the_training_health_section_names_a_layer_that_died(tmp_path, monkeypatch):
-    import copy
-
-    import torch
-
-    from cnnlab.nn import zoo
-
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
-    torch.manual_seed(0)
-    net = copy.deepcopy(zoo.build("seed-fashion", input_shape=(8, 8, 1), num_classes=10))
-    with torch.no_grad():
-        dict(net.walk())["conv2"].bias.fill_(-1000.0)  # every conv2 channel silent, no gradient to revive it
-    run = cnnlab.train(data="digits", module=net, epochs=1, batch_size=32, out=str(tmp_path / "run"), verbose=False)
-    page = build_report(run, tmp_path / "report.html").read_text()
+def test_the_training_health_section_names_a_layer_that_died(dead_digits_run, tmp_path, monkeypatch):
+    run_dir, home = dead_digits_run
+    monkeypatch.setenv("CNNLAB_HOME", str(home))
+    page = build_report(cnnlab.Run.load(run_dir), tmp_path / "report.html").read_text()
     section = page.split("<h2>Training health</h2>", 1)[1].split("<h2>", 1)[0]
     assert "Dead layers: conv2 (all 64 channels never fired)" in section and "conv1" not in section.split("<img")[0]
     assert section.count("<img") == 1

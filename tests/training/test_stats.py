@@ -13,7 +13,7 @@ import torch
 
 import cnnlab
 from cnnlab.nn import zoo
-from cnnlab.training.stats import BINS, Recorder
+from cnnlab.training.stats import BINS, Recorder, histograms_over_time, layer_stats
 
 
 def numpy_stats(a: np.ndarray, relu: bool) -> dict:
@@ -111,3 +111,27 @@ def test_a_resumed_run_keeps_its_lines_and_stats_off_writes_none(tmp_path, monke
         verbose=False,
     )
     assert not (tmp_path / "off" / "stats.jsonl").exists()
+
+
+def test_histograms_over_time_put_every_step_on_one_axis():
+    """Step 1 spans [0, 1], step 2 spans [0, 2] (the common axis): each of step 1's bins is half a common bin,
+    so common bin j holds its bins 2j and 2j + 1 and nothing lies above 1; step 2's own bins are the common
+    ones. A step of one value has all its share in that value's bin."""
+    rng = np.random.default_rng(0)
+    one = torch.from_numpy(np.concatenate([[0.0, 1.0], rng.random(500)]).astype(np.float32))
+    two = torch.from_numpy(np.concatenate([[0.0, 2.0], 2 * rng.random(700) ** 2]).astype(np.float32))
+    lines = [
+        {"kind": "step", "step": s, "layers": {"a": layer_stats(t, relu=False)}}
+        for s, t in ((10, one), (20, two), (30, torch.full((9,), 1.5)))
+    ]
+    lines.insert(1, {"kind": "epoch", "epoch": 1, "never_fired": {}})
+    steps, edges, shares = histograms_over_time(lines, "a")
+    assert steps == [10, 20, 30]
+    np.testing.assert_allclose(edges, np.linspace(0, 2, BINS + 1), atol=1e-6)
+    h1, _ = np.histogram(one.numpy(), bins=BINS, range=(0, 1))
+    h2, _ = np.histogram(two.numpy(), bins=BINS, range=(0, 2))
+    np.testing.assert_allclose(shares[0, : BINS // 2], (h1[0::2] + h1[1::2]) / h1.sum(), atol=1e-6)
+    np.testing.assert_allclose(shares[0, BINS // 2 :], 0, atol=1e-6)
+    np.testing.assert_allclose(shares[1], h2 / h2.sum(), atol=1e-6)
+    assert shares[2, int(1.5 / 2 * BINS)] == 1.0 and shares[2].sum() == 1.0
+    assert histograms_over_time(lines, "missing")[0] == []

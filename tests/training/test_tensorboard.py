@@ -1,10 +1,12 @@
 """Issue 29, Deliver 3: ``cnnlab train --tensorboard DIR`` writes event files that TensorBoard's own reader
 reads back: the epoch scalars equal metrics.jsonl, the steps equal steps.jsonl, a histogram a parameter an
-epoch, the held-out images with their predictions, and the confusion matrix as an image."""
+epoch and every layer's activation histogram a watched step (stats.jsonl's), the held-out images with their
+predictions, and the confusion matrix as an image."""
 
 import json
 
 import numpy as np
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from typer.testing import CliRunner
 
@@ -30,7 +32,30 @@ def test_tensorboard_events_hold_the_runs_numbers(tmp_path, monkeypatch):
     assert [e.step for e in events.Scalars("steps/loss")] == [p["step"] for p in steps]
     run = cnnlab.Run.load(tmp_path / "run")
     names = [f"{n}/{p}" for n, layer in run.model.walk() for p, _ in layer.named_parameters(recurse=False)]
-    assert sorted(events.Tags()["histograms"]) == sorted(f"weights/{n}" for n in names)
+    stats = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
+    watched = [r for r in stats if r["kind"] == "step"]
+    layers = list(watched[0]["layers"])
+    assert sorted(events.Tags()["histograms"]) == sorted(
+        [f"weights/{n}" for n in names] + [f"activations/{n}" for n in layers]
+    )
+    for name in ("conv1", "pool2", "logits"):  # each watched step's histogram as stats.jsonl recorded it
+        got = events.Histograms(f"activations/{name}")
+        assert [h.step for h in got] == [r["step"] for r in watched]
+        h, r = got[-1].histogram_value, watched[-1]["layers"][name]
+        assert list(h.bucket) == r["hist"] and h.num == sum(r["hist"])
+        assert (h.min, h.max) == pytest.approx((r["min"], r["max"]))
+        lo, hi = r["min"], r["max"]
+        assert list(h.bucket_limit) == pytest.approx(
+            [lo + (hi - lo) * (i + 1) / len(r["hist"]) for i in range(len(r["hist"]))]
+        )
+        assert h.sum == pytest.approx(r["mean"] * h.num, rel=1e-5, abs=1e-3)
+        assert h.sum_squares == pytest.approx((r["std"] ** 2 + r["mean"] ** 2) * h.num, rel=1e-5)
+    zeros = events.Scalars("zeros/conv1")
+    np.testing.assert_allclose([e.value for e in zeros], [r["layers"]["conv1"]["zeros"] for r in watched], rtol=1e-6)
+    norms = events.Scalars("grad_norm/conv1/weight")
+    np.testing.assert_allclose(
+        [e.value for e in norms], [r["weights"]["conv1/weight"]["grad_norm"] for r in watched], rtol=1e-6
+    )
     last = events.Histograms("weights/conv1/weight")[-1]
     assert last.step == 2 and last.histogram_value.num == 3 * 3 * 1 * 32
     images = events.Images("test/images")

@@ -336,3 +336,20 @@ def test_curves_of_a_run_trained_from_python_are_drawn_from_its_metrics(base_url
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     with Image.open(io.BytesIO(r.content)) as im:
         assert im.width > 400
+
+
+def test_health_and_explanation_checks_of_a_real_mnist_run(base_url, runs_root, real_data):
+    """The served MNIST run recorded its statistics (no layer died in its epoch) and its explanation checks are
+    the library's on its first 8 test images. Integrated Gradients from black is flagged there, as Adebayo et
+    al. (2018) found gradient-times-input maps to be: the black background gets no attribution whatever the
+    weights; Grad-CAM and occlusion change with the weights."""
+    from cnnlab.inspect import check_explanations
+
+    health = httpx.get(f"{base_url}/api/runs/mnist/health").json()
+    assert health["recorded"] and health["died"] == {} and health["steps"] >= 19
+    got = httpx.get(f"{base_url}/api/runs/mnist/explanation-checks", timeout=300).json()
+    want = check_explanations(cnnlab.Run.load(runs_root / "mnist"), cnnlab.data.load("mnist").test.x[:8])
+    assert [m["flagged"] for m in got["methods"]] == [c.flagged for c in want.checks]
+    np.testing.assert_allclose([m["deletion"] for m in got["methods"]], [c.deletion for c in want.checks], atol=1e-6)
+    flagged = {m["method"] for m in got["methods"] if m["flagged"]}
+    assert "integrated_gradients" in flagged and not flagged & {"gradcam", "occlusion"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -31,15 +32,23 @@ def inspect(
     layers: str | None = typer.Option(None, "--layers", help="Comma-separated layer names (default: all)."),
     channels: int = typer.Option(8, "--channels", help="Feature maps shown per layer."),
     method: list[str] = typer.Option(
-        ["gradcam"],
+        [],
         "--method",
-        help="saliency, smoothgrad, gradcam, gradcam++, layercam, integrated_gradients or occlusion.",
+        help="saliency, smoothgrad, gradcam, gradcam++, layercam, integrated_gradients or occlusion "
+        "(default: gradcam; with --check-explanations, all of them).",
     ),
     maximize: list[str] = typer.Option([], "--maximize", help="layer:channel to visualize by gradient ascent."),
     random_filters: int | None = typer.Option(None, "--random-filters", help="Run N random 3x3 filters instead."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random filters."),
     out: Path = typer.Option(Path("inspect-out"), "--out", "-o", help="Folder for the PNGs and index.json."),
     dead: bool = typer.Option(False, "--dead", help="Name the dead channels of every ReLU layer on the test set."),
+    check_explanations: bool = typer.Option(
+        False,
+        "--check-explanations",
+        help="Score every method (or each --method) on test images: deletion and insertion areas, and the "
+        "model-randomization check, which flags a map that ignores the weights.",
+    ),
+    images: int = typer.Option(16, "--images", help="Test images for --check-explanations."),
     allow_nonfinite: bool = ALLOW_NONFINITE,
 ) -> None:
     """Feature maps of every layer, first-layer filters, probabilities and heat maps for one image.
@@ -60,8 +69,15 @@ def inspect(
         print(found.table().text())
         console.print(f"{save(found.plot(), out / 'dead.png')}  [dim]dead channels and zero outputs per layer[/]")
         return
+    if check_explanations:
+        if run_dir is None:
+            raise InputError("--check-explanations needs a run directory: cnnlab inspect RUN --check-explanations.")
+        _check_explanations(run_dir, method, images, out, allow_nonfinite)
+        return
     if image is None:
-        raise InputError("Give --image FILE or --image dataset:split:index (or --dead for the whole test set).")
+        raise InputError(
+            "Give --image FILE or --image dataset:split:index (or --dead, or --check-explanations, for the test set)."
+        )
     if random_filters is not None:
         from cnnlab.inspect import random_filters as compute_random_filters
 
@@ -75,10 +91,33 @@ def inspect(
         run = load(run_dir, allow_nonfinite=allow_nonfinite)
         img, desc, notes = load_image(image, run)
         chosen = [s.strip() for s in layers.split(",") if s.strip()] if layers else None
-        ins = inspect_image(run, img, chosen, method, _maximize_specs(maximize))  # every name checked first
+        ins = inspect_image(
+            run, img, chosen, method or ["gradcam"], _maximize_specs(maximize)
+        )  # every name checked first
         index = write_inspection(ins, out, channels, desc)
     for note in notes:
         console.print(f"note: {note}")
     for entry in index:
         console.print(f"{out / entry['file']}  [dim]{entry['meaning']}[/]", soft_wrap=True)
     console.print(f"index: {out / 'index.json'}")
+
+
+def _check_explanations(run_dir: Path, methods: list[str], images: int, out: Path, allow_nonfinite: bool) -> None:
+    """The table of :func:`cnnlab.inspect.check_explanations`, its figure and its numbers as JSON, under ``out``."""
+    from cnnlab.atomic import write_text
+    from cnnlab.cli.progress import bar
+    from cnnlab.inspect import check_explanations
+    from cnnlab.run.run import load
+    from cnnlab.viz.style import save
+
+    if images < 1:
+        raise InputError(f"--images {images}: expected 1 or more test images.")
+    run = load(run_dir, allow_nonfinite=allow_nonfinite)
+    with bar("checking the explanations (methods)") as advance:
+        checks = check_explanations(run, methods=methods or None, n=images, progress=advance)
+    print(checks.table().text())
+    figure = save(checks.plot(), out / "explanation-checks.png")
+    numbers = out / "explanation-checks.json"
+    write_text(numbers, json.dumps(checks.as_dict(), indent=1) + "\n")
+    console.print(f"{figure}  [dim]deletion and insertion curves, randomization scores[/]")
+    console.print(f"{numbers}  [dim]the same numbers[/]")

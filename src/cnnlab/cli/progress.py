@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -108,3 +110,14 @@ class RichReporter:
     def stop(self) -> None:
         if self.progress:
             self.progress.stop()
+
+
+@contextlib.contextmanager
+def bar(description: str):
+    """A bar for a library call that reports ``progress(done, total)``: yields that callback."""
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+    task = progress.add_task(description, total=None)
+    with progress:
+        yield lambda done, total: progress.update(task, completed=done, total=total)

@@ -2,9 +2,10 @@
 
 from cnnlab.inspect.attribution import METHODS, Attribution, explain
 from cnnlab.inspect.capture import capturing, conv_before, conv_layers, evaluating, feature_maps, named_layers
+from cnnlab.inspect.checks import ExplanationChecks, check_explanations
 from cnnlab.inspect.experiments import RandomFilters, random_filters
 from cnnlab.inspect.filters import Filters, filters
-from cnnlab.inspect.health import DeadUnits, dead_units
+from cnnlab.inspect.health import DeadUnits, TrainingHealth, dead_units, training_health
 from cnnlab.inspect.image import Inspection, inspect_image, load_image
 from cnnlab.inspect.maximize import Maximized, maximize
 
@@ -12,11 +13,14 @@ __all__ = [
     "METHODS",
     "Attribution",
     "DeadUnits",
+    "ExplanationChecks",
     "Filters",
     "Inspection",
     "Maximized",
     "RandomFilters",
+    "TrainingHealth",
     "capturing",
+    "check_explanations",
     "conv_before",
     "conv_layers",
     "dead_units",
@@ -29,4 +33,5 @@ __all__ = [
     "maximize",
     "named_layers",
     "random_filters",
+    "training_health",
 ]

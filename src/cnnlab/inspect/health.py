@@ -78,6 +78,63 @@ def died_in_training(lines: list[dict]) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True, repr=False)
+class TrainingHealth(Shown):
+    """A run's stats.jsonl (``--stats on``). Printed: whether a layer died, and a row per layer with its output
+    in the last watched step (mean, std, zeros after a ReLU); in a notebook the same with the zeros after each
+    ReLU and the gradient norms over the steps, and each layer's activation histograms over time as a heat
+    map (:meth:`plot`)."""
+
+    lines: tuple[dict, ...]
+
+    _figure = "cnnlab.viz.train:health_figure"
+
+    @property
+    def steps(self) -> list[dict]:
+        return [r for r in self.lines if r.get("kind") == "step"]
+
+    @property
+    def died(self) -> dict[str, int]:
+        return died_in_training(list(self.lines))
+
+    @property
+    def verdict(self) -> str:
+        died = self.died
+        if died:
+            return "Dead layers: " + ", ".join(f"{n} (all {c} channels never fired)" for n, c in died.items())
+        return "No layer died: every layer that ends in a ReLU had channels that fired in the last epoch."
+
+    def table(self) -> Table:
+        last = self.steps[-1] if self.steps else {"layers": {}, "step": 0}
+        rows = tuple(
+            (
+                name,
+                f"{v['mean']:.4g}",
+                f"{v['std']:.4g}",
+                f"{v['zeros']:.1%}" if "zeros" in v else "",
+            )
+            for name, v in last["layers"].items()
+        )
+        title = f"Training health over {len(self.steps)} watched steps: {self.verdict}"
+        columns = ("layer", f"mean (step {last['step']})", "std", "zeros")
+        return Table(title, columns, rows, frozenset({1, 2, 3}))
+
+
+def training_health(run) -> TrainingHealth:
+    """The training statistics a run recorded (its stats.jsonl); an InputError for a run trained with
+    ``--stats off`` or before cnnlab recorded them."""
+    from cnnlab.run.files import STATS, read_metrics
+
+    path = run.file(STATS)
+    lines = read_metrics(path) if path is not None else []
+    if not any(r.get("kind") == "step" for r in lines):
+        raise InputError(
+            f"{run.path} recorded no training statistics (trained with --stats off, or before cnnlab kept "
+            "them): train it again to see its health."
+        )
+    return TrainingHealth(tuple(lines))
+
+
 def dead_units(model_or_run, images=None, limit: int = 2000) -> DeadUnits:
     """The dead channels of every ReLU layer over ``images`` (uint8 NHWC), by default the first ``limit`` test
     images of a run's own dataset."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from cnnlab.atomic import write_text
 from cnnlab.data.images import mode_for
+from cnnlab.errors import InputError
 
 CSS = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -118,24 +119,18 @@ def _arithmetic_section(run) -> str:
 
 
 def _health_section(run) -> str:
-    """Training health from the run's stats.jsonl: the zeros after each ReLU and the gradient norms over the
-    steps, and the layers that died (every channel silent in the last epoch); "" for a run without it."""
-    from cnnlab.inspect.health import died_in_training
-    from cnnlab.run.files import STATS, read_metrics
+    """Training health from the run's stats.jsonl (:func:`cnnlab.inspect.health.training_health`): whether a
+    layer died, the zeros after each ReLU, the gradient norms and the activation histograms over the steps;
+    "" for a run without it."""
+    from cnnlab.inspect.health import training_health
     from cnnlab.viz.train import health_figure
 
-    path = run.file(STATS)
-    lines = read_metrics(path) if path is not None else []
-    if not any(r.get("kind") == "step" for r in lines):
+    try:
+        health = training_health(run)
+    except InputError:
         return ""
-    died = died_in_training(lines)
-    verdict = (
-        "Dead layers: " + ", ".join(f"{html.escape(n)} (all {c} channels never fired)" for n, c in died.items())
-        if died
-        else "No layer died: every layer that ends in a ReLU had channels that fired in the last epoch."
-    )
-    figure = _png(health_figure, lines, alt="zeros after each ReLU and gradient norms over the training steps")
-    return f"<h2>Training health</h2><p>{verdict}</p>{figure}"
+    alt = "zeros after each ReLU, gradient norms and each layer's activation histograms over the training steps"
+    return f"<h2>Training health</h2><p>{html.escape(health.verdict)}</p>{_png(health_figure, health, alt=alt)}"
 
 
 def _mistakes_section(run, ev, x_test, limit: int) -> str:

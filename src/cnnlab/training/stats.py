@@ -128,3 +128,43 @@ class Recorder:
         channels = {name: len(f) for name, f in self.fired.items()}
         self.records.append({"kind": "epoch", "epoch": epoch, "never_fired": never, "channels": channels})
         self.fired = {}
+
+
+def bucket_edges(stats: dict) -> list[float]:
+    """The ``BINS + 1`` edges of one recorded histogram: equal bins from its min to its max."""
+    lo, hi = stats["min"], stats["max"]
+    return [lo + (hi - lo) * i / len(stats["hist"]) for i in range(len(stats["hist"]) + 1)]
+
+
+def histograms_over_time(lines: list[dict], layer: str, bins: int = BINS):
+    """One layer's recorded histograms on a common axis, for a heat map: (the watched steps, the ``bins + 1``
+    edges from the lowest min to the highest max, a (steps, bins) array of each step's share of outputs in
+    each bin). A recorded bin's count is spread over the common bins it overlaps, in proportion (as if its
+    values were uniform within it); a histogram of one value puts it all in that value's bin."""
+    import numpy as np
+
+    points = [
+        (r["step"], r["layers"][layer]) for r in lines if r.get("kind") == "step" and layer in r.get("layers", {})
+    ]
+    if not points:
+        return [], np.zeros(bins + 1), np.zeros((0, bins))
+    lo = min(p["min"] for _, p in points)
+    hi = max(p["max"] for _, p in points)
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, bins + 1)
+    shares = np.zeros((len(points), bins))
+    for row, (_, p) in enumerate(points):
+        counts = np.asarray(p["hist"], np.float64)
+        total = counts.sum()
+        if total <= 0:
+            continue
+        if p["max"] <= p["min"]:
+            shares[row, min(int((p["min"] - lo) / (hi - lo) * bins), bins - 1)] = 1.0
+            continue
+        src = np.asarray(bucket_edges(p))
+        overlap = np.clip(
+            np.minimum(src[1:, None], edges[None, 1:]) - np.maximum(src[:-1, None], edges[None, :-1]), 0, None
+        )  # (recorded bins, common bins)
+        shares[row] = (counts[:, None] * overlap / (src[1:] - src[:-1])[:, None]).sum(0) / total
+    return [s for s, _ in points], edges, shares

@@ -175,6 +175,39 @@ def dead_units_figure(d, path=None):
     return finish(fig, path)
 
 
+def explanation_checks_figure(c, path=None):
+    """:class:`~cnnlab.inspect.checks.ExplanationChecks` in three panels: each method's mean deletion and
+    insertion curves (class probability against the share of pixels removed or put back, the area in the
+    legend), and its randomization score as a bar (red at or over the flag line)."""
+    from cnnlab.inspect.checks import FLAG_RHO
+
+    fig, (d, s, r) = subplots(1, 3, figsize=(13, 3.8))
+    for m in c.checks:
+        xs = np.linspace(0, 1, len(m.deletion_curve))
+        d.plot(xs, m.deletion_curve, label=f"{m.method} ({m.deletion:.3f})")
+        s.plot(xs, m.insertion_curve, label=f"{m.method} ({m.insertion:.3f})")
+    d.set_title("deletion: lower area is better", fontsize=10)
+    d.set_xlabel("share of the pixels blacked out, top-ranked first")
+    s.set_title("insertion: higher area is better", fontsize=10)
+    s.set_xlabel("share of the pixels put back into the blurred image")
+    for ax in (d, s):
+        ax.set_ylabel("probability of the explained class")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ys = np.arange(len(c.checks))
+    rhos = [m.randomization_rho for m in c.checks]
+    r.barh(ys, rhos, color=["#b2182b" if m.flagged else "#67a9cf" for m in c.checks])
+    r.axvline(FLAG_RHO, color="#444", linestyle="--", linewidth=1)
+    r.set_yticks(ys, [m.method for m in c.checks], fontsize=8)
+    r.invert_yaxis()
+    r.set_xlim(min(0.0, *rhos) - 0.05, 1.02)
+    r.set_title("random weights: rank correlation (red: flagged)", fontsize=10)
+    fig.suptitle(f"explanation checks on {c.images} test images", fontsize=11)
+    fig.tight_layout()
+    return finish(fig, path)
+
+
 def maximized(m, path):
     fig, ax = subplots(figsize=(3.6, 3.9))
     _show_image(ax, m.image)

@@ -15,9 +15,14 @@ from matplotlib.figure import Figure
 from cnnlab.atomic import atomic_writer
 
 
+def figure(figsize=None) -> Figure:
+    """``plt.figure`` without pyplot: an empty figure, for a layout of its own (``add_gridspec``)."""
+    return Figure(figsize=figsize)
+
+
 def subplots(rows: int = 1, cols: int = 1, figsize=None, **options):
     """``plt.subplots`` without pyplot: (figure, axes)."""
-    fig = Figure(figsize=figsize)
+    fig = figure(figsize)
     return fig, fig.subplots(rows, cols, **options)
 
 

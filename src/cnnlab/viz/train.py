@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.viz.style import finish, subplots
+from cnnlab.viz.style import figure, finish, subplots
 
 
 def curves(rows: list[dict], path, steps: list[dict] | None = None, runs: dict | None = None):
@@ -74,13 +74,27 @@ def run_figure(run, path=None):
     return curves(run.metrics, path, run.steps or None)
 
 
-def health_figure(lines: list[dict], path=None):
-    """A run's stats.jsonl as two panels over the training steps: the share of zeros after each ReLU layer
-    (1.0 is a dead layer), and each weight's gradient norm (log scale: a vanishing or exploding one shows)."""
+HEATMAPS_PER_ROW = 4
+
+
+def health_figure(health, path=None):
+    """A run's training statistics (:class:`~cnnlab.inspect.health.TrainingHealth`, or stats.jsonl's lines)
+    over the training steps: the share of zeros after each ReLU layer (1.0 is a dead layer), each weight's
+    gradient norm (log scale: a vanishing or exploding one shows), then a heat map per layer of its
+    activation histograms (columns: watched steps; rows: output value; colour: log10 of the share of outputs
+    in that bin, :func:`cnnlab.training.stats.histograms_over_time`)."""
+    from cnnlab.training.stats import histograms_over_time
+
+    lines = list(getattr(health, "lines", health))
     steps = [r for r in lines if r.get("kind") == "step"]
-    fig, (a, b) = subplots(1, 2, figsize=(10, 3.6))
+    names = list(steps[0]["layers"]) if steps else []
+    rows = 1 + math.ceil(len(names) / HEATMAPS_PER_ROW)
+    fig = figure((12, 3.6 + 2.4 * (rows - 1)))
+    grid = fig.add_gridspec(rows, 2 * HEATMAPS_PER_ROW, height_ratios=[1.5] + [1] * (rows - 1))
+    a = fig.add_subplot(grid[0, :HEATMAPS_PER_ROW])
+    b = fig.add_subplot(grid[0, HEATMAPS_PER_ROW:])
     x = [r["step"] for r in steps]
-    for name in steps[0]["layers"] if steps else ():
+    for name in names:
         if "zeros" in steps[0]["layers"][name]:
             a.plot(x, [r["layers"].get(name, {}).get("zeros", np.nan) for r in steps], label=name)
     positive = False
@@ -100,6 +114,29 @@ def health_figure(lines: list[dict], path=None):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
+    for i, name in enumerate(names):
+        at, edges, shares = histograms_over_time(lines, name)
+        r, c = 1 + i // HEATMAPS_PER_ROW, 2 * (i % HEATMAPS_PER_ROW)
+        ax = fig.add_subplot(grid[r, c : c + 2])
+        with np.errstate(divide="ignore"):
+            shown = np.log10(np.where(shares > 0, shares, np.nan)).T
+        image = ax.imshow(
+            shown,
+            aspect="auto",
+            origin="lower",
+            cmap="viridis",
+            vmin=-4,
+            vmax=0,
+            extent=(at[0], at[-1] if len(at) > 1 else at[0] + 1, edges[0], edges[-1]),
+        )
+        ax.set_title(f"{name}: activations", fontsize=8)
+        ax.tick_params(labelsize=6)
+        if c == 0:
+            ax.set_ylabel("output value", fontsize=7)
+        if i == len(names) - 1:
+            bar = fig.colorbar(image, ax=ax)
+            bar.set_label("log10 share of outputs", fontsize=7)
+            bar.ax.tick_params(labelsize=6)
     fig.tight_layout()
     return finish(fig, path)
 

@@ -146,6 +146,35 @@ def curves(run_id: str, runs: RunStore = Depends(store)):
     return Response(buf.getvalue(), media_type="image/png")
 
 
+@router.get("/{run_id:path}/health")
+def health(run_id: str, runs: RunStore = Depends(store)):
+    """The run's training statistics (:func:`cnnlab.inspect.health.training_health`): whether they were
+    recorded, the verdict, the layers that died with their channel counts, and the watched steps."""
+    from cnnlab.inspect.health import training_health
+
+    try:
+        h = training_health(runs.get(run_id))
+    except InputError as e:
+        return {"recorded": False, "verdict": runs.public(str(e)), "died": {}, "steps": 0}
+    return {"recorded": True, "verdict": h.verdict, "died": h.died, "steps": len(h.steps)}
+
+
+@router.get("/{run_id:path}/health.png")
+def health_png(run_id: str, runs: RunStore = Depends(store)):
+    """The training health figure (:func:`cnnlab.viz.train.health_figure`), as the report draws it."""
+    from cnnlab.inspect.health import training_health
+    from cnnlab.viz.style import png
+
+    return Response(png(training_health(runs.get(run_id)).plot(), dpi=90), media_type="image/png")
+
+
+@router.get("/{run_id:path}/explanation-checks")
+def explanation_checks(run_id: str, runs: RunStore = Depends(store)):
+    """Deletion, insertion and model randomization of every explanation method on a few test images
+    (:meth:`RunStore.explanation_checks`)."""
+    return JSONResponse(runs.explanation_checks(run_id).as_dict())
+
+
 @router.post("/{run_id:path}/predict")
 async def predict(run_id: str, request: Request, runs: RunStore = Depends(store)):
     run = await run_of(runs, run_id)

@@ -62,7 +62,7 @@ class RunStore:
         self._loading: dict[str, threading.Lock] = {}  # one load of each run at a time
         self._refused: dict[str, tuple] = {}  # run id -> (signature, the error its files gave)
         self._datasets: dict[tuple, object] = {}
-        self._evaluations: dict[tuple, tuple] = {}
+        self._results: dict[tuple, object] = {}  # (run id, what, signature) -> an evaluation, checks, ...
 
     def _folders(self):
         """Every folder down to max_depth, links to folders followed; one that vanishes mid-scan is skipped."""
@@ -184,25 +184,45 @@ class RunStore:
 
         return pick(self.dataset(run_id), split, index)
 
+    CHECKED_IMAGES = 8  # test images the page's explanation checks use
+
+    def _kept(self, run_id: str, what: str, compute):
+        """``compute(run)``'s result for the run, made under the run's lock and kept until its files change
+        (one of each ``what`` per run)."""
+        run = self.get(run_id)
+        key = (run_id, what, _signature(run.path))
+        with self._guard:
+            kept = self._results.get(key)
+        if kept is None:
+            with self.lock(run_id):
+                kept = compute(run)
+            with self._guard:
+                self._results = {k: v for k, v in self._results.items() if k[:2] != (run_id, what)}
+                self._results[key] = kept
+        return kept
+
     def evaluation(self, run_id: str):
         """The run on its own test split (:func:`cnnlab.run.evaluate.evaluate`), and the test images; kept
         until the run's files change."""
         from cnnlab.compute.device import pick_precision
         from cnnlab.run.evaluate import evaluate
 
-        run = self.get(run_id)
-        key = (run_id, _signature(run.path))
-        with self._guard:
-            kept = self._evaluations.get(key)
-        if kept is None:
-            ds = self.dataset(run_id)
-            precision = pick_precision("auto")  # as cnnlab eval computes it
-            with self.lock(run_id):
-                kept = (
-                    evaluate(run.model, ds.test.x, ds.test.y, run.classes, precision=precision, scale=run.scale),
-                    ds.test.x,
-                )
-            with self._guard:
-                self._evaluations = {k: v for k, v in self._evaluations.items() if k[0] != run_id}
-                self._evaluations[key] = kept
-        return kept
+        ds = self.dataset(run_id)
+        precision = pick_precision("auto")  # as cnnlab eval computes it
+
+        def compute(run):
+            return evaluate(
+                run.model, ds.test.x, ds.test.y, run.classes, precision=precision, scale=run.scale
+            ), ds.test.x
+
+        return self._kept(run_id, "evaluation", compute)
+
+    def explanation_checks(self, run_id: str):
+        """:func:`cnnlab.inspect.check_explanations` of every method on the first ``CHECKED_IMAGES`` test images
+        of the run's dataset; kept until the run's files change."""
+        from cnnlab.inspect import check_explanations
+
+        ds = self.dataset(run_id)
+        return self._kept(
+            run_id, "explanation checks", lambda run: check_explanations(run, ds.test.x[: self.CHECKED_IMAGES])
+        )

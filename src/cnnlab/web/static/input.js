@@ -2,7 +2,8 @@
 // image the model saw and the explanation over it.
 import { renderMaps } from "./maps.js";
 import { JET, paint } from "./paint.js";
-import { $, HINTS, api, current, decode, esc, json, runPath, showError, state } from "./state.js";
+import { markChecked } from "./checks.js";
+import { $, HINTS, METHOD_NAMES, api, current, decode, esc, json, runPath, showError, state } from "./state.js";
 
 const pad = () => $("#pad");
 const padCtx = () => pad().getContext("2d", { willReadFrequently: true });
@@ -138,11 +139,7 @@ export async function drawOverlay(gen) {
     const h = e.heatmap.length, w = e.heatmap[0].length;
     // transparent where the heat is low, so the input stays visible under it
     paint(canvas, e.heatmap.flat().map((v) => v * 255), h, w, { stops: JET, alpha: (v) => Math.round(40 + 180 * v / 255) * (v > 20), scale: 196 / w });
-    const words = {
-      gradcam: "Grad-CAM", saliency: "Saliency", smoothgrad: "SmoothGrad", occlusion: "Occlusion",
-      "gradcam++": "Grad-CAM++", layercam: "LayerCAM", integrated_gradients: "Integrated Gradients",
-    }[e.method] || e.method;
-    $("#overlay-reason").textContent = `${words} for '${e.class}' (p = ${e.probability.toFixed(2)}): ${e.reason}`;
+    $("#overlay-reason").textContent = `${METHOD_NAMES[e.method] || e.method} for '${e.class}' (p = ${e.probability.toFixed(2)}): ${e.reason}`;
   } catch (err) { if (gen === state.gen) showError(err.message); }
 }
 
@@ -170,7 +167,7 @@ export function setUpInput() {
   $("#sample-index").addEventListener("keydown", (e) => { if (e.key === "Enter") showSample(Number($("#sample-index").value)); });
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));
   document.querySelectorAll("input[name=overlay]").forEach((r) => r.addEventListener("change", () => {
-    state.overlay = r.value; drawOverlay(state.gen);
+    state.overlay = r.value; drawOverlay(state.gen); markChecked();
   }));
   $("#target").addEventListener("change", () => drawOverlay(state.gen));
 }

@@ -1,6 +1,8 @@
 // The runs in the served folder: the list, the current run's summary and metrics, and switching runs.
+import { resetChecks } from "./checks.js";
 import { showCurves } from "./curves.js";
 import { renderGraph } from "./graph.js";
+import { showHealth } from "./health.js";
 import { refresh, resetOutputs, showSample } from "./input.js";
 import { $, api, esc, runPath, showError, state } from "./state.js";
 
@@ -34,6 +36,8 @@ async function selectRun(id) {
   $("#target").innerHTML = `<option value="">the predicted one</option>` +
     info.classes.map((c, i) => `<option value="${i}">${esc(c)}</option>`).join("");
   showCurves(id);
+  resetChecks();
+  showHealth(id).catch((err) => showError(err.message));
   for (const sel of ["#eval-summary", "#mistakes-filter"]) $(sel).textContent = "";
   for (const sel of ["#confusion", "#mistakes"]) $(sel).innerHTML = "";
   // a test sample belongs to its run: the same index is fetched again from the new run's own test split

@@ -15,10 +15,15 @@ export const state = {
   heat: {},  // explanations of the current input, by method and class
   layers: null,  // the feature maps last drawn, redrawn when their scale or order changes
   evaluation: null,  // the current run's test-set evaluation
+  checks: null,  // the current run's explanation checks, once asked for
   zoomed: null, zoomOpener: null,  // the map in the dialog, and what gets the focus back when it closes
   pen: { down: false, last: null },  // the drawing pad's stroke in progress
   playground: { gen: 0, custom: null },  // custom: a patch and kernel from the model, until a field changes
   lastError: "",
+};
+export const METHOD_NAMES = {
+  gradcam: "Grad-CAM", saliency: "Saliency", smoothgrad: "SmoothGrad", occlusion: "Occlusion",
+  "gradcam++": "Grad-CAM++", layercam: "LayerCAM", integrated_gradients: "Integrated Gradients",
 };
 export const current = () => state.inputs[state.tab] || null;
 export const HINTS = {
