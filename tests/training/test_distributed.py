@@ -118,6 +118,26 @@ def test_two_processes_train_the_weights_one_process_trains(tmp_path, model):
     for key in ("loss", "accuracy", "test_loss", "test_accuracy"):  # reduced over the ranks before written
         assert m2[key] == pytest.approx(m1[key], abs=2e-3), key
     assert two.stdout.count("test accuracy") == 1  # rank 0 speaks for the job
+    _same_statistics(tmp_path / "one", tmp_path / "two")
+
+
+def _same_statistics(one, two):
+    """stats.jsonl of --nproc 2 is reduced over the ranks: its first watched step (before the weights part by
+    rounding) holds each layer's numbers over the whole global batch, as one process's does, and its
+    epoch line the same never-fired channels."""
+    a = [json.loads(line) for line in (one / "stats.jsonl").read_text().splitlines()]
+    b = [json.loads(line) for line in (two / "stats.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r.get("step")) for r in a] == [(r["kind"], r.get("step")) for r in b]
+    first_a, first_b = a[0]["layers"], b[0]["layers"]
+    assert first_a.keys() == first_b.keys()
+    for name, x in first_a.items():
+        y = first_b[name]
+        assert sum(y["hist"]) == sum(x["hist"]), name  # every rank's outputs counted, once
+        for key in ("mean", "std", "min", "max", "zeros"):
+            if key in x:
+                assert y[key] == pytest.approx(x[key], rel=1e-4, abs=1e-5), (name, key)
+        assert np.abs(np.subtract(y["hist"], x["hist"])).sum() <= 0.001 * sum(x["hist"]) + 2, name
+    assert b[-1]["kind"] == "epoch" and b[-1]["channels"] == a[-1]["channels"]
 
 
 def test_two_processes_on_real_mnist_reach_one_process_accuracy_and_only_rank_0_writes(tmp_path, runs_root, real_home):

@@ -70,7 +70,7 @@ def fit_epoch(s: Setup, epoch: int, reporter) -> dict:
     aug = augment.parse(cfg.augment)
     draws = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch + 7_000_003 * (world.rank + 1))
     net.train()
-    watch = Recorder(s.net, s.stats, hooks=not cfg.compile) if cfg.stats == "on" and world.main else None
+    watch = Recorder(s.net, s.stats, hooks=not cfg.compile, world=world) if cfg.stats == "on" else None
     watch_every = Recorder.every(batches)
     reporter.start_epoch(epoch, cfg.epochs, batches, s.n_fit)
     t0 = time.perf_counter()

@@ -9,9 +9,10 @@ epoch the channels that never fired in any watched step are listed.
 
 ``stats.jsonl`` holds a line a watched step (``"kind": "step"``) and a line an epoch (``"kind": "epoch"``),
 and is rewritten whole with each checkpoint (as steps.jsonl is), so a resumed run keeps the lines of its
-finished epochs. With ``--nproc`` the watched step is rank 0's share of the batch (the statistics of a
-shard; the other ranks' are not sent). Under ``--compile`` the hooks would break the compiled graph, so only
-the weights, gradients and updates are recorded.
+finished epochs. With ``--nproc`` every rank watches the same steps and the statistics are reduced over the
+ranks: each layer's over the whole global batch, as one process computes them; the weights, gradients and
+updates are the same on every rank already (DDP averages the gradients). Under ``--compile`` the hooks
+would break the compiled graph, so only the weights, gradients and updates are recorded.
 """
 
 from __future__ import annotations
@@ -26,26 +27,41 @@ POINTS = 20  # watched steps an epoch, about
 BINS = 20
 
 
-def layer_stats(a: torch.Tensor, relu: bool) -> dict:
+def layer_stats(a: torch.Tensor, relu: bool, world=None) -> dict:
     """The statistics of one layer's output: mean, std (of the population), min, max, a histogram of
-    ``BINS`` equal bins from min to max (the last bin closed), and with ``relu`` the fraction of zeros."""
+    ``BINS`` equal bins from min to max (the last bin closed), and with ``relu`` the fraction of zeros. With
+    ``world`` (a :class:`~cnnlab.training.distributed.World` of several ranks) they are those of every rank's
+    share of the batch together: the range first (one reduction), then the counts and sums over it (another)."""
     a = a.detach().float().reshape(-1)
-    lo, hi = float(a.min()), float(a.max())
-    if hi > lo:
-        idx = ((a - lo) * (BINS / (hi - lo))).floor().clamp_(0, BINS - 1).long()
+    lo, hi = torch.aminmax(a)
+    several = world is not None and world.active
+    if several:
+        lo, hi = world.least(torch.stack([lo, -hi]))
+        hi = -hi
+    lo, hi = float(lo), float(hi)
+    if hi > lo:  # a value's bin, truncated (a - lo >= 0, so truncation is floor); the top value in the last bin
+        idx = (a - lo).mul_(BINS / (hi - lo)).clamp_(0, BINS - 1).to(torch.uint8)
         hist = torch.bincount(idx, minlength=BINS)
     else:
-        hist = torch.zeros(BINS, dtype=torch.long)
+        hist = torch.zeros(BINS, dtype=torch.long, device=a.device)
         hist[0] = a.numel()
-    out = {
-        "mean": float(a.mean()),
-        "std": float(a.std(unbiased=False)) if a.numel() > 1 else 0.0,
-        "min": lo,
-        "max": hi,
-        "hist": hist.tolist(),
-    }
+    n = a.numel()
+    mean = a.mean()
+    var = a.var(correction=0) if n > 1 else a.new_zeros(())
+    zeros = (a == 0).sum() if relu else a.new_zeros(())
+    if several:  # each rank's count, sum, sum of squares (from its own accurate mean and variance) and zeros
+        m, v = mean.double(), var.double()
+        parts = torch.stack([m.new_tensor(n), n * m, n * (v + m * m), zeros.double()])
+        sums = world.sum(torch.cat([parts, hist.double()]))
+        count, total, squares, zero_count = sums[:4].tolist()
+        mean_of_all = total / count
+        stats = (mean_of_all, max(squares / count - mean_of_all**2, 0.0) ** 0.5, zero_count / count)
+        hist = sums[4:].long()
+    else:
+        stats = (float(mean), float(var) ** 0.5, float(zeros) / n)
+    out = {"mean": stats[0], "std": stats[1], "min": lo, "max": hi, "hist": hist.tolist()}
     if relu:
-        out["zeros"] = float((a == 0).float().mean())
+        out["zeros"] = stats[2]
     return out
 
 
@@ -63,8 +79,8 @@ def _layers(net: torch.nn.Module) -> list[tuple[str, torch.nn.Module, bool]]:
 class Recorder:
     """What one rank watches of its epochs; its ``records`` are the run's ``stats.jsonl`` lines."""
 
-    def __init__(self, net: torch.nn.Module, records: list[dict], hooks: bool = True):
-        self.net, self.records, self.hooks = net, records, hooks
+    def __init__(self, net: torch.nn.Module, records: list[dict], hooks: bool = True, world=None):
+        self.net, self.records, self.hooks, self.world = net, records, hooks, world
         self.layers = _layers(net)
         self.fired: dict[str, torch.Tensor] = {}
         self.current: dict = {}
@@ -91,9 +107,10 @@ class Recorder:
         def hook(_module, _inputs, output):
             if not isinstance(output, torch.Tensor):
                 return
-            self.current["layers"][name] = layer_stats(output, relu)
+            self.current["layers"][name] = layer_stats(output, relu, self.world)
             if relu and output.dim() >= 2:  # channels are axis 1 (NCHW, or units of a Dense)
-                fired = (output.detach() > 0).transpose(0, 1).reshape(output.shape[1], -1).any(dim=1).cpu()
+                others = [d for d in range(output.dim()) if d != 1]
+                fired = (output.detach().amax(dim=others) > 0).cpu()
                 self.fired[name] = fired if name not in self.fired else self.fired[name] | fired
 
         return hook
@@ -124,6 +141,9 @@ class Recorder:
         self.current = {}
 
     def end_epoch(self, epoch: int) -> None:
+        if self.world is not None and self.world.active:  # a channel fired if it fired on any rank
+            device = next(self.net.parameters()).device  # nccl reduces only tensors on the GPU
+            self.fired = {name: (self.world.sum(f.long().to(device)) > 0).cpu() for name, f in self.fired.items()}
         never = {name: torch.nonzero(~f).flatten().tolist() for name, f in self.fired.items()}
         channels = {name: len(f) for name, f in self.fired.items()}
         self.records.append({"kind": "epoch", "epoch": epoch, "never_fired": never, "channels": channels})
