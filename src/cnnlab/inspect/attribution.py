@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from cnnlab.compute.modes import evaluating
 from cnnlab.compute.outputs import class_score, ends_in_softmax, probabilities
 from cnnlab.errors import InputError
-from cnnlab.inspect.capture import forward_capturing, model_and_input, named_layers, select
+from cnnlab.inspect.capture import forward_capturing, model_and_input, named_layers, own_images, select
 from cnnlab.shown import Shown, Table
 
 
@@ -246,17 +246,11 @@ def _baseline(x: torch.Tensor, baseline, model_or_run) -> tuple[torch.Tensor, st
         b = F.conv2d(b, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
         return b, f"the image blurred (Gaussian, sigma {sigma:.1f} px)"
     if baseline == "mean":
-        train = getattr(model_or_run, "train_config", {}).get("data")
-        if not train:
-            raise InputError("baseline='mean' needs a Run (its dataset's mean image); pass baseline=array instead.")
-        from cnnlab import data as datalib
-        from cnnlab.data.images import mode_for
-
-        h, w, c = model_or_run.input_shape
-        ds = datalib.load(train, size=(h, w), mode=mode_for(c))
-        mean = np.asarray(ds.train.x[:10_000], np.float64).mean(0)
+        refusal = "baseline='mean' needs a Run (its dataset's mean image); pass baseline=array instead."
+        train = own_images(model_or_run, "train", 10_000, refusal)
+        mean = np.asarray(train, np.float64).mean(0)
         return torch.from_numpy(mean.astype(np.float32)).permute(2, 0, 1)[None] * _scale_of(model_or_run), (
-            f"the mean image of {train}'s training split"
+            f"the mean image of {model_or_run.train_config['data']}'s training split"
         )
     raise InputError(f"Unknown baseline {baseline!r}. Expected one of: {', '.join(BASELINES)}, or an image array.")
 

@@ -159,6 +159,19 @@ def model_and_input(model_or_run, images) -> tuple[nn.Module, torch.Tensor, tupl
     return model, torch.from_numpy(a).permute(0, 3, 1, 2), None, []  # (N, C, H, W), channels_last memory
 
 
+def own_images(model_or_run, split: str, limit: int, refusal: str) -> np.ndarray:
+    """The first ``limit`` images of ``split`` ("train" or "test") of the dataset a run was trained on, in the
+    run's size and mode; an InputError with ``refusal`` for anything but such a run."""
+    from cnnlab import data as datalib
+    from cnnlab.data.images import mode_for
+
+    name = getattr(model_or_run, "train_config", {}).get("data")
+    if not name:
+        raise InputError(refusal)
+    h, w, c = model_or_run.input_shape
+    return getattr(datalib.load(name, size=(h, w), mode=mode_for(c)), split).x[:limit]
+
+
 class FeatureMaps(dict, Shown):
     """``{layer: (N, H, W, C) or (N, units)}``, a dict of NumPy arrays. Printed: a row per layer (its shape
     and range); in a notebook the same with each layer's maps of image 0 as a grid with its colour bar

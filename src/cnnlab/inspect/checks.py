@@ -26,7 +26,8 @@ import torch
 from cnnlab.compute.modes import evaluating
 from cnnlab.errors import InputError
 from cnnlab.inspect.attribution import METHODS, _baseline, _probs, check_method, explain
-from cnnlab.inspect.capture import model_and_input
+from cnnlab.inspect.capture import model_and_input, own_images
+from cnnlab.inspect.health import NEEDS_IMAGES
 from cnnlab.shown import Shown, Table
 
 FLAG_RHO = 0.5
@@ -176,14 +177,7 @@ def check_explanations(
     for m in methods:
         check_method(m)
     if images is None:
-        if not run.train_config.get("data"):
-            raise InputError("check_explanations() needs images, or a run that says which dataset it was trained on.")
-        from cnnlab import data as datalib
-        from cnnlab.data.images import mode_for
-
-        hh, ww, c = run.input_shape
-        ds = datalib.load(run.train_config["data"], size=(hh, ww), mode=mode_for(c))
-        images = ds.test.x[:n]
+        images = own_images(run, "test", n, f"check_explanations() {NEEDS_IMAGES}")
     images = np.asarray(images)
     if images.ndim != 4 or not len(images):
         raise InputError(f"images have shape {images.shape}; expected (N, H, W, C) with N >= 1.")
@@ -191,8 +185,9 @@ def check_explanations(
         raise InputError(f"steps={steps}: expected 1 or more.")
     _, x_all, _, _ = model_and_input(run, images)
     _, black, _, _ = model_and_input(run, np.zeros_like(images[:1]))
-    torch.manual_seed(seed)
-    random_run = randomized(run)
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        torch.manual_seed(seed)
+        random_run = randomized(run)
     done = []
     with evaluating(run.model):
         for k, method in enumerate(methods):

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlab.errors import InputError
-from cnnlab.inspect.capture import feature_maps, named_layers
+from cnnlab.inspect.capture import feature_maps, named_layers, own_images
 from cnnlab.nn.activations import ends_in_relu
 from cnnlab.shown import Shown, Table
 
 BATCH = 256
+NEEDS_IMAGES = "needs images, or a run that says which dataset it was trained on."
 
 
 def relu_layers(model) -> list[str]:
@@ -141,14 +142,7 @@ def dead_units(model_or_run, images=None, limit: int = 2000) -> DeadUnits:
     from cnnlab.run.run import Run
 
     if images is None:
-        if not isinstance(model_or_run, Run) or not model_or_run.train_config.get("data"):
-            raise InputError("dead_units() needs images, or a run that says which dataset it was trained on.")
-        from cnnlab import data as datalib
-        from cnnlab.data.images import mode_for
-
-        h, w, c = model_or_run.input_shape
-        ds = datalib.load(model_or_run.train_config["data"], size=(h, w), mode=mode_for(c))
-        images = ds.test.x[:limit]
+        images = own_images(model_or_run, "test", limit, f"dead_units() {NEEDS_IMAGES}")
     model = model_or_run.model if isinstance(model_or_run, Run) else model_or_run
     names = relu_layers(model)
     if not names:

@@ -5,7 +5,8 @@ output's mean, standard deviation, range and a histogram of ``BINS`` equal bins 
 layer that ends in a ReLU, the fraction of its outputs that are 0 and which channels gave anything above 0.
 After the backward pass each parameter's norm and its gradient's norm are recorded, and after the
 optimizer's step the norm of the update relative to the weights (``|w' - w| / |w|``). At the end of each
-epoch the channels that never fired in any watched step are listed.
+epoch the channels that never fired in any watched step are listed, with the seconds the recording took
+(``recording_seconds``: the hooks and the norms, what ``--stats on`` costs the epoch).
 
 ``stats.jsonl`` holds a line a watched step (``"kind": "step"``) and a line an epoch (``"kind": "epoch"``),
 and is rewritten whole with each checkpoint (as steps.jsonl is), so a resumed run keeps the lines of its
@@ -18,6 +19,7 @@ would break the compiled graph, so only the weights, gradients and updates are r
 from __future__ import annotations
 
 import contextlib
+import time
 
 import torch
 
@@ -27,12 +29,20 @@ POINTS = 20  # watched steps an epoch, about
 BINS = 20
 
 
+def _flat(a: torch.Tensor) -> torch.Tensor:
+    """``a``'s values as one axis, in memory order: a view of a channels-last map (a convolution's output here),
+    where ``reshape(-1)`` would copy it into NCHW order first. The order is no statistic's business."""
+    if a.dim() == 4 and not a.is_contiguous() and a.is_contiguous(memory_format=torch.channels_last):
+        return a.as_strided((a.numel(),), (1,))
+    return a.reshape(-1)
+
+
 def layer_stats(a: torch.Tensor, relu: bool, world=None) -> dict:
     """The statistics of one layer's output: mean, std (of the population), min, max, a histogram of
     ``BINS`` equal bins from min to max (the last bin closed), and with ``relu`` the fraction of zeros. With
     ``world`` (a :class:`~cnnlab.training.distributed.World` of several ranks) they are those of every rank's
     share of the batch together: the range first (one reduction), then the counts and sums over it (another)."""
-    a = a.detach().float().reshape(-1)
+    a = _flat(a.detach().float())
     lo, hi = torch.aminmax(a)
     several = world is not None and world.active
     if several:
@@ -84,6 +94,15 @@ class Recorder:
         self.layers = _layers(net)
         self.fired: dict[str, torch.Tensor] = {}
         self.current: dict = {}
+        self.spent = 0.0  # seconds this epoch in the hooks and the norms: what recording costs the run
+
+    @contextlib.contextmanager
+    def _timed(self):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent += time.perf_counter() - t0
 
     @staticmethod
     def every(batches: int) -> int:
@@ -107,11 +126,12 @@ class Recorder:
         def hook(_module, _inputs, output):
             if not isinstance(output, torch.Tensor):
                 return
-            self.current["layers"][name] = layer_stats(output, relu, self.world)
-            if relu and output.dim() >= 2:  # channels are axis 1 (NCHW, or units of a Dense)
-                others = [d for d in range(output.dim()) if d != 1]
-                fired = (output.detach().amax(dim=others) > 0).cpu()
-                self.fired[name] = fired if name not in self.fired else self.fired[name] | fired
+            with self._timed():
+                self.current["layers"][name] = layer_stats(output, relu, self.world)
+                if relu and output.dim() >= 2:  # channels are axis 1 (NCHW, or units of a Dense)
+                    others = [d for d in range(output.dim()) if d != 1]
+                    fired = (output.detach().amax(dim=others) > 0).cpu()
+                    self.fired[name] = fired if name not in self.fired else self.fired[name] | fired
 
         return hook
 
@@ -123,20 +143,22 @@ class Recorder:
 
     def after_backward(self) -> dict[str, torch.Tensor]:
         """The gradient norms, and a copy of the weights to measure the update by."""
-        self.current["weights"] = {
-            name: {"norm": float(p.detach().float().norm()), "grad_norm": float(p.grad.float().norm())}
-            for name, p in self._parameters()
-            if p.grad is not None
-        }
-        return {name: p.detach().clone() for name, p in self._parameters()}
+        with self._timed():
+            self.current["weights"] = {
+                name: {"norm": float(p.detach().float().norm()), "grad_norm": float(p.grad.float().norm())}
+                for name, p in self._parameters()
+                if p.grad is not None
+            }
+            return {name: p.detach().clone() for name, p in self._parameters()}
 
     def after_step(self, before: dict[str, torch.Tensor], epoch: int, step: int) -> None:
-        for name, p in self._parameters():
-            if name in before and name in self.current["weights"]:
-                w = before[name].float()
-                size = float(w.norm())
-                change = float((p.detach().float() - w).norm())
-                self.current["weights"][name]["update_ratio"] = change / size if size else 0.0
+        with self._timed():
+            for name, p in self._parameters():
+                if name in before and name in self.current["weights"]:
+                    w = before[name].float()
+                    size = float(w.norm())
+                    change = float((p.detach().float() - w).norm())
+                    self.current["weights"][name]["update_ratio"] = change / size if size else 0.0
         self.records.append({"kind": "step", "epoch": epoch, "step": step, **self.current})
         self.current = {}
 
@@ -146,8 +168,11 @@ class Recorder:
             self.fired = {name: (self.world.sum(f.long().to(device)) > 0).cpu() for name, f in self.fired.items()}
         never = {name: torch.nonzero(~f).flatten().tolist() for name, f in self.fired.items()}
         channels = {name: len(f) for name, f in self.fired.items()}
-        self.records.append({"kind": "epoch", "epoch": epoch, "never_fired": never, "channels": channels})
-        self.fired = {}
+        spent = round(self.spent, 4)
+        self.records.append(
+            {"kind": "epoch", "epoch": epoch, "never_fired": never, "channels": channels, "recording_seconds": spent}
+        )
+        self.fired, self.spent = {}, 0.0
 
 
 def bucket_edges(stats: dict) -> list[float]:
