@@ -91,9 +91,8 @@ def inspect(
         run = load(run_dir, allow_nonfinite=allow_nonfinite)
         img, desc, notes = load_image(image, run)
         chosen = [s.strip() for s in layers.split(",") if s.strip()] if layers else None
-        ins = inspect_image(
-            run, img, chosen, method or ["gradcam"], _maximize_specs(maximize)
-        )  # every name checked first
+        # every name checked first
+        ins = inspect_image(run, img, chosen, method or ["gradcam"], _maximize_specs(maximize))
         index = write_inspection(ins, out, channels, desc)
     for note in notes:
         console.print(f"note: {note}")

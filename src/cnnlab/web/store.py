@@ -187,15 +187,17 @@ class RunStore:
     CHECKED_IMAGES = 8  # test images the page's explanation checks use
 
     def _kept(self, run_id: str, what: str, compute):
-        """``compute(run)``'s result for the run, made under the run's lock and kept until its files change
-        (one of each ``what`` per run)."""
+        """``compute(run, ds)``'s result for the run and its own dataset, kept until the run's files change (one
+        of each ``what`` per run). Only when nothing is kept is the dataset loaded (outside the run's lock, so
+        the model answers other requests meanwhile) and the result made (under it)."""
         run = self.get(run_id)
         key = (run_id, what, _signature(run.path))
         with self._guard:
             kept = self._results.get(key)
         if kept is None:
+            ds = self.dataset(run_id)
             with self.lock(run_id):
-                kept = compute(run)
+                kept = compute(run, ds)
             with self._guard:
                 self._results = {k: v for k, v in self._results.items() if k[:2] != (run_id, what)}
                 self._results[key] = kept
@@ -207,13 +209,11 @@ class RunStore:
         from cnnlab.compute.device import pick_precision
         from cnnlab.run.evaluate import evaluate
 
-        ds = self.dataset(run_id)
         precision = pick_precision("auto")  # as cnnlab eval computes it
 
-        def compute(run):
-            return evaluate(
-                run.model, ds.test.x, ds.test.y, run.classes, precision=precision, scale=run.scale
-            ), ds.test.x
+        def compute(run, ds):
+            x, y = ds.test.x, ds.test.y
+            return evaluate(run.model, x, y, run.classes, precision=precision, scale=run.scale), x
 
         return self._kept(run_id, "evaluation", compute)
 
@@ -222,7 +222,7 @@ class RunStore:
         of the run's dataset; kept until the run's files change."""
         from cnnlab.inspect import check_explanations
 
-        ds = self.dataset(run_id)
-        return self._kept(
-            run_id, "explanation checks", lambda run: check_explanations(run, ds.test.x[: self.CHECKED_IMAGES])
-        )
+        def compute(run, ds):
+            return check_explanations(run, ds.test.x[: self.CHECKED_IMAGES])
+
+        return self._kept(run_id, "explanation checks", compute)
