@@ -48,6 +48,25 @@ def test_the_health_api_names_the_dead_layer_and_only_there(served):
     assert httpx.get(f"{url}/api/runs/unrecorded/health.png").status_code == 400
 
 
+def test_the_health_figure_is_drawn_once_and_again_when_the_stats_change(digits_run, tmp_path, monkeypatch):
+    """The page asks for the figure whenever a run is chosen; drawing it holds the GIL for about a second, so
+    the store keeps it until the run's files change."""
+    from cnnlab.inspect import health
+    from cnnlab.web.store import RunStore
+
+    shutil.copytree(digits_run[0], tmp_path / "run")
+    store = RunStore(tmp_path)
+    drawn = []
+    real = health.training_health
+    monkeypatch.setattr(health, "training_health", lambda run: drawn.append(run) or real(run))
+    first = store.health_png("run")
+    assert store.health_png("run") == first and len(drawn) == 1
+    stats = tmp_path / "run" / "stats.jsonl"
+    stats.write_text(stats.read_text().splitlines()[0] + "\n")  # only the first watched step is left
+    again = store.health_png("run")
+    assert len(drawn) == 2 and again != first
+
+
 def test_the_checks_api_answers_what_the_library_computes(served, digits_loaded):
     url, root = served
     run, ds = digits_loaded

@@ -388,9 +388,9 @@ def test_two_runs_curves_on_one_chart(page, served):
     import httpx
 
     url, _ = served
-    r = httpx.get(f"{url}/api/compare/curves.png", params=[("run", "mnist"), ("run", "rgb")])
+    r = httpx.get(f"{url}/api/compare/curves.png", params=[("run", "mnist"), ("run", "rgb")], timeout=60)
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    r = httpx.get(f"{url}/api/compare/curves.png", params=[("run", "mnist")])
+    r = httpx.get(f"{url}/api/compare/curves.png", params=[("run", "mnist")], timeout=60)
     assert r.status_code == 400 and "two or more runs" in r.json()["error"]
     page.select_option("#compare", "rgb")
     page.wait_for_function("document.querySelector('#compare-curves').naturalWidth > 0")

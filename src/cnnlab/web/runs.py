@@ -162,10 +162,7 @@ def health(run_id: str, runs: RunStore = Depends(store)):
 @router.get("/{run_id:path}/health.png")
 def health_png(run_id: str, runs: RunStore = Depends(store)):
     """The training health figure (:func:`cnnlab.viz.train.health_figure`), as the report draws it."""
-    from cnnlab.inspect.health import training_health
-    from cnnlab.viz.style import png
-
-    return Response(png(training_health(runs.get(run_id)).plot(), dpi=90), media_type="image/png")
+    return Response(runs.health_png(run_id), media_type="image/png")
 
 
 @router.get("/{run_id:path}/explanation-checks")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cnnlab.data.images import mode_for
 from cnnlab.errors import CnnlabError, DataError
-from cnnlab.run.files import CONFIG, METRICS, MODEL_JSON, WEIGHTS, OutsideRoot, confined
+from cnnlab.run.files import CONFIG, METRICS, MODEL_JSON, STATS, WEIGHTS, OutsideRoot, confined
 from cnnlab.run.run import KERAS_SUFFIXES, Run, load
 
 
@@ -31,16 +31,17 @@ def _signature(folder: Path) -> tuple | None:
         if keras
         else [folder / n for n in (MODEL_JSON, WEIGHTS, CONFIG, METRICS)]
     )
-    marks = []
-    for i, file in enumerate(files):
-        try:
-            st = os.stat(file)
-        except OSError:
-            if i == 0:
-                return None
-            st = None
-        marks.append(st and (st.st_ino, st.st_size, st.st_mtime_ns))
-    return tuple(marks)
+    marks = [_mark(file) for file in files]
+    return None if marks[0] is None else tuple(marks)
+
+
+def _mark(file: Path) -> tuple | None:
+    """What changes when ``file`` is rewritten (atomically: a new inode) or appended to; None if it is gone."""
+    try:
+        st = os.stat(file)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def modified(folder: Path) -> float:
@@ -186,22 +187,38 @@ class RunStore:
 
     CHECKED_IMAGES = 8  # test images the page's explanation checks use
 
-    def _kept(self, run_id: str, what: str, compute):
-        """``compute(run, ds)``'s result for the run and its own dataset, kept until the run's files change (one
-        of each ``what`` per run). Only when nothing is kept is the dataset loaded (outside the run's lock, so
-        the model answers other requests meanwhile) and the result made (under it)."""
+    def _kept(self, run_id: str, what: str, compute, dataset: bool = True, reads: str = ""):
+        """``compute(run, ds)``'s result for the run and its own dataset (``compute(run)``'s without ``dataset``),
+        kept until the run's files change, or the file ``reads`` of the run folder that it is made from (one of
+        each ``what`` per run). Only when nothing is kept is the
+        dataset loaded (outside the run's lock, so the model answers other requests meanwhile) and the result
+        made (under it; a result without the dataset does not touch the model and takes no lock)."""
         run = self.get(run_id)
-        key = (run_id, what, _signature(run.path))
+        key = (run_id, what, _signature(run.path), _mark(run.path / reads) if reads else None)
         with self._guard:
             kept = self._results.get(key)
         if kept is None:
-            ds = self.dataset(run_id)
-            with self.lock(run_id):
-                kept = compute(run, ds)
+            if dataset:
+                ds = self.dataset(run_id)
+                with self.lock(run_id):
+                    kept = compute(run, ds)
+            else:
+                kept = compute(run)
             with self._guard:
                 self._results = {k: v for k, v in self._results.items() if k[:2] != (run_id, what)}
                 self._results[key] = kept
         return kept
+
+    def health_png(self, run_id: str) -> bytes:
+        """The training health figure (:func:`cnnlab.viz.train.health_figure`) as PNG bytes: drawn once (about a
+        second of CPU, with the GIL held) and kept until the run's files or its stats.jsonl change, since the page
+        asks for it every time a run is chosen."""
+        from cnnlab.inspect.health import training_health
+        from cnnlab.viz.style import png
+
+        return self._kept(
+            run_id, "health figure", lambda run: png(training_health(run).plot(), dpi=90), dataset=False, reads=STATS
+        )
 
     def evaluation(self, run_id: str):
         """The run on its own test split (:func:`cnnlab.run.evaluate.evaluate`), and the test images; kept
