@@ -50,7 +50,7 @@ def test_the_health_api_names_the_dead_layer_and_only_there(served):
 
 def test_the_health_figure_is_drawn_once_and_again_when_the_stats_change(digits_run, tmp_path, monkeypatch):
     """The page asks for the figure whenever a run is chosen; drawing it holds the GIL for about a second, so
-    the store keeps it until the run's files change."""
+    the store keeps it until the stats.jsonl it is drawn from changes."""
     from cnnlab.inspect import health
     from cnnlab.web.store import RunStore
 

@@ -190,9 +190,9 @@ class RunStore:
     def _kept(self, run_id: str, what: str, compute, dataset: bool = True, reads: str = ""):
         """``compute(run, ds)``'s result for the run and its own dataset (``compute(run)``'s without ``dataset``),
         kept until the run's files change, or the file ``reads`` of the run folder that it is made from (one of
-        each ``what`` per run). Only when nothing is kept is the
-        dataset loaded (outside the run's lock, so the model answers other requests meanwhile) and the result
-        made (under it; a result without the dataset does not touch the model and takes no lock)."""
+        each ``what`` per run). Only when nothing is kept is the dataset loaded (outside the run's lock, so the
+        model answers other requests meanwhile) and the result made (under it; a result without the dataset does
+        not touch the model and takes no lock)."""
         run = self.get(run_id)
         key = (run_id, what, _signature(run.path), _mark(run.path / reads) if reads else None)
         with self._guard:
@@ -210,9 +210,9 @@ class RunStore:
         return kept
 
     def health_png(self, run_id: str) -> bytes:
-        """The training health figure (:func:`cnnlab.viz.train.health_figure`) as PNG bytes: drawn once (about a
-        second of CPU, with the GIL held) and kept until the run's files or its stats.jsonl change, since the page
-        asks for it every time a run is chosen."""
+        """The training health figure (:func:`cnnlab.viz.train.health_figure`) as PNG bytes: drawn on the first
+        request (about a second of CPU, with the GIL held) and kept until the run's files or its stats.jsonl
+        change, since the page asks for it every time a run is chosen."""
         from cnnlab.inspect.health import training_health
         from cnnlab.viz.style import png
 
