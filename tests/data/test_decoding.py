@@ -142,3 +142,48 @@ def test_cnnlab_train_shows_the_decoding_of_a_folder(pets, tmp_path, monkeypatch
     r = CliRunner().invoke(app, argv)
     assert r.exit_code == 0, r.output
     assert "decoding 301 images" in r.stderr and "301/301" in r.stderr
+
+
+def _jpeg(path, pixels, **save):
+    Image.fromarray(pixels).save(path, quality=92, **save)
+    return path
+
+
+def test_a_jpeg_goes_past_pillow_only_when_no_header_of_it_can_turn_it(tmp_path):
+    """The header walk sends a JPEG to Pillow exactly when Pillow would find an EXIF block or an XMP
+    orientation in it; text that only looks like one (in a comment) does not count, as it does not for Pillow."""
+    pixels = photo(300, 400, 7)
+    turned = Image.Exif()
+    turned[0x0112] = 6
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    files = {
+        "plain": _jpeg(tmp_path / "plain.jpg", pixels),
+        "exif": _jpeg(tmp_path / "exif.jpg", pixels, exif=turned),
+        "xmp": _jpeg(tmp_path / "xmp.jpg", pixels, xmp=xmp),
+        "comment": _jpeg(tmp_path / "comment.jpg", pixels, comment=b"Exif\x00\x00 tiff:Orientation"),
+    }
+    for name, path in files.items():
+        with Image.open(path) as im:  # the reference: what Pillow's own header pass finds
+            pillow_may_turn = "exif" in im.info or "tiff:Orientation" in str(im.info.get("xmp", ""))
+        assert images._says_upright(path.read_bytes()) is not pillow_may_turn, name
+    assert images._says_upright(files["plain"].read_bytes()[:40]) is False  # cut before its first scan
+    assert images._says_upright(b"\xff\xd8\x00\x00\x00\x00") is False  # not a marker where one belongs
+    # the comment's look-alike text changes nothing: it decodes as the plain file does
+    a, b = (images.decode(files[n], "rgb", (75, 100), draft=True) for n in ("plain", "comment"))
+    np.testing.assert_array_equal(a, b)
+    upright = images.decode(files["xmp"], "rgb", (100, 75), draft=True)  # the XMP's turn is kept
+    assert upright.shape == (100, 75, 3)
+
+
+def test_a_scaled_decode_is_libjpeg_turbos_scale_then_pillows_bilinear_resize(tmp_path):
+    """The definition, step by step with the libraries themselves: the smallest of libjpeg-turbo's scales
+    that covers the size, as RGB (or Pillow's gray of it), then Pillow's bilinear resize."""
+    import simplejpeg
+
+    path = _jpeg(tmp_path / "p.jpg", photo(333, 451, 8))
+    for mode, size in (("rgb", (60, 80)), ("rgb", (100, 100)), ("gray", (50, 70)), ("rgb", (400, 500))):
+        scaled = simplejpeg.decode_jpeg(path.read_bytes(), colorspace="RGB", min_height=size[0], min_width=size[1])
+        im = Image.fromarray(scaled).convert("L" if mode == "gray" else "RGB")
+        want = np.asarray(im.resize((size[1], size[0]), Image.Resampling.BILINEAR))
+        got = images.decode(path, mode, size, draft=True)
+        np.testing.assert_array_equal(got[:, :, 0] if mode == "gray" else got, want)

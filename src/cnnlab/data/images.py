@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def decode(
                 turned = orientation in (5, 6, 7, 8)  # the file's own width and height, before turning
                 h, w = (size[1], size[0]) if turned else size
                 if im.mode in ("L", "RGB"):
-                    im = _scaled_jpeg(path, im.mode, h, w)
+                    im = _scaled_jpeg(path, im.mode, h, w, rgb=mode != "gray")
                 else:
                     im.draft(im.mode, (w, h))
             im.load()
@@ -145,19 +146,48 @@ def decode(
             raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
 
 
-def _scaled_jpeg(path: Path, pil_mode: str, h: int, w: int, data: bytes | None = None) -> Image.Image:
+def _scaled_jpeg(path: Path, pil_mode: str, h: int, w: int, data: bytes | None = None, rgb: bool = False):
     """A gray ("L") or colour JPEG (its bytes ``data``, else read) decoded at the smallest of libjpeg-turbo's
-    scales that is at least h x w (the file's whole size when it is smaller); a damaged file is a ValueError."""
+    scales that is at least h x w (the file's whole size when it is smaller); a damaged file is a ValueError.
+    ``rgb``: the image is wanted in colour, and a colour one comes as "RGBX", Pillow's own layout of RGB
+    pixels, wrapped without a copy (:func:`to_array` takes its RGB bands)."""
     import simplejpeg
 
     gray, data = pil_mode == "L", path.read_bytes() if data is None else data
-    a = simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB", min_height=h, min_width=w)
-    return Image.fromarray(a[:, :, 0] if gray else a)
+    if gray or not rgb:
+        a = simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB", min_height=h, min_width=w)
+        return Image.fromarray(a[:, :, 0] if gray else a)
+    a = simplejpeg.decode_jpeg(data, colorspace="RGBX", min_height=h, min_width=w)
+    return Image.frombuffer("RGBX", (a.shape[1], a.shape[0]), a, "raw", "RGBX", 0, 1)
 
 
 JPEG_START = b"\xff\xd8\xff"
 PLAIN_JPEG_BYTES = 16 * 2**20  # a larger JPEG is opened by Pillow, which reads it a part at a time
-_TURNED = (b"Exif\x00\x00", b"tiff:Orientation")  # where a JPEG may say it is turned (EXIF, or XMP)
+_EXIF, _XMP_TURN = b"Exif\x00\x00", b"tiff:Orientation"  # where a JPEG may say it is turned
+_NO_LENGTH = {0x01, *range(0xD0, 0xD9)}  # markers without a length: TEM, RST0-7, SOI
+
+
+def _says_upright(data: bytes) -> bool:
+    """Whether a JPEG's headers (its segments before the first scan, as Pillow reads them) hold nothing that
+    may turn it: no EXIF block (an APP1 segment that starts with ``Exif\\0\\0``) and no XMP orientation (an
+    APP1 segment that holds ``tiff:Orientation``). False for anything that is not a well-formed header."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xFF:  # a fill byte
+            i += 1
+        elif marker in _NO_LENGTH:
+            i += 2
+        elif marker == 0xDA:  # the first scan: no header after it
+            return True
+        else:
+            end = i + 2 + ((data[i + 2] << 8) | data[i + 3])
+            if marker == 0xE1 and (data.startswith(_EXIF, i + 4) or data.find(_XMP_TURN, i + 4, end) >= 0):
+                return False
+            i = end
+    return False
 
 
 def _plain_jpeg(path: Path, mode, size, notes) -> np.ndarray | None:
@@ -168,13 +198,12 @@ def _plain_jpeg(path: Path, mode, size, notes) -> np.ndarray | None:
     import simplejpeg
 
     try:
-        with open(path, "rb") as f:
-            if f.read(len(JPEG_START)) != JPEG_START:
-                return None
-            data = JPEG_START + f.read(PLAIN_JPEG_BYTES)
+        with open(path, "rb", buffering=0) as f:
+            length = os.fstat(f.fileno()).st_size
+            data = f.read(length + 1) if len(JPEG_START) <= length <= PLAIN_JPEG_BYTES else b""
     except OSError:
         return None
-    if len(data) > PLAIN_JPEG_BYTES or any(t in data for t in _TURNED):
+    if not data.startswith(JPEG_START) or len(data) > PLAIN_JPEG_BYTES or not _says_upright(data):
         return None
     try:
         height, width, space, _ = simplejpeg.decode_jpeg_header(data)
@@ -183,7 +212,7 @@ def _plain_jpeg(path: Path, mode, size, notes) -> np.ndarray | None:
     if space not in ("Gray", "YCbCr") or width * height > MAX_PIXELS:
         return None
     try:
-        im = _scaled_jpeg(path, "L" if space == "Gray" else "RGB", *size, data=data)
+        im = _scaled_jpeg(path, "L" if space == "Gray" else "RGB", *size, data=data, rgb=mode != "gray")
     except ValueError as e:
         raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
     return to_array(im, mode or mode_of(im.mode), size, notes, path.name, 1)
@@ -240,9 +269,12 @@ def to_array(im: Image.Image, mode: str, size, notes=None, name: str = "the imag
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, im)
     target = "L" if mode == "gray" else "RGB"
-    im = im if im.mode == target else im.convert(target)
+    padded = im.mode == "RGBX" and target == "RGB"  # RGB pixels as Pillow holds them: resized as they are
+    im = im if im.mode == target or padded else im.convert(target)
     if size is not None and (im.height, im.width) != size:
         im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    if padded:
+        return np.frombuffer(im.tobytes("raw", "RGB"), np.uint8).reshape(im.height, im.width, 3)
     a = np.asarray(im, dtype=np.uint8)
     return a[:, :, None] if a.ndim == 2 else a  # (H, W, C)
 
