@@ -2,9 +2,13 @@
 removed file is read again (and only it), a damaged entry is rebuilt, and ``cnnlab data cache`` lists and
 clears the entries."""
 
+import errno
 import json
 import mmap
 import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -121,3 +125,68 @@ def test_cnnlab_data_cache_lists_and_clears_the_entries(pets):
     r = runner.invoke(app, ["data", "cache", "--clear", str(pets)])
     assert r.exit_code == 0 and "cleared" in r.stdout
     assert folder_cache.entries() == []
+
+
+def _entry_files(pets):
+    return sorted(p.name for p in folder_cache.FolderCache(pets).dir.glob("*/*"))
+
+
+def test_a_first_load_is_mapped_from_its_new_entry_and_a_write_to_it_stays_in_the_process(pets, monkeypatch):
+    fresh = data.load(pets, size=(16, 16), cache=False)
+    first = data.load(pets, size=(16, 16))
+    base = first.train.x
+    while isinstance(base, np.ndarray | memoryview):
+        base = base.base if isinstance(base, np.ndarray) else base.obj
+    assert isinstance(base, mmap.mmap)  # decoded into the entry's file, not into memory and saved after
+    np.testing.assert_array_equal(first.train.x, fresh.train.x)
+    first.train.x[:] = 255  # copy-on-write: the entry keeps what was decoded
+    calls = counting(monkeypatch)
+    second = data.load(pets, size=(16, 16))
+    assert calls == []
+    np.testing.assert_array_equal(second.train.x, fresh.train.x)
+    files = _entry_files(pets)
+    assert len(files) == 2 and "index.json" in files and files[-1].startswith("pixels-"), files  # no temp file
+
+
+SCRIPT = "import sys, cnnlab\n{before}\ncnnlab.data.load(sys.argv[1], size=(16, 16))\n"
+
+
+def test_a_script_that_exits_right_after_its_first_load_leaves_the_entry_whole(pets, monkeypatch):
+    run = subprocess.run([sys.executable, "-c", SCRIPT.format(before=""), str(pets)], capture_output=True)
+    assert run.returncode == 0, run.stderr
+    calls = counting(monkeypatch)
+    ds = data.load(pets, size=(16, 16))
+    assert calls == []  # the entry was finished before the interpreter exited
+    np.testing.assert_array_equal(ds.train.x, data.load(pets, size=(16, 16), cache=False).train.x)
+
+
+def test_a_process_killed_while_its_entry_is_written_leaves_none_and_its_file_is_cleaned_later(pets, monkeypatch):
+    crash = "import os\nfrom cnnlab.data import rows\nrows.RowWriter.close = lambda self: os._exit(3)"
+    run = subprocess.run([sys.executable, "-c", SCRIPT.format(before=crash), str(pets)], capture_output=True)
+    assert run.returncode == 3, run.stderr
+    left = list(folder_cache.FolderCache(pets).dir.glob("*/.pixels-*.tmp"))
+    assert len(left) == 1 and not (left[0].parent / "index.json").exists()  # no entry, its pixels half-made
+    calls = counting(monkeypatch)
+    ds = data.load(pets, size=(16, 16))
+    assert len(calls) == 1 and len(calls[0]) == 12
+    np.testing.assert_array_equal(ds.train.x, data.load(pets, size=(16, 16), cache=False).train.x)
+    assert left[0].exists()  # it might be another process's, still being written
+    old = time.time() - 2 * folder_cache.STALE_S
+    os.utime(left[0], (old, old))
+    (pets / "cat" / "0.png").unlink()  # a new entry is written: a long-untouched temp file goes with the old
+    data.load(pets, size=(16, 16))
+    assert not left[0].exists()
+    assert len(_entry_files(pets)) == 2
+
+
+def test_where_the_new_file_cannot_be_made_the_first_load_decodes_into_memory_and_saves(pets, monkeypatch):
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(folder_cache, "RowWriter", full)
+    first = data.load(pets, size=(16, 16))
+    calls = counting(monkeypatch)
+    second = data.load(pets, size=(16, 16))
+    assert calls == []
+    np.testing.assert_array_equal(second.train.x, first.train.x)
+    np.testing.assert_array_equal(first.train.x, data.load(pets, size=(16, 16), cache=False).train.x)

@@ -3,6 +3,7 @@ batch at a time. RowFile reads what NumPy's indexing gives; a folder past its bu
 evaluates to the same numbers as in memory, and the training process holds far less than the folder."""
 
 import json
+import multiprocessing
 import os
 import pickle
 import subprocess
@@ -15,7 +16,7 @@ import torch
 from PIL import Image
 
 from cnnlab import data
-from cnnlab.data.rows import RowFile, parse_bytes
+from cnnlab.data.rows import RowFile, RowWriter, parse_bytes
 from cnnlab.errors import InputError
 
 # cnnlab's CLI in a process that prints its peak resident memory at the end: VmHWM, the high-water mark of this
@@ -207,3 +208,36 @@ def test_past_the_budget_nproc_and_resume_give_the_numbers_of_memory(tmp_path):
     assert "above the memory budget" in train("--resume", tmp_path / "c", "--epochs", "2", budget="4MB")
     train(*common, "--epochs", "2", "--out", tmp_path / "d")
     assert metrics(tmp_path / "c") == metrics(tmp_path / "d")
+
+
+def test_rows_written_in_any_order_by_forked_processes_make_the_npy_file(tmp_path):
+    a = np.random.default_rng(2).integers(0, 256, (30, 4, 5, 3), dtype=np.uint8)
+    w = RowWriter(tmp_path / "w.npy", a.shape)
+    with pytest.raises(FileExistsError):  # never over a file that is there
+        RowWriter(tmp_path / "w.npy", a.shape)
+
+    def write(rows):
+        for i in rows:
+            w[i] = a[i]
+
+    fork = multiprocessing.get_context("fork")
+    workers = [fork.Process(target=write, args=(range(start, 30, 2),)) for start in (1, 0)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join()
+        assert p.exitcode == 0
+    kept = [0, 3, 4, 9, 29]  # as the files that decoded: moved up, in order
+    x = w.keep(kept)
+    np.testing.assert_array_equal(x, a[kept])
+    w.close()
+    on_disk = np.load(tmp_path / "w.npy")  # a .npy of the whole shape, read by NumPy's own reader
+    assert on_disk.shape == a.shape
+    np.testing.assert_array_equal(on_disk[:5], a[kept])
+    x[:] = 0  # mapped copy-on-write: the file keeps its rows
+    np.testing.assert_array_equal(RowFile(tmp_path / "w.npy")[:5], a[kept])
+    v = RowWriter(tmp_path / "v.npy", a.shape)
+    with pytest.raises(ValueError, match="does not fit"):
+        v[0] = a[0, :2]
+    v.discard()
+    assert not (tmp_path / "v.npy").exists()

@@ -1,8 +1,9 @@
 """A folder's images decoded in parallel: worker processes (the GIL would serialize Pillow's Python side), each
 taking a slice of the files and writing them into one preallocated (N, H, W, C) array, so the pixels are held
-once: forked workers write into it directly (it is shared memory; only problems come back), spawned ones send
-their arrays back. A JPEG larger than the target is decoded at a reduced scale in the DCT domain
-(:func:`cnnlab.data.images.decode` with ``draft``), which is most of the speed on photos.
+once: forked workers write into it directly (it is shared memory, or the cache's new file through a
+:class:`~cnnlab.data.rows.RowWriter`; only problems come back), spawned ones send their arrays back. A JPEG
+larger than the target is decoded at a reduced scale in the DCT domain (:func:`cnnlab.data.images.decode`
+with ``draft``), which is most of the speed on photos.
 
 Workers are forked where the system can (as PyTorch's DataLoader does): a fork re-imports nothing, so a script
 without an ``if __name__ == "__main__":`` guard, a notebook or ``python -`` work as they are; the workers only
@@ -55,7 +56,7 @@ def _decode_chunk(paths: list[str], mode, size, rule=None, crop=False, exact=Fal
     return out
 
 
-_SHARED: dict[int, np.ndarray] = {}  # arrays in shared memory that forked workers write decoded rows into
+_SHARED: dict = {}  # arrays in shared memory (or RowWriters) that forked workers write decoded rows into
 
 
 def decode_all(
@@ -67,18 +68,26 @@ def decode_all(
     rule: str | None = None,
     crop: bool = False,
     exact: bool = False,
+    out=None,
 ):
     """Every file of ``paths`` as uint8 ``mode`` images of ``size`` (H, W): (the decoded array in the order of
     ``paths`` with the failed files left out, the indices decoded, [(path, problem)] of the failed).
     ``progress`` (a factory as for downloads, called with ``unit="files"``) gets a bar for the files.
     ``rule``: one of Keras's (:mod:`cnnlab.data.keras_rule`, with ``crop`` to the aspect ratio) instead of
-    cnnlab's; its float pixels are rounded to uint8 unless ``exact``, which keeps TensorFlow's float32."""
+    cnnlab's; its float pixels are rounded to uint8 unless ``exact``, which keeps TensorFlow's float32.
+    ``out``: a :class:`~cnnlab.data.rows.RowWriter` of ``len(paths)`` rows the pixels are written to (forked
+    workers write it themselves) instead of memory; the array returned is then its rows mapped
+    (:meth:`~cnnlab.data.rows.RowWriter.keep`)."""
     n, channels = len(paths), 1 if mode == "gray" else 3
     dtype = np.float32 if exact and rule not in (None, "nearest") else np.uint8
     processes = processes or workers()
     start = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     parallel = n >= PARALLEL_FROM and processes > 1
-    if parallel and start == "fork":  # the workers write into shared memory: no pixels pickled back
+    if out is not None:
+        if out.shape != (n, *size, channels) or out.dtype != dtype:
+            raise ValueError(f"out holds rows of {out.shape} {out.dtype}, not ({n}, {size}, {channels}) {dtype}")
+        x = out
+    elif parallel and start == "fork":  # the workers write into shared memory: no pixels pickled back
         shape = (n, *size, channels)
         x = np.frombuffer(mmap.mmap(-1, max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize)), dtype)
         x = x[: int(np.prod(shape))].reshape(shape)
@@ -123,4 +132,6 @@ def decode_all(
         if bar is not None:
             bar.close()
     kept = np.flatnonzero(ok)
+    if out is not None:
+        return out.keep(kept), kept, sorted(bad, key=lambda b: str(b[0]))
     return (x if len(kept) == n else x[kept]), kept, sorted(bad, key=lambda b: str(b[0]))

@@ -6,16 +6,19 @@ with ``index.json`` and ``pixels-<token>.npy``). Every file is known by its path
 and its modification time (ns): a file whose size or time changed, or that was added, is read again, a removed
 one is dropped, and the rest are taken from the cache. Only the changed files are decoded again. The pixels
 are written first under a new name and ``index.json`` names them, written atomically after, so a crash leaves
-the previous entry whole. An entry whose pixels do not have the shape its index says is ignored and rebuilt.
+the previous entry whole (a first load decodes into that new file and finishes it in a thread:
+:meth:`FolderCache._finish_later`). An entry whose pixels do not have the shape its index says is ignored and rebuilt.
 ``RULE`` names the resize rule the pixels were made with; another rule is another entry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +27,7 @@ import numpy as np
 
 from cnnlab.atomic import atomic_writer, write_text
 from cnnlab.data.cache import home
-from cnnlab.data.rows import RowFile
+from cnnlab.data.rows import RowFile, RowWriter
 from cnnlab.errors import DataError
 from cnnlab.limits import read_text
 
@@ -35,6 +38,8 @@ def folders_dir() -> Path:
     return home() / "folders"
 
 
+# a pixels file being written that has not changed for this long is a killed process's, not another's
+STALE_S = 600
 RACY_NS = 2 * 10**9  # a file changed this recently may change again within the clock's granularity
 
 
@@ -138,6 +143,7 @@ class FolderCache:
         :class:`~cnnlab.data.rows.RowFile` of it, read a batch at a time. ``names``: each path inside the
         folder, when the caller has them."""
         sub = self.dir / (f"{mode}-{size[0]}x{size[1]}" + (f"-{rule}" if rule else ""))
+        _wait(sub)
         index = _read(sub / "index.json")
         channels = 1 if mode == "gray" else 3
         rows, pixels = {}, None
@@ -174,8 +180,16 @@ class FolderCache:
         load = (at, fresh, pixels, paths, mode, size, decode_all)  # what _assemble reads rows with
         if big:
             return self._stream(sub, rels, stamps, failed, load, progress, made_by, budget)
-        if not any(fresh):  # nothing cached: decode_all's array is the result, not copied
-            out, kept, bad = decode_all(paths, mode, size, progress)
+        sub.mkdir(parents=True, exist_ok=True)
+        name, writer = f"pixels-{uuid.uuid4().hex[:12]}.npy", None
+        if not any(fresh):  # nothing cached: decoded straight into the entry's new file, else into memory
+            writer = _writer(sub / f".{name}.{uuid.uuid4().hex[:8]}.tmp", (len(paths), *size, channels))
+            try:
+                out, kept, bad = decode_all(paths, mode, size, progress, **({"out": writer} if writer else {}))
+            except BaseException:
+                if writer is not None:
+                    writer.discard()
+                raise
             ok = np.zeros(len(paths), bool)
             ok[kept] = True
         else:
@@ -183,14 +197,40 @@ class FolderCache:
             kept = np.flatnonzero(ok)
             out = x if len(kept) == len(paths) else x[kept]
         failed += list(bad)
-        sub.mkdir(parents=True, exist_ok=True)
-        name = f"pixels-{uuid.uuid4().hex[:12]}.npy"
-        with atomic_writer(sub / name) as f:
-            np.save(f, out, allow_pickle=False)
         row = np.cumsum(ok) - 1
         row = [int(row[i]) if ok[i] else None for i in range(len(paths))]
-        self._index(sub, name, rels, stamps, row, failed, paths, made_by)
+        index = (rels, stamps, row, failed, paths, made_by)
+        if writer is not None:
+            self._finish_later(writer, sub, name, index)
+        else:
+            with atomic_writer(sub / name) as f:
+                np.save(f, out, allow_pickle=False)
+            self._index(sub, name, *index)
         return out, kept, sorted(failed, key=lambda b: str(b[0]))
+
+    def _finish_later(self, writer, sub, name, index) -> None:
+        """The pixels ``writer`` holds made the entry's, by a thread of this process while the caller goes on
+        with them: synced to disk, renamed to ``name`` and named by ``index.json`` (:meth:`_index`); until then
+        the previous entry stands. A later load of the same entry, :func:`entries` and :func:`clear` wait for
+        it (:func:`_wait`), and so does the interpreter's exit; a crash before it leaves the previous entry."""
+
+        def finish():
+            try:
+                writer.close()
+                os.replace(writer.path, sub / name)
+                self._index(sub, name, *index)
+            except OSError:  # the entry is not written: the next load decodes again
+                writer.discard()
+            finally:
+                with _PENDING_LOCK:
+                    _PENDING[sub].remove(thread)
+                    if not _PENDING[sub]:
+                        del _PENDING[sub]
+
+        thread = threading.Thread(target=finish, name=f"cnnlab-cache-{sub.name}")
+        with _PENDING_LOCK:
+            _PENDING.setdefault(sub, []).append(thread)
+        thread.start()
 
     def _stream(self, sub, rels, stamps, failed, load, progress, made_by, budget):
         """:meth:`decode` past the memory budget: the folder's rows written to a new pixels file a part at a
@@ -234,6 +274,42 @@ class FolderCache:
         for old in sub.glob("pixels-*.npy"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+        for left in sub.glob(".pixels-*.tmp"):  # a process killed while writing its pixels left them
+            with contextlib.suppress(OSError):
+                if time.time() - left.stat().st_mtime > STALE_S:
+                    left.unlink()
+
+
+_PENDING: dict[Path, list[threading.Thread]] = {}  # each entry's pixels still being written (_finish_later)
+_PENDING_LOCK = threading.Lock()
+
+
+def _forget_pending() -> None:  # a forked process has none of its parent's threads
+    global _PENDING_LOCK
+    _PENDING.clear()
+    _PENDING_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pending)
+
+
+def _wait(sub: Path | None = None) -> None:
+    """Wait for the pixels of the entry ``sub`` (of every entry: None) this process is still writing."""
+    with _PENDING_LOCK:
+        threads = [t for s, ts in _PENDING.items() if sub is None or s == sub for t in ts]
+    for t in threads:
+        t.join()
+
+
+def _writer(path: Path, shape) -> RowWriter | None:
+    """A new pixels file to decode into, or None where it cannot be made here (no ``os.pwrite``, a full disk):
+    the pixels are then decoded into memory and saved after."""
+    if not hasattr(os, "pwrite"):
+        return None
+    try:
+        return RowWriter(path, shape)
+    except OSError:
+        return None
 
 
 def _assemble(idx, at, fresh, pixels, paths, mode, size, decode_all, progress):
@@ -283,6 +359,7 @@ class _OneBar:
 
 def entries() -> list[dict]:
     """Every cached folder and way of loading it: {"root", "load", "files", "bytes", "path"}."""
+    _wait()
     out = []
     for entry in sorted(folders_dir().glob("*/")) if folders_dir().is_dir() else []:
         for sub in sorted(p for p in entry.iterdir() if p.is_dir()):
@@ -297,6 +374,7 @@ def entries() -> list[dict]:
 
 def clear(root=None) -> int:
     """Remove the cache of ``root`` (an image folder), or of every folder; the bytes freed."""
+    _wait()
     targets = [FolderCache(root).dir] if root is not None else ([folders_dir()] if folders_dir().is_dir() else [])
     freed = 0
     for target in targets:

@@ -13,12 +13,15 @@ A folder within the budget is :meth:`RowFile.mapped` instead: its cache file map
 load reads nothing until a row is used, its pages are the system's file cache (shared by every process on the
 same folder), and a write to the array stays in the process. cnnlab never rewrites a pixels file in place (a
 new entry is a new file, the old one unlinked), so a mapping stays whole; a file cut short behind cnnlab's back
-while mapped is the one thing that would crash a reader.
+while mapped is the one thing that would crash a reader. A new pixels file is made by a :class:`RowWriter`:
+its space reserved, its rows written in any order (by forked decode workers too), then mapped as above.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import mmap
 import os
 import re
@@ -163,3 +166,80 @@ class RowFile:
 def part(x, key):
     """``x[key]``: for a :class:`RowFile` the rows picked but not read."""
     return x.view(key) if isinstance(x, RowFile) else x[key]
+
+
+class RowWriter:
+    """A new C-ordered ``.npy`` file of ``shape``, its space reserved up front and its rows written one at a time
+    with ``os.pwrite``, in any order, by this process or by processes forked from it (which share the open
+    file): ``writer[i] = row``. :meth:`keep` then gives the rows back mapped copy-on-write, as a cached load
+    does, and :meth:`close` syncs the file to disk. OSError when the file cannot be made or its space reserved
+    (a full disk), the file removed."""
+
+    def __init__(self, path, shape: tuple[int, ...], dtype=np.uint8):
+        self.path, self.shape, self.dtype = Path(path), tuple(shape), np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        header = io.BytesIO()
+        np.lib.format.write_array_header_2_0(
+            header, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
+        )
+        self.offset = len(header.getvalue())
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            self._write(header.getvalue(), 0)
+            end = self.offset + self.shape[0] * self.row_bytes
+            try:  # a full disk fails here, not half-way through
+                os.posix_fallocate(self.fd, 0, end)
+            except AttributeError:  # not on this system: the file only sized
+                os.ftruncate(self.fd, end)
+            except OSError as e:
+                if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+                os.ftruncate(self.fd, end)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _write(self, data, at: int) -> None:
+        view = memoryview(data).cast("B")
+        while len(view):
+            done = os.pwrite(self.fd, view, at)
+            view, at = view[done:], at + done
+
+    def __setitem__(self, i: int, row) -> None:
+        a = np.ascontiguousarray(row, self.dtype)
+        if a.nbytes != self.row_bytes:
+            raise ValueError(f"a row of {a.shape} does not fit rows of {self.shape[1:]}")
+        self._write(a, self.offset + int(i) * self.row_bytes)
+
+    def keep(self, rows) -> np.ndarray:
+        """Rows ``rows`` (ascending) moved to the front of the file, in order, and returned as an array mapped
+        from it copy-on-write; the rows after them are left as they are."""
+        rows = np.asarray(rows, np.int64)
+        at = self.offset
+        for j, i in enumerate(rows.tolist()):
+            if i != j:
+                data = os.pread(self.fd, self.row_bytes, at + i * self.row_bytes)
+                if len(data) != self.row_bytes:
+                    raise OSError(f"{self.path} ended before row {i}")
+                self._write(data, at + j * self.row_bytes)
+        mapped = RowFile(self.path, np.arange(len(rows))).mapped()
+        return np.empty((0, *self.shape[1:]), self.dtype) if mapped is None else mapped
+
+    def close(self) -> None:
+        """The file synced to disk and closed."""
+        try:
+            os.fsync(self.fd)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        fd, self.fd = self.fd, -1  # closed once: the number may be another file's afterwards
+        if fd >= 0:
+            os.close(fd)
+
+    def discard(self) -> None:
+        """The file closed and removed."""
+        with contextlib.suppress(OSError):
+            self._close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
