@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from cnnlab import data
+from cnnlab.data import folder_cache
 from cnnlab.data.rows import RowFile, RowWriter, parse_bytes
 from cnnlab.errors import InputError
 
@@ -142,6 +143,7 @@ def test_training_past_the_budget_reads_batches_from_disk_and_holds_far_less(tmp
     cache_bytes = 6000 * 100 * 100 * 3  # 180 MB of decoded images
     monkeypatch.setenv("CNNLAB_HOME", str(home))
     data.load(root, size=(100, 100))  # decoded once here: both runs below read the same cache entry
+    folder_cache._wait()  # once this process has finished writing it (a thread does, after the load returns)
     log_disk, peak_disk, rows_disk = _train(root, tmp_path / "disk", home, "8MB")  # a batch at a time
     log_mem, peak_mem, rows_mem = _train(root, tmp_path / "memory", home, None)  # the whole entry, into memory
     assert "above the memory budget" in log_disk and "above the memory budget" not in log_mem

@@ -149,37 +149,32 @@ def decode(
 def _scaled_jpeg(path: Path, pil_mode: str, h: int, w: int, data: bytes | None = None, rgb: bool = False):
     """A gray ("L") or colour JPEG (its bytes ``data``, else read) decoded at the smallest of libjpeg-turbo's
     scales that is at least h x w (the file's whole size when it is smaller); a damaged file is a ValueError.
-    ``rgb``: the image is wanted in colour, and a colour one comes as "RGBX", Pillow's own layout of RGB
-    pixels, wrapped without a copy (:func:`to_array` takes its RGB bands)."""
+    ``rgb``: colour is wanted, and comes as "RGBX" (Pillow's own layout of RGB), wrapped without a copy."""
     import simplejpeg
 
     gray, data = pil_mode == "L", path.read_bytes() if data is None else data
-    if gray or not rgb:
-        a = simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB", min_height=h, min_width=w)
-        return Image.fromarray(a[:, :, 0] if gray else a)
-    a = simplejpeg.decode_jpeg(data, colorspace="RGBX", min_height=h, min_width=w)
-    return Image.frombuffer("RGBX", (a.shape[1], a.shape[0]), a, "raw", "RGBX", 0, 1)
+    space = "GRAY" if gray else ("RGBX" if rgb else "RGB")
+    a = simplejpeg.decode_jpeg(data, colorspace=space, min_height=h, min_width=w)
+    if space == "RGBX":  # to_array takes its RGB bands
+        return Image.frombuffer("RGBX", (a.shape[1], a.shape[0]), a, "raw", "RGBX", 0, 1)
+    return Image.fromarray(a[:, :, 0] if gray else a)
 
 
-JPEG_START = b"\xff\xd8\xff"
-PLAIN_JPEG_BYTES = 16 * 2**20  # a larger JPEG is opened by Pillow, which reads it a part at a time
+JPEG_START, PLAIN_JPEG_BYTES = b"\xff\xd8\xff", 16 * 2**20  # a larger JPEG is opened by Pillow (read in parts)
 _EXIF, _XMP_TURN = b"Exif\x00\x00", b"tiff:Orientation"  # where a JPEG may say it is turned
 _NO_LENGTH = {0x01, *range(0xD0, 0xD9)}  # markers without a length: TEM, RST0-7, SOI
 
 
 def _says_upright(data: bytes) -> bool:
-    """Whether a JPEG's headers (its segments before the first scan, as Pillow reads them) hold nothing that
-    may turn it: no EXIF block (an APP1 segment that starts with ``Exif\\0\\0``) and no XMP orientation (an
-    APP1 segment that holds ``tiff:Orientation``). False for anything that is not a well-formed header."""
+    """Whether a JPEG's segments before its first scan (what Pillow reads) hold no EXIF block (APP1 starting
+    ``Exif\\0\\0``) and no XMP orientation (APP1 holding ``tiff:Orientation``); False if not well-formed."""
     i, n = 2, len(data)
     while i + 4 <= n:
         if data[i] != 0xFF:
             return False
         marker = data[i + 1]
-        if marker == 0xFF:  # a fill byte
-            i += 1
-        elif marker in _NO_LENGTH:
-            i += 2
+        if marker == 0xFF or marker in _NO_LENGTH:  # a fill byte, or a marker without a length
+            i += 1 if marker == 0xFF else 2
         elif marker == 0xDA:  # the first scan: no header after it
             return True
         else:
@@ -191,10 +186,9 @@ def _says_upright(data: bytes) -> bool:
 
 
 def _plain_jpeg(path: Path, mode, size, notes) -> np.ndarray | None:
-    """:func:`decode` of a gray or colour JPEG that says nothing of its orientation, without Pillow's header
-    pass (its markers read in Python): libjpeg-turbo reads the header, checks the pixel limit and decodes it
-    scaled. None for anything else (another format, CMYK, EXIF or XMP, a file over ``PLAIN_JPEG_BYTES`` or a
-    header libjpeg-turbo cannot read): :func:`decode` then opens it with Pillow as every other file."""
+    """:func:`decode` of a gray or colour JPEG that says nothing of its orientation, by libjpeg-turbo alone
+    (header, pixel limit, a scaled decode). None for anything else (another format, CMYK, EXIF or XMP, over
+    ``PLAIN_JPEG_BYTES``, a header libjpeg-turbo cannot read): :func:`decode` then opens it with Pillow."""
     import simplejpeg
 
     try:
