@@ -27,7 +27,7 @@ import numpy as np
 
 from cnnlab.atomic import atomic_writer, write_text
 from cnnlab.data.cache import home
-from cnnlab.data.rows import RowFile, RowWriter
+from cnnlab.data.rows import RowFile, RowWriter, npy_header
 from cnnlab.errors import DataError
 from cnnlab.limits import read_text
 
@@ -135,7 +135,8 @@ class FolderCache:
         write_text(self.dir / "headers.json", json.dumps({"root": str(self.root), "files": files}))
 
     def decode(self, paths, mode, size, decode_all, progress=None, rule=None, budget=None, names=None):
-        """``decode_all(paths, mode, size, progress)`` for the files the entry does not hold as they are now;
+        """``decode_all(paths, mode, size, progress)`` for the files the entry does not hold as they are now
+        (with ``out=`` a :class:`~cnnlab.data.rows.RowWriter` of the new pixels file, or None, when it holds none);
         the rest from the entry. Returns what ``decode_all`` returns, for all ``paths``, and the entry is
         updated when anything was decoded. ``rule``: the name of another resize rule than cnnlab's (Keras's
         "bilinear", say), kept in an entry of its own. ``budget``: the bytes of pixels to hold in memory; a
@@ -185,7 +186,7 @@ class FolderCache:
         if not any(fresh):  # nothing cached: decoded straight into the entry's new file, else into memory
             writer = _writer(sub / f".{name}.{uuid.uuid4().hex[:8]}.tmp", (len(paths), *size, channels))
             try:
-                out, kept, bad = decode_all(paths, mode, size, progress, **({"out": writer} if writer else {}))
+                out, kept, bad = decode_all(paths, mode, size, progress, out=writer)
             except BaseException:
                 if writer is not None:
                     writer.discard()
@@ -242,10 +243,9 @@ class FolderCache:
         bar = _OneBar(progress, changed) if progress and changed else None
         ok = np.zeros(len(paths), bool)
         name = f"pixels-{uuid.uuid4().hex[:12]}.npy"
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
         try:
             with atomic_writer(sub / name) as f:
-                np.lib.format.write_array_header_2_0(f, header)
+                f.write(npy_header(shape, np.uint8))
                 for start in range(0, len(paths), step):
                     rows = range(start, min(start + step, len(paths)))
                     x, ok[rows.start : rows.stop], bad = _assemble(rows, *load, bar)

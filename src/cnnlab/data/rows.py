@@ -163,6 +163,14 @@ class RowFile:
         return a if dtype is None else a.astype(dtype, copy=False)
 
 
+def npy_header(shape: tuple[int, ...], dtype) -> bytes:
+    """The header of a C-ordered ``.npy`` file (format 2.0) of ``shape`` and ``dtype``: its rows follow it."""
+    out = io.BytesIO()
+    descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
+    np.lib.format.write_array_header_2_0(out, {"descr": descr, "fortran_order": False, "shape": tuple(shape)})
+    return out.getvalue()
+
+
 def part(x, key):
     """``x[key]``: for a :class:`RowFile` the rows picked but not read."""
     return x.view(key) if isinstance(x, RowFile) else x[key]
@@ -178,23 +186,18 @@ class RowWriter:
     def __init__(self, path, shape: tuple[int, ...], dtype=np.uint8):
         self.path, self.shape, self.dtype = Path(path), tuple(shape), np.dtype(dtype)
         self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
-        header = io.BytesIO()
-        np.lib.format.write_array_header_2_0(
-            header, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
-        )
-        self.offset = len(header.getvalue())
+        header = npy_header(self.shape, self.dtype)
+        self.offset = len(header)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            self._write(header.getvalue(), 0)
+            self._write(header, 0)
             end = self.offset + self.shape[0] * self.row_bytes
             try:  # a full disk fails here, not half-way through
                 os.posix_fallocate(self.fd, 0, end)
-            except AttributeError:  # not on this system: the file only sized
-                os.ftruncate(self.fd, end)
-            except OSError as e:
-                if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            except (AttributeError, OSError) as e:  # no posix_fallocate here, or not on this file system
+                if isinstance(e, OSError) and e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
                     raise
-                os.ftruncate(self.fd, end)
+                os.ftruncate(self.fd, end)  # the file only sized
         except BaseException:
             self.discard()
             raise
@@ -216,12 +219,12 @@ class RowWriter:
         from it copy-on-write; the rows after them are left as they are."""
         rows = np.asarray(rows, np.int64)
         at = self.offset
-        for j, i in enumerate(rows.tolist()):
-            if i != j:
-                data = os.pread(self.fd, self.row_bytes, at + i * self.row_bytes)
-                if len(data) != self.row_bytes:
-                    raise OSError(f"{self.path} ended before row {i}")
-                self._write(data, at + j * self.row_bytes)
+        for j in np.flatnonzero(rows != np.arange(len(rows))).tolist():  # the rows after the first that failed
+            i = int(rows[j])
+            data = os.pread(self.fd, self.row_bytes, at + i * self.row_bytes)
+            if len(data) != self.row_bytes:
+                raise OSError(f"{self.path} ended before row {i}")
+            self._write(data, at + j * self.row_bytes)
         mapped = RowFile(self.path, np.arange(len(rows))).mapped()
         return np.empty((0, *self.shape[1:]), self.dtype) if mapped is None else mapped
 
