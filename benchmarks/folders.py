@@ -5,7 +5,8 @@ side, as Dogs vs. Cats is), read and trained on by cnnlab and by Keras on the sa
   (parallel decode, JPEG drafted, the cache written); cached: the same call again.
 - Keras's pass: ``image_dataset_from_directory(folder, image_size=(100, 100))`` and one pass over it.
 - First loads and Keras passes alternate ``LOAD_ROUNDS`` times, each after ``os.sync()`` (the disk done with
-  the writes before it); the medians are compared.
+  the writes before it); the medians are compared, of the seconds and of the CPU seconds (all processes and
+  threads: the work done, which a busy or noisy machine changes far less than the seconds).
 - One epoch of seed-catdog on the training split: ``cnnlab train --model seed-catdog --size 100,100`` (the
   epoch's seconds from metrics.jsonl, the folder already cached as a user's second command finds it) against
   ``model.fit`` of the same model on ``image_dataset_from_directory(validation_split=0.2, subset="training")``.
@@ -37,10 +38,13 @@ TITLE = (
     f"A {PHOTOS:,}-photo cats-and-dogs folder (JPEG, 250-500 px) at 100x100: cnnlab vs Keras's "
     "image_dataset_from_directory (ratio = cnnlab / Keras; peak = the process's resident memory)"
 )
+# the CPU seconds of the load: this process's and those of its decoding workers (reaped before it returns)
 LOAD = (
-    "import json, sys, time; t0 = time.perf_counter(); import cnnlab; t1 = time.perf_counter(); "
+    "import json, resource, sys, time; import cnnlab; "
+    "cpu = lambda: sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, "
+    "resource.RUSAGE_CHILDREN) for f in ('ru_utime', 'ru_stime')); t1, c1 = time.perf_counter(), cpu(); "
     "ds = cnnlab.data.load(sys.argv[1], size=(100, 100), mode='rgb'); "
-    "print(json.dumps({'s': time.perf_counter() - t1, 'files': len(ds.train) + len(ds.test)}))"
+    "print(json.dumps({'s': time.perf_counter() - t1, 'cpu_s': cpu() - c1, 'files': len(ds.train) + len(ds.test)}))"
 )
 
 
@@ -93,7 +97,7 @@ def _run(cmd: list[str], env: dict) -> tuple[dict, float]:
     return (json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}), kb / 1024
 
 
-LOAD_ROUNDS = 3  # first loads and Keras passes, alternating: the median of each
+LOAD_ROUNDS = 5  # first loads and Keras passes, alternating: the median of each
 
 
 def _settled(cmd: list[str], env: dict) -> tuple[dict, float]:
@@ -103,9 +107,9 @@ def _settled(cmd: list[str], env: dict) -> tuple[dict, float]:
     return _run(cmd, env)
 
 
-def _median(results: list[tuple[float, float]]) -> tuple[float, float]:
-    """The median seconds of (seconds, peak) pairs, and the largest peak."""
-    return float(np.median([r[0] for r in results])), max(r[1] for r in results)
+def _median(results: list[tuple], at: int = 0) -> tuple[float, float]:
+    """The median of item ``at`` (the seconds) of (seconds, peak, CPU seconds) results, and the largest peak."""
+    return float(np.median([r[at] for r in results])), max(r[1] for r in results)
 
 
 def one_round(folder: Path, work: Path, tag: str) -> dict:
@@ -114,8 +118,8 @@ def one_round(folder: Path, work: Path, tag: str) -> dict:
         env = {**os.environ, "CNNLAB_HOME": str(work / f"home-{tag}-{i}"), "COLUMNS": "200"}
         first, first_peak = _settled([sys.executable, "-c", LOAD, str(folder)], env)
         keras, keras_peak = _settled([str(PEER_PYTHON), str(PEER), "pass", str(folder)], {**PEER_ENV})
-        firsts.append((first["s"], first_peak))
-        passes.append((keras["pass_s"], keras_peak))
+        firsts.append((first["s"], first_peak, first["cpu_s"]))
+        passes.append((keras["pass_s"], keras_peak, keras["pass_cpu_s"]))
         files |= {first["files"], keras["files"]}
     cached, cached_peak = _settled([sys.executable, "-c", LOAD, str(folder)], env)
     out = work / f"run-{tag}"
@@ -126,12 +130,16 @@ def one_round(folder: Path, work: Path, tag: str) -> dict:
     assert files == {cached["files"]} == {PHOTOS}, (files, cached)
     return {
         "first": _median(firsts),
+        "first_cpu": _median(firsts, 2),
         "cached": (cached["s"], cached_peak),
         "keras_pass": _median(passes),
+        "keras_pass_cpu": _median(passes, 2),
         "epoch": (epoch, train_peak),
         "keras_epoch": (fit["epoch_s"][0], fit_peak),
         "first_s": [r[0] for r in firsts],
         "keras_pass_s": [r[0] for r in passes],
+        "first_cpu_s": [r[2] for r in firsts],
+        "keras_pass_cpu_s": [r[2] for r in passes],
     }
 
 
@@ -147,7 +155,8 @@ def run() -> tuple[list[dict], dict]:
         with busy_process():
             raw["rounds"]["busy"] = one_round(folder, work, "busy")
     rows = []
-    pairs = [("first load", "first", "keras_pass"), ("cached load", "cached", "keras_pass")]
+    pairs = [("first load", "first", "keras_pass"), ("first load, CPU seconds", "first_cpu", "keras_pass_cpu")]
+    pairs.append(("cached load", "cached", "keras_pass"))
     pairs.append(("seed-catdog epoch", "epoch", "keras_epoch"))
     for what, ours, theirs in pairs:
         for machine, r in raw["rounds"].items():
