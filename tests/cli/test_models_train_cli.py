@@ -26,7 +26,7 @@ def test_models_recipes_lists_each_recipe_for_each_dataset_with_its_options():
         ("fast", "fashion-mnist"): "lr_schedule=onecycle",
         ("best", "mnist"): "augment=shift=1,",
         ("best", "fashion-mnist"): "augment=shift=1,flip,",
-        ("gpu-speed", "mnist"): "batch_size=128,",
+        ("gpu-speed", "mnist"): "batch_size=64,",
     }
     for (recipe, data), option in expected.items():
         assert any(f" {recipe} " in f" {line} " and f" {data} " in f" {line} " and option in line for line in lines), (

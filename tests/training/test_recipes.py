@@ -23,11 +23,11 @@ def _train(recipe: str, data: str, out: Path, *args: str):
 
 def test_the_gpu_speed_recipe_reaches_99_percent_on_real_mnist(tmp_path, real_data):
     said, config, rows = _train("gpu-speed", "mnist", tmp_path / "speed", "--seed", "0")
-    assert "recipe gpu-speed for mnist: model=cnnlab-fast, epochs=3, batch_size=128" in said  # printed at the start
+    assert "recipe gpu-speed for mnist: model=cnnlab-fast, epochs=3, batch_size=64" in said  # printed at the start
     assert (config["recipe"], config["model"], config["batch_size"], config["epochs"]) == (
         "gpu-speed",
         "cnnlab-fast",
-        128,
+        64,
         3,
     )
     assert rows[-1]["test_accuracy"] >= 0.99, rows[-1]
