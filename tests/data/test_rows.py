@@ -118,6 +118,9 @@ def test_a_folder_past_its_budget_is_the_same_data_read_from_disk(tmp_path, monk
     np.testing.assert_array_equal(whole.train.x, memory.train.x)
 
 
+SIDE = 150  # the training test's images: 6,000 of 150x150 are 405 MB, far above the noise of a process's peak
+
+
 def _train(root: Path, out: Path, home: Path, budget: str | None):
     env = {**os.environ, "CNNLAB_HOME": str(home)}
     env.pop("CNNLAB_MEMORY_BUDGET", None)
@@ -125,8 +128,8 @@ def _train(root: Path, out: Path, home: Path, budget: str | None):
         env["CNNLAB_MEMORY_BUDGET"] = budget
     spec = out.parent / "small.json"  # a model whose activations are small beside the images
     layers = [{"type": "AveragePooling2D", "pool_size": 10}, {"type": "Flatten"}, {"type": "Dense", "units": 2}]
-    spec.write_text(json.dumps({"input_shape": [100, 100, 3], "layers": layers}))
-    args = ["train", "--data", str(root), "--model", str(spec), "--size", "100,100", "--epochs", "2"]
+    spec.write_text(json.dumps({"input_shape": [SIDE, SIDE, 3], "layers": layers}))
+    args = ["train", "--data", str(root), "--model", str(spec), "--size", f"{SIDE},{SIDE}", "--epochs", "2"]
     args += ["--augment", "flip", "--batch-size", "64", "--out", str(out), "--device", "cpu", "--precision", "fp32"]
     proc = subprocess.run(
         [sys.executable, "-c", CNNLAB_PEAK, *args], capture_output=True, text=True, env=env, timeout=600
@@ -140,9 +143,9 @@ def _train(root: Path, out: Path, home: Path, budget: str | None):
 def test_training_past_the_budget_reads_batches_from_disk_and_holds_far_less(tmp_path, monkeypatch):
     home = tmp_path / "home"
     root = _folder(tmp_path / "photos", 6000, size=(120, 150))
-    cache_bytes = 6000 * 100 * 100 * 3  # 180 MB of decoded images
+    cache_bytes = 6000 * SIDE * SIDE * 3  # 405 MB of decoded images
     monkeypatch.setenv("CNNLAB_HOME", str(home))
-    data.load(root, size=(100, 100))  # decoded once here: both runs below read the same cache entry
+    data.load(root, size=(SIDE, SIDE))  # decoded once here: both runs below read the same cache entry
     folder_cache._wait()  # once this process has finished writing it (a thread does, after the load returns)
     log_disk, peak_disk, rows_disk = _train(root, tmp_path / "disk", home, "8MB")  # a batch at a time
     log_mem, peak_mem, rows_mem = _train(root, tmp_path / "memory", home, None)  # the whole entry, into memory
@@ -169,7 +172,7 @@ def test_training_past_the_budget_reads_batches_from_disk_and_holds_far_less(tmp
     from servers import Server
 
     monkeypatch.setenv("CNNLAB_MEMORY_BUDGET", "8MB")  # the server, too, reads the folder's images from disk
-    test_x = data.load(root, size=(100, 100), cache=False).test.x
+    test_x = data.load(root, size=(SIDE, SIDE), cache=False).test.x
     with Server(create_app(tmp_path)) as url:
         for i in (0, 17, len(test_x) - 1):
             got = httpx.get(f"{url}/api/runs/disk/sample/{i}", timeout=60).json()

@@ -32,7 +32,7 @@ from cnnlab.errors import DataError, InputError
 SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what Keras indexes
 RULES = ("bilinear", "nearest", "area", "lanczos3", "lanczos5")
 ALIASES = {"lanczos": "lanczos3"}
-CNNLAB = "cnnlab"  # cnnlab's own rule: EXIF upright, alpha over white, Pillow bilinear, JPEG scaled
+CNNLAB = "cnnlab"  # cnnlab's own rule: EXIF upright, alpha over white, antialiased bilinear, JPEG scaled
 # what --resize says, wherever a command has it (train, eval, data show)
 RESIZE_HELP = (
     "How a folder is read and resized: cnnlab's rule, or Keras's image_dataset_from_directory with "
