@@ -13,7 +13,7 @@ import torch
 
 import cnnlab
 from cnnlab.nn import zoo
-from cnnlab.training.stats import BINS, Recorder, histograms_over_time, layer_stats
+from cnnlab.training.stats import BINS, Recorder, _fired, histograms_over_time, layer_stats
 
 
 def numpy_stats(a: np.ndarray, relu: bool) -> dict:
@@ -62,6 +62,20 @@ def test_each_statistic_is_numpys_over_the_same_activations():
     watch.end_epoch(1)
     fired_conv1 = (seen["conv1"] > 0).any(axis=(0, 2, 3))
     assert records[-1]["never_fired"]["conv1"] == [int(c) for c in np.flatnonzero(~fired_conv1)]
+
+
+@pytest.mark.parametrize(
+    "shape, channels_last", [((3, 5, 7, 7), True), ((64, 4, 6, 6), True), ((2, 4, 3, 3), False), ((5, 10), False)]
+)
+def test_the_channels_that_fired_are_numpys_for_any_batch_layout_and_width(shape, channels_last):
+    """Whatever the number of channel vectors (none, some or all of the widened rows' 64) and the memory layout."""
+    torch.manual_seed(1)
+    a = torch.relu(torch.randn(shape) - 1.5)  # most outputs 0, so some channels never fire
+    a[:, 0] = 0  # one channel dead for sure
+    if channels_last:
+        a = a.contiguous(memory_format=torch.channels_last)
+    want = (a.numpy() > 0).any(axis=tuple(d for d in range(a.dim()) if d != 1))
+    assert not want[0] and np.array_equal(_fired(a).numpy(), want)
 
 
 def read(path):

@@ -31,7 +31,7 @@ from cnnlab.data.rows import RowFile, RowWriter, npy_header
 from cnnlab.errors import DataError
 from cnnlab.limits import read_text
 
-RULE = "cnnlab/3: EXIF upright, over white, antialiased bilinear (fast_image_resize), JPEG scaled by libjpeg-turbo"
+RULE = "cnnlab/4: EXIF upright, over white, antialiased bilinear (fast_image_resize), JPEG scaled 1/8-4/8"
 
 
 def folders_dir() -> Path:

@@ -6,7 +6,6 @@ import base64
 import binascii
 import contextlib
 import io
-import os
 import warnings
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from cnnlab.atomic import atomic_writer
+from cnnlab.data import jpeg
 from cnnlab.errors import DataError, InputError
 from cnnlab.limits import physical_memory
 
@@ -127,8 +127,8 @@ def decode(
 ) -> np.ndarray:
     """Decode fully and convert to ``mode`` (default: the file's own, gray or rgb) and ``size`` (H, W) -> uint8
     (H, W, C); the file is opened once. What was done to it besides (see :func:`to_array`) goes to ``notes``.
-    ``draft``: a gray or colour JPEG larger than the size asked for is decoded by libjpeg-turbo at the smallest
-    of its scales (M/8, M = 1..8) that is no less than that size, in the DCT domain, and then resized (on
+    ``draft``: a gray or colour JPEG at least twice the size asked for is decoded by libjpeg-turbo at the
+    smallest of its scales 1/8-4/8 that is no less than that size, in the DCT domain, and then resized (on
     average within 2 of 255 levels of the full decode); a CMYK one at 1/2, 1/4 or 1/8 scale by Pillow."""
     if draft and size is not None:
         a = _plain_jpeg(path, mode, size, notes)
@@ -141,7 +141,7 @@ def decode(
                 turned = orientation in (5, 6, 7, 8)  # the file's own width and height, before turning
                 h, w = (size[1], size[0]) if turned else size
                 if im.mode in ("L", "RGB"):
-                    im = _scaled_jpeg(path, im.mode, h, w)
+                    im = jpeg.scaled(path.read_bytes(), im.mode == "L", h, w)
                 else:
                     im.draft(im.mode, (w, h))
             im.load()
@@ -150,63 +150,15 @@ def decode(
             raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
 
 
-def _scaled_jpeg(path: Path, pil_mode: str, h: int, w: int, data: bytes | None = None):
-    """A gray ("L") or colour JPEG (its bytes ``data``, else read) decoded at the smallest of libjpeg-turbo's
-    scales that is at least h x w (the file's whole size when it is smaller); a damaged file is a ValueError."""
-    import simplejpeg
-
-    gray, data = pil_mode == "L", path.read_bytes() if data is None else data
-    a = simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB", min_height=h, min_width=w)
-    return Image.fromarray(a[:, :, 0] if gray else a)
-
-
-JPEG_START, PLAIN_JPEG_BYTES = b"\xff\xd8\xff", 16 * 2**20  # a larger JPEG is opened by Pillow (read in parts)
-_EXIF, _XMP_TURN = b"Exif\x00\x00", b"tiff:Orientation"  # where a JPEG may say it is turned
-_NO_LENGTH = {0x01, *range(0xD0, 0xD9)}  # markers without a length: TEM, RST0-7, SOI
-
-
-def _says_upright(data: bytes) -> bool:
-    """Whether a JPEG's segments before its first scan (what Pillow reads) hold no EXIF block (APP1 starting
-    ``Exif\\0\\0``) and no XMP orientation (APP1 holding ``tiff:Orientation``); False if not well-formed."""
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return False
-        marker = data[i + 1]
-        if marker == 0xFF or marker in _NO_LENGTH:  # a fill byte, or a marker without a length
-            i += 1 if marker == 0xFF else 2
-        elif marker == 0xDA:  # the first scan: no header after it
-            return True
-        else:
-            end = i + 2 + ((data[i + 2] << 8) | data[i + 3])
-            if marker == 0xE1 and (data.startswith(_EXIF, i + 4) or data.find(_XMP_TURN, i + 4, end) >= 0):
-                return False
-            i = end
-    return False
-
-
 def _plain_jpeg(path: Path, mode, size, notes) -> np.ndarray | None:
     """:func:`decode` of a gray or colour JPEG that says nothing of its orientation, by libjpeg-turbo alone
-    (header, pixel limit, a scaled decode). None for anything else (another format, CMYK, EXIF or XMP, over
-    ``PLAIN_JPEG_BYTES``, a header libjpeg-turbo cannot read): :func:`decode` then opens it with Pillow."""
-    import simplejpeg
-
-    try:
-        with open(path, "rb", buffering=0) as f:
-            length = os.fstat(f.fileno()).st_size
-            data = f.read(length + 1) if len(JPEG_START) <= length <= PLAIN_JPEG_BYTES else b""
-    except OSError:
-        return None
-    if not data.startswith(JPEG_START) or len(data) > PLAIN_JPEG_BYTES or not _says_upright(data):
+    (header, pixel limit, a scaled decode). None for anything else (see :func:`jpeg.plain`): :func:`decode`
+    then opens it with Pillow."""
+    found = jpeg.plain(path, MAX_PIXELS)
+    if found is None:
         return None
     try:
-        height, width, space, _ = simplejpeg.decode_jpeg_header(data)
-    except ValueError:
-        return None
-    if space not in ("Gray", "YCbCr") or width * height > MAX_PIXELS:
-        return None
-    try:
-        im = _scaled_jpeg(path, "L" if space == "Gray" else "RGB", *size, data=data)
+        im = jpeg.scaled(*found, *size)
     except ValueError as e:
         raise DataError(f"{path} could not be decoded ({type(e).__name__}: {e}).") from None
     return to_array(im, mode or mode_of(im.mode), size, notes, path.name, 1)

@@ -19,6 +19,7 @@ would break the compiled graph, so only the weights, gradients and updates are r
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 
 import torch
@@ -58,7 +59,8 @@ def layer_stats(a: torch.Tensor, relu: bool, world=None) -> dict:
     n = a.numel()
     mean = a.mean()
     var = a.var(correction=0) if n > 1 else a.new_zeros(())
-    zeros = (a == 0).sum() if relu else a.new_zeros(())
+    # a ReLU's outputs are >= 0, so its zeros are those whose sign is not 1 (a sum 4x faster than of a == 0)
+    zeros = torch.sign(a).sum().double().neg_().add_(n) if relu else a.new_zeros(())
     if several:  # each rank's count, sum, sum of squares (from its own accurate mean and variance) and zeros
         m, v = mean.double(), var.double()
         parts = torch.stack([m.new_tensor(n), n * m, n * (v + m * m), zeros.double()])
@@ -73,6 +75,16 @@ def layer_stats(a: torch.Tensor, relu: bool, world=None) -> dict:
     if relu:
         out["zeros"] = stats[2]
     return out
+
+
+def _fired(output: torch.Tensor) -> torch.Tensor:
+    """Which channels (axis 1: NCHW, or the units of a Dense) gave anything above 0, a bool tensor on the CPU.
+    The max runs down rows of ``k`` channel vectors at once (``k`` the largest power of two up to 64 that divides
+    the number of vectors): down a tall (vectors, C) array of a few channels it is ~10x slower on the CPU."""
+    c = output.shape[1]
+    rows = output.detach().movedim(1, -1).reshape(-1, c)  # a view of a channels_last map
+    k = math.gcd(len(rows), 64)
+    return (rows.reshape(-1, k * c).amax(0).view(k, c).amax(0) > 0).cpu()
 
 
 def _layers(net: torch.nn.Module) -> list[tuple[str, torch.nn.Module, bool]]:
@@ -128,9 +140,8 @@ class Recorder:
                 return
             with self._timed():
                 self.current["layers"][name] = layer_stats(output, relu, self.world)
-                if relu and output.dim() >= 2:  # channels are axis 1 (NCHW, or units of a Dense)
-                    others = [d for d in range(output.dim()) if d != 1]
-                    fired = (output.detach().amax(dim=others) > 0).cpu()
+                if relu and output.dim() >= 2:
+                    fired = _fired(output)
                     self.fired[name] = fired if name not in self.fired else self.fired[name] | fired
 
         return hook
