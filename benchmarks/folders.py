@@ -9,7 +9,9 @@ side, as Dogs vs. Cats is), read and trained on by cnnlab and by Keras on the sa
   threads: the work done, which a busy or noisy machine changes far less than the seconds).
 - One epoch of seed-catdog on the training split: ``cnnlab train --model seed-catdog --size 100,100`` (the
   epoch's seconds from metrics.jsonl, the folder already cached as a user's second command finds it) against
-  ``model.fit`` of the same model on ``image_dataset_from_directory(validation_split=0.2, subset="training")``.
+  ``model.fit`` of the same model on ``image_dataset_from_directory(validation_split=0.2, subset="training")``;
+  cnnlab's at its default precision (bf16 where the CPU runs it natively, recorded as ``auto_precision``) and
+  again with ``--precision fp32``, the epoch of a CPU without native bf16.
 
 Each measurement is a process of its own (its peak resident memory read from ``wait4``, see ``LAUNCH``);
 cnnlab and Keras alternate, quiet and then beside one busy process (benchmarks/process.py). Ratios are cnnlab / Keras.
@@ -122,10 +124,13 @@ def one_round(folder: Path, work: Path, tag: str) -> dict:
         passes.append((keras["pass_s"], keras_peak, keras["pass_cpu_s"]))
         files |= {first["files"], keras["files"]}
     cached, cached_peak = _settled([sys.executable, "-c", LOAD, str(folder)], env)
-    out = work / f"run-{tag}"
     argv = ["train", "--data", str(folder), "--model", "seed-catdog", "--size", "100,100", "--epochs", "1"]
-    _, train_peak = _settled([CNNLAB, *argv, "--out", str(out)], env)
-    epoch = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["seconds"]
+    epochs = {}
+    for precision in ("auto", "fp32"):  # cnnlab's default, and float32 as a CPU without native bf16 runs it
+        out = work / f"run-{tag}-{precision}"
+        _, peak = _settled([CNNLAB, *argv, "--precision", precision, "--out", str(out)], env)
+        seconds = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["seconds"]
+        epochs[precision] = (seconds, peak, json.loads((out / "config.json").read_text())["precision"])
     fit, fit_peak = _settled([str(PEER_PYTHON), str(PEER), "fit", str(folder), "1"], {**PEER_ENV})
     assert files == {cached["files"]} == {PHOTOS}, (files, cached)
     return {
@@ -134,7 +139,9 @@ def one_round(folder: Path, work: Path, tag: str) -> dict:
         "cached": (cached["s"], cached_peak),
         "keras_pass": _median(passes),
         "keras_pass_cpu": _median(passes, 2),
-        "epoch": (epoch, train_peak),
+        "epoch": epochs["auto"][:2],
+        "epoch_fp32": epochs["fp32"][:2],
+        "auto_precision": epochs["auto"][2],
         "keras_epoch": (fit["epoch_s"][0], fit_peak),
         "first_s": [r[0] for r in firsts],
         "keras_pass_s": [r[0] for r in passes],
@@ -158,6 +165,7 @@ def run() -> tuple[list[dict], dict]:
     pairs = [("first load", "first", "keras_pass"), ("first load, CPU seconds", "first_cpu", "keras_pass_cpu")]
     pairs.append(("cached load", "cached", "keras_pass"))
     pairs.append(("seed-catdog epoch", "epoch", "keras_epoch"))
+    pairs.append(("seed-catdog epoch, cnnlab in fp32", "epoch_fp32", "keras_epoch"))
     for what, ours, theirs in pairs:
         for machine, r in raw["rounds"].items():
             (s, peak), (ks, kpeak) = r[ours], r[theirs]
