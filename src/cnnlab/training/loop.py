@@ -208,7 +208,7 @@ def train(
     else:
         reporter = SilentReporter()  # rank 0 reports for all
     try:
-        with _cudnn_benchmark():
+        with _cudnn_benchmark(), _threads_restored():
             # rank 0's plan is every rank's: made there (torchrun's workers), or the one --nproc handed to all
             given = plan
             plan = world.decide(lambda: given or make_plan(options, resume))
@@ -233,6 +233,17 @@ def _cudnn_benchmark():
         torch.backends.cudnn.benchmark = before
 
 
+@contextlib.contextmanager
+def _threads_restored():
+    """The run takes the cores free at its start (:func:`~cnnlab.compute.device.set_threads`); the caller's
+    number of torch threads is restored after it."""
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _start(s: Setup, plan: Plan, reporter, command_line, module) -> tuple[int, list[dict]]:
     """The epoch the run continues after and the metrics rows so far: the checkpoint's when resuming, else
     (0, []) once config.json and model.json are written. Says what starts."""
@@ -251,7 +262,7 @@ def _start(s: Setup, plan: Plan, reporter, command_line, module) -> tuple[int, l
     model = cfg.model if module is None else _name_of(module)
     reporter.message(
         f"training {model} on {s.ds.name} ({s.n_fit:,} images, {s.precision} on {s.device}, "
-        f"{torch.get_num_threads()} threads{_processes(world)}) -> {out}"
+        f"{_threads()}{_processes(world)}) -> {out}"
     )
     return 0, []
 
@@ -302,6 +313,11 @@ def _train(world: World, plan: Plan, module, reporter, command_line, callbacks) 
 def _name_of(module: torch.nn.Module) -> str:
     """What the start of training calls a model passed as ``module``: its name, else its class."""
     return str(getattr(module, "name", None) or type(module).__name__)
+
+
+def _threads() -> str:
+    n = torch.get_num_threads()
+    return f"{n} thread{'s' if n != 1 else ''}"
 
 
 def _processes(world: World) -> str:

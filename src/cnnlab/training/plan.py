@@ -235,6 +235,7 @@ class Plan:
     resuming: bool = False
     run_id: str | None = None
     recipe_line: str | None = None  # what the recipe chose, said at the start
+    threads: int | None = None  # a resumed run's own (config.json's); a new run takes the cores free now
 
     def to_dict(self) -> dict:
         return {
@@ -243,11 +244,13 @@ class Plan:
             "resuming": self.resuming,
             "run_id": self.run_id,
             "recipe_line": self.recipe_line,
+            "threads": self.threads,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Plan:
-        return cls(TrainConfig.from_dict(d["config"]), Path(d["out"]), d["resuming"], d["run_id"], d["recipe_line"])
+        config, out = TrainConfig.from_dict(d["config"]), Path(d["out"])
+        return cls(config, out, d["resuming"], d["run_id"], d["recipe_line"], d.get("threads"))
 
     def save(self, path) -> Path:
         return write_text(Path(path), json.dumps(self.to_dict()))
@@ -310,4 +313,5 @@ def _resumed(out: Path, options: dict) -> Plan:
             + "\nResume with the saved options (only --epochs may grow, and only with a constant learning rate),"
             " or start a new run."
         )
-    return Plan(asked, out, True, header.get("run_id"))
+    threads = header.get("threads")
+    return Plan(asked, out, True, header.get("run_id"), threads=threads if isinstance(threads, int) else None)

@@ -87,7 +87,7 @@ def build(plan: Plan, module: torch.nn.Module | None = None, world: World = ALON
     (:mod:`cnnlab.data.rows`); the model (wrapped for several processes) and its optimizer.
     ``bars``: a progress-bar factory (as ``cnnlab.data.load`` takes) for rank 0's load."""
     cfg, out = plan.config, plan.out
-    set_threads()
+    set_threads(plan.threads)
     device = distributed.device_for(pick_device(cfg.device), world)
     precision = pick_precision(cfg.precision, device)
     with world.main_first():  # a dataset is fetched once, then read from the cache
